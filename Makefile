@@ -1,0 +1,39 @@
+# MammoRead developer commands. `make run` serves the demo; `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MAMMOREAD_DATA_DIR ?= ./var
+
+.PHONY: run test lint format clean bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	touch $(STAMP)
+
+## Set up, create the demo administrator (password printed once), serve on 127.0.0.1:8000.
+run: $(STAMP)
+	$(BIN)/mammoread init --username admin --display-name "Demo Administrator" --generate-password
+	@echo "Serving on http://127.0.0.1:8000  (sign in as 'admin'; a forgotten password: $(BIN)/mammoread user reset-password admin)"
+	$(BIN)/mammoread serve --host 127.0.0.1 --port 8000
+
+## Set up and run every test (SQLite; PostgreSQL too when MAMMOREAD_TEST_POSTGRES_URL is set).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,377 @@
+"""Sign-in, sign-out, the account page and user administration pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.auth.deps import (
+    SESSION_COOKIE,
+    AdminPrincipal,
+    CurrentPrincipal,
+    Db,
+    Kit,
+    MaybePrincipal,
+    Principal,
+)
+from app.auth.models import ApiToken, Role, UserSession
+from app.auth.service import (
+    authenticate,
+    end_session,
+    issue_api_token,
+    list_api_tokens,
+    list_sessions,
+    owned_credential,
+    revoke_api_token,
+    start_session,
+)
+from app.auth.users import (
+    NewUser,
+    change_own_password,
+    create_user,
+    field_error,
+    get_user,
+    list_users,
+    reset_password,
+    update_user,
+)
+from app.core.errors import AppError, NotFound
+from app.core.security import new_csrf_token, same_secret
+from app.core.web import client_ip, render
+
+router = APIRouter(include_in_schema=False)
+
+LOGIN_CSRF_COOKIE = "mammoread_login_csrf"
+FormStr = Annotated[str, Form(max_length=1000)]
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+def secure_cookies(request: Request) -> bool:
+    forced = request.app.state.settings.cookie_secure
+    return forced if forced is not None else request.url.scheme == "https"
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- signing in and out ---------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request,
+    *,
+    next_url: str,
+    error: str | None = None,
+    username: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    csrf = new_csrf_token()
+    response = render(
+        request,
+        "auth/login.html",
+        {"login_csrf": csrf, "next_url": next_url, "error": error, "username": username},
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        csrf,
+        httponly=True,
+        samesite="lax",
+        path="/login",
+        secure=secure_cookies(request),
+    )
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, principal: MaybePrincipal, next: str = "/") -> Response:
+    if principal is not None:
+        return see_other(safe_next(next))
+    return _login_page(request, next_url=safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: Db,
+    kit: Kit,
+    username: Annotated[str, Form(max_length=1000)] = "",
+    password: FormStr = "",
+    csrf_token: FormStr = "",
+    next: FormStr = "/",
+) -> Response:
+    next_url = safe_next(next)
+    shown_name = username[:64]
+    if not same_secret(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE)):
+        return _login_page(
+            request,
+            next_url=next_url,
+            username=shown_name,
+            status=403,
+            error="The sign-in form had expired. Please try again.",
+        )
+    try:
+        user = authenticate(
+            db, kit, username, password, ip_address=client_ip(request), channel="web"
+        )
+    except AppError as error:
+        return _login_page(
+            request,
+            next_url=next_url,
+            username=shown_name,
+            error=error.message,
+            status=error.status_code,
+        )
+    token, _ = start_session(
+        db,
+        kit,
+        user,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    response = see_other("/account?must_change=1" if user.must_change_password else next_url)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
+        max_age=kit.settings.session_lifetime_minutes * 60,
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(principal: CurrentPrincipal, db: Db) -> Response:
+    if principal.session is not None:
+        end_session(db, principal.session, principal.actor, action="logout")
+    response = see_other("/login")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# --- the account page -----------------------------------------------------------------------
+
+
+def _account_page(
+    request: Request, principal: Principal, db: Db, status: int = 200, **context: Any
+) -> HTMLResponse:
+    context.setdefault("must_change", principal.user.must_change_password)
+    return render(
+        request,
+        "auth/account.html",
+        {
+            "sessions": list_sessions(db, principal.user),
+            "tokens": list_api_tokens(db, principal.user),
+            **context,
+        },
+        status=status,
+    )
+
+
+@router.get("/account")
+def account(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLResponse:
+    return _account_page(request, principal, db)
+
+
+@router.post("/account/password")
+def account_password(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    kit: Kit,
+    current_password: FormStr = "",
+    new_password: FormStr = "",
+    repeat_password: FormStr = "",
+) -> HTMLResponse:
+    if new_password != repeat_password:
+        return _account_page(
+            request,
+            principal,
+            db,
+            status=422,
+            field_errors={"repeat_password": "The two new passwords differ."},
+        )
+    try:
+        change_own_password(
+            db,
+            kit,
+            principal.actor,
+            current_password=current_password,
+            new_password=new_password,
+            keep_session_id=principal.session.id if principal.session else None,
+        )
+    except AppError as error:
+        return _account_page(
+            request,
+            principal,
+            db,
+            status=error.status_code,
+            field_errors=field_errors_of(error),
+        )
+    return _account_page(
+        request,
+        principal,
+        db,
+        must_change=False,
+        notice="Password changed. Your other sessions and API tokens have ended.",
+    )
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def account_revoke_session(
+    request: Request, session_id: int, principal: CurrentPrincipal, db: Db
+) -> Response:
+    row = owned_credential(db, UserSession, session_id, principal.user)
+    if row is None:
+        raise NotFound(f"You have no live session with id {session_id}.")
+    end_session(db, row, principal.actor, action="session.revoked")
+    if principal.session is not None and row.id == principal.session.id:
+        return see_other("/login")
+    return _account_page(request, principal, db, notice="Session ended.")
+
+
+@router.post("/account/tokens")
+def account_new_token(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    kit: Kit,
+    label: Annotated[str, Form(max_length=120)] = "",
+) -> HTMLResponse:
+    token, _ = issue_api_token(
+        db,
+        kit,
+        principal.user,
+        label=label.strip() or "API token",
+        ip_address=client_ip(request),
+    )
+    return _account_page(request, principal, db, new_token=token)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def account_revoke_token(
+    request: Request, token_id: int, principal: CurrentPrincipal, db: Db
+) -> HTMLResponse:
+    row = owned_credential(db, ApiToken, token_id, principal.user)
+    if row is None:
+        raise NotFound(f"You have no live API token with id {token_id}.")
+    revoke_api_token(db, row, principal.actor)
+    return _account_page(request, principal, db, notice="API token revoked.")
+
+
+def field_errors_of(error: AppError) -> dict[str, str]:
+    if error.details:
+        return {str(item.get("field")): str(item.get("message")) for item in error.details}
+    return {"_form": error.message}
+
+
+# --- user administration --------------------------------------------------------------------
+
+
+def _users_page(request: Request, db: Db, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("form", {})
+    return render(
+        request,
+        "admin/users.html",
+        {"users": list_users(db), "roles": list(Role), **context},
+        status=status,
+    )
+
+
+@router.get("/admin/users")
+def admin_users(request: Request, _: AdminPrincipal, db: Db) -> HTMLResponse:
+    return _users_page(request, db)
+
+
+@router.post("/admin/users")
+def admin_create_user(
+    request: Request,
+    principal: AdminPrincipal,
+    db: Db,
+    kit: Kit,
+    username: FormStr = "",
+    display_name: FormStr = "",
+    role: FormStr = Role.READER.value,
+    password: FormStr = "",
+) -> HTMLResponse:
+    form = {"username": username[:64], "display_name": display_name[:120], "role": role}
+    try:
+        new = NewUser(username, display_name, _role(role), password or None)
+        user, initial = create_user(db, kit, principal.actor, new)
+    except AppError as error:
+        return _users_page(
+            request,
+            db,
+            status=error.status_code,
+            form=form,
+            field_errors=field_errors_of(error),
+        )
+    shown = None if password else initial
+    return _users_page(
+        request,
+        db,
+        notice=f"User {user.username} created.",
+        revealed_password=(user.username, shown) if shown else None,
+    )
+
+
+@router.post("/admin/users/{user_id}/active")
+def admin_set_active(
+    request: Request,
+    user_id: int,
+    principal: AdminPrincipal,
+    db: Db,
+    active: FormStr = "",
+) -> HTMLResponse:
+    user = get_user(db, user_id)
+    enable = active == "true"
+    try:
+        update_user(db, principal.actor, user, is_active=enable)
+    except AppError as error:
+        return _users_page(request, db, status=error.status_code, error=error.message)
+    verb = "re-enabled" if enable else "disabled; their sessions and tokens have ended"
+    return _users_page(request, db, notice=f"User {user.username} {verb}.")
+
+
+@router.post("/admin/users/{user_id}/role")
+def admin_set_role(
+    request: Request, user_id: int, principal: AdminPrincipal, db: Db, role: FormStr = ""
+) -> HTMLResponse:
+    user = get_user(db, user_id)
+    try:
+        update_user(db, principal.actor, user, role=_role(role))
+    except AppError as error:
+        return _users_page(request, db, status=error.status_code, error=error.message)
+    return _users_page(request, db, notice=f"User {user.username} is now {user.role}.")
+
+
+@router.post("/admin/users/{user_id}/password")
+def admin_reset_password(
+    request: Request, user_id: int, principal: AdminPrincipal, db: Db, kit: Kit
+) -> HTMLResponse:
+    user = get_user(db, user_id)
+    password = reset_password(db, kit, principal.actor, user)
+    return _users_page(
+        request,
+        db,
+        notice=f"Password of {user.username} reset; they must change it at sign-in.",
+        revealed_password=(user.username, password),
+    )
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise field_error("role", f"Unknown role {value[:20]!r}; choose admin or reader.") from None

@@ -1,0 +1,182 @@
+"""Managing accounts: create, enable/disable, roles, passwords. Each use case commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor, record
+from app.auth.models import Role, User
+from app.auth.rules import (
+    display_name_problem,
+    normalise_username,
+    password_problem,
+    username_problem,
+)
+from app.auth.service import AuthKit, revoke_all_credentials
+from app.core.database import utcnow
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.core.security import generate_password
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    display_name: str
+    role: Role
+    password: str | None = None
+
+
+def field_error(field: str, message: str) -> Invalid:
+    return Invalid(message, details=[{"field": field, "message": message}])
+
+
+def _check(field: str, problem: str | None) -> None:
+    if problem:
+        raise field_error(field, problem)
+
+
+def list_users(db: Session) -> list[User]:
+    return list(db.scalars(select(User).order_by(User.is_active.desc(), User.username)))
+
+
+def get_user(db: Session, user_id: int) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound(f"There is no user with id {user_id}.")
+    return user
+
+
+def find_user(db: Session, raw_username: str) -> User:
+    username = normalise_username(raw_username)
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"There is no user named {username!r}.")
+    return user
+
+
+def create_user(db: Session, kit: AuthKit, actor: Actor, new: NewUser) -> tuple[User, str]:
+    """Create an account; returns it with its initial password (generated when not given)."""
+    username = normalise_username(new.username)
+    _check("username", username_problem(username))
+    display_name = new.display_name.strip() or username
+    _check("display_name", display_name_problem(display_name))
+    password = new.password or generate_password()
+    _check("password", _password_problem(kit, password, username))
+    if db.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"A user named {username!r} already exists.", code="username_taken")
+    user = User(
+        username=username,
+        display_name=display_name,
+        role=new.role.value,
+        password_hash=kit.passwords.hash(password),
+        is_active=True,
+        must_change_password=new.password is None,
+    )
+    db.add(user)
+    db.flush()
+    record(
+        db,
+        actor,
+        "user.created",
+        object_type="user",
+        object_id=user.id,
+        username=username,
+        role=user.role,
+    )
+    db.commit()
+    return user, password
+
+
+def update_user(
+    db: Session,
+    actor: Actor,
+    user: User,
+    *,
+    display_name: str | None = None,
+    role: Role | None = None,
+    is_active: bool | None = None,
+) -> User:
+    changes: dict[str, object] = {}
+    if display_name is not None and display_name.strip() != user.display_name:
+        _check("display_name", display_name_problem(display_name))
+        user.display_name = changes["display_name"] = display_name.strip()
+    if role is not None and role.value != user.role:
+        if role != Role.ADMIN:
+            _refuse_losing_last_admin(db, actor, user, "change the role of")
+        user.role = changes["role"] = role.value
+    if is_active is not None and is_active != user.is_active:
+        if not is_active:
+            _refuse_losing_last_admin(db, actor, user, "disable")
+            revoke_all_credentials(db, user)
+        user.is_active = changes["is_active"] = is_active
+    if changes:
+        action = "user.updated"
+        if set(changes) == {"is_active"}:
+            action = "user.enabled" if is_active else "user.disabled"
+        record(db, actor, action, object_type="user", object_id=user.id, **changes)
+        db.commit()
+    return user
+
+
+def _refuse_losing_last_admin(db: Session, actor: Actor, user: User, verb: str) -> None:
+    if actor.user is not None and actor.user.id == user.id:
+        raise Forbidden(f"You cannot {verb} your own account; ask another administrator.")
+    if user.role != Role.ADMIN or not user.is_active:
+        return
+    active_admins = db.scalar(
+        select(func.count()).where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+    )
+    if (active_admins or 0) <= 1:
+        raise Conflict(f"Cannot {verb} the last active administrator.", code="last_admin")
+
+
+def reset_password(
+    db: Session, kit: AuthKit, actor: Actor, user: User, new_password: str | None = None
+) -> str:
+    """An administrator sets a new password; the user must change it at next sign-in."""
+    password = new_password or generate_password()
+    _check("password", _password_problem(kit, password, user.username))
+    user.password_hash = kit.passwords.hash(password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = True
+    revoke_all_credentials(db, user)
+    record(db, actor, "user.password_reset", object_type="user", object_id=user.id)
+    db.commit()
+    return password
+
+
+def change_own_password(
+    db: Session,
+    kit: AuthKit,
+    actor: Actor,
+    *,
+    current_password: str,
+    new_password: str,
+    keep_session_id: int | None,
+) -> None:
+    user = actor.user
+    assert user is not None
+    if not kit.passwords.verify(user.password_hash, current_password):
+        raise field_error("current_password", "The current password is not correct.")
+    _check("new_password", _password_problem(kit, new_password, user.username))
+    if kit.passwords.verify(user.password_hash, new_password):
+        raise field_error("new_password", "The new password must differ from the current one.")
+    user.password_hash = kit.passwords.hash(new_password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    revoke_all_credentials(db, user, keep_session_id=keep_session_id)
+    record(db, actor, "user.password_changed", object_type="user", object_id=user.id)
+    db.commit()
+
+
+def _password_problem(kit: AuthKit, password: str, username: str) -> str | None:
+    return password_problem(
+        password, username=username, min_length=kit.settings.password_min_length
+    )
+
+
+def count_users(db: Session) -> int:
+    return db.scalar(select(func.count()).select_from(User)) or 0

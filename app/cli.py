@@ -1,0 +1,262 @@
+"""The ``mammoread`` command. Domains add their own groups (import, demo, export) here."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TypeVar
+
+import click
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor
+from app.auth.models import Role
+from app.auth.service import AuthKit
+from app.auth.users import NewUser, count_users, create_user, find_user, list_users, update_user
+from app.auth.users import reset_password as reset_user_password
+from app.core import migrations
+from app.core.config import Settings
+from app.core.database import make_engine, make_session_factory
+from app.core.errors import AppError
+
+ADMIN_PASSWORD_ENV = "MAMMOREAD_ADMIN_PASSWORD"
+T = TypeVar("T")
+
+
+class Context:
+    """Settings and database access for one command, built when first needed."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings()
+
+    @cached_property
+    def kit(self) -> AuthKit:
+        return AuthKit.from_settings(self.settings)
+
+    @contextmanager
+    def db(self) -> Iterator[Session]:
+        self.settings.ensure_data_dir()
+        engine = make_engine(self.settings.resolved_database_url)
+        if not migrations.schema_is_current(engine):
+            engine.dispose()
+            raise click.ClickException(
+                "The database schema is not up to date: run `mammoread db upgrade` first."
+            )
+        session = make_session_factory(engine)()
+        try:
+            yield session
+        finally:
+            session.close()
+            engine.dispose()
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(None, None, name=f"cli:{getpass.getuser()}"[:64])
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mammoread")
+def main() -> None:
+    """MammoRead: double reading, pairwise masking sort and dataset export for mammography."""
+
+
+@main.command("config")
+@pass_context
+def show_config(context: Context) -> None:
+    """Print the effective configuration (secrets masked)."""
+    rows = context.settings.describe()
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, description in rows:
+        click.echo(f"{name:<{width}}  {value}")
+        if description:
+            click.secho(f"{'':<{width}}  {description}", dim=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_context
+def db_upgrade(context: Context, revision: str) -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    migrations.upgrade(context.settings, revision)
+    click.echo(f"Database at revision {revision}: {context.settings.resolved_database_url}")
+
+
+@db.command("current")
+@pass_context
+def db_current(context: Context) -> None:
+    """Print the schema revision the database is at, and the latest one."""
+    engine = make_engine(context.settings.resolved_database_url)
+    click.echo(f"current: {migrations.current_revision(engine)}")
+    click.echo(f"latest:  {migrations.head_revision()}")
+    engine.dispose()
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration changes.")
+@pass_context
+def db_revision(context: Context, message: str) -> None:
+    """(Developers) autogenerate a migration from the models' differences."""
+    from alembic import command
+
+    config = migrations.alembic_config(context.settings.resolved_database_url)
+    command.revision(config, message=message, autogenerate=True)
+
+
+@main.command()
+@click.option("--username", required=True, help="User name of the first administrator.")
+@click.option("--display-name", default="", help="Full name shown in the interface.")
+@click.option(
+    "--generate-password",
+    is_flag=True,
+    help=f"Generate the password and print it (instead of ${ADMIN_PASSWORD_ENV} or a prompt).",
+)
+@pass_context
+def init(context: Context, username: str, display_name: str, generate_password: bool) -> None:
+    """Migrate the database and create the first administrator (once)."""
+    migrations.upgrade(context.settings)
+    with context.db() as session:
+        if count_users(session) > 0:
+            click.echo("Already initialised: users exist. Manage them with `mammoread user`.")
+            return
+        password = None if generate_password else _admin_password()
+        new = NewUser(username, display_name, Role.ADMIN, password)
+        user, password = _or_fail(lambda: create_user(session, context.kit, context.actor, new))
+        user.must_change_password = False
+        session.commit()
+    click.echo(f"Administrator {user.username!r} created.")
+    if generate_password:
+        click.echo(f"Password: {password}")
+
+
+def _admin_password() -> str:
+    from_env = os.environ.get(ADMIN_PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            f"Set {ADMIN_PASSWORD_ENV}, pass --generate-password, or run in a terminal."
+        )
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _or_fail(action: Callable[[], T]) -> T:
+    """Run a service call; its refusal becomes a clear command-line error."""
+    try:
+        return action()
+    except AppError as error:
+        raise click.ClickException(error.message) from None
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), help="Worker processes [default: MAMMOREAD_WORKERS]"
+)
+@pass_context
+def serve(context: Context, host: str, port: int, workers: int | None) -> None:
+    """Serve pages and API (uvicorn)."""
+    import uvicorn
+
+    workers = workers or context.settings.workers
+    engine = make_engine(context.settings.resolved_database_url)
+    current = migrations.schema_is_current(engine)
+    engine.dispose()
+    if not current:
+        raise click.ClickException(
+            "The database schema is not up to date: run `mammoread db upgrade`."
+        )
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=context.settings.forwarded_allow_ips,
+        log_level="info",
+    )
+
+
+@main.group()
+def user() -> None:
+    """User accounts."""
+
+
+@user.command("list")
+@pass_context
+def user_list(context: Context) -> None:
+    """List users."""
+    with context.db() as session:
+        for row in list_users(session):
+            status = "active" if row.is_active else "disabled"
+            click.echo(
+                f"{row.id:>5}  {row.username:<24} {row.role:<7} {status:<9} {row.display_name}"
+            )
+
+
+@user.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.READER.value,
+    show_default=True,
+)
+@click.option("--display-name", default="", help="Full name shown in the interface.")
+@pass_context
+def user_add(context: Context, username: str, role: str, display_name: str) -> None:
+    """Add a user with a generated password, printed once; they must change it."""
+    with context.db() as session:
+        new = NewUser(username, display_name, Role(role), None)
+        created, password = _or_fail(lambda: create_user(session, context.kit, context.actor, new))
+    click.echo(f"User {created.username!r} ({created.role}) created. Password: {password}")
+
+
+@user.command("disable")
+@click.argument("username")
+@pass_context
+def user_disable(context: Context, username: str) -> None:
+    """Disable a user; their sessions and tokens end."""
+    _set_active(context, username, active=False)
+
+
+@user.command("enable")
+@click.argument("username")
+@pass_context
+def user_enable(context: Context, username: str) -> None:
+    """Re-enable a disabled user."""
+    _set_active(context, username, active=True)
+
+
+def _set_active(context: Context, username: str, *, active: bool) -> None:
+    with context.db() as session:
+        target = _or_fail(lambda: find_user(session, username))
+        _or_fail(lambda: update_user(session, context.actor, target, is_active=active))
+    click.echo(f"User {target.username!r} {'enabled' if active else 'disabled'}.")
+
+
+@user.command("reset-password")
+@click.argument("username")
+@pass_context
+def user_reset_password(context: Context, username: str) -> None:
+    """Give a user a new generated password, printed once; they must change it."""
+    with context.db() as session:
+        target = _or_fail(lambda: find_user(session, username))
+        password = _or_fail(
+            lambda: reset_user_password(session, context.kit, context.actor, target)
+        )
+    click.echo(f"New password for {target.username!r}: {password}")

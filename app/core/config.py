@@ -1,0 +1,137 @@
+"""Effective configuration: environment variables prefixed ``MAMMOREAD_``, then defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+ENV_PREFIX = "MAMMOREAD_"
+SECRET_KEY_FILE = "secret_key"
+MASK = "********"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./var"),
+        description="Where the SQLite database, the secret key and stored images live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file mammoread.db in the data directory.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key for keyed hashes of session and API tokens; "
+        "generated into <data_dir>/secret_key on first run when not given.",
+    )
+    session_lifetime_minutes: int = Field(
+        default=720, ge=5, description="Absolute lifetime of a browser session."
+    )
+    session_idle_minutes: int = Field(
+        default=120, ge=1, description="A browser session unused this long ends."
+    )
+    token_lifetime_days: int = Field(default=30, ge=1, description="Lifetime of API tokens.")
+    max_upload_mb: int = Field(default=2048, ge=1, description="Largest request body accepted.")
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Force the Secure cookie flag on or off; default: on when served over https.",
+    )
+    login_slowdown_after: int = Field(
+        default=3, ge=1, description="Failed logins after which each retry must wait."
+    )
+    login_lockout_after: int = Field(
+        default=10, ge=2, description="Failed logins after which the account name is locked."
+    )
+    login_lockout_minutes: int = Field(default=15, ge=1, description="How long a lockout lasts.")
+    password_min_length: int = Field(default=10, ge=8, description="Shortest password accepted.")
+    argon2_time_cost: int = Field(default=3, ge=1, description="Argon2id iterations.")
+    argon2_memory_kib: int = Field(default=65536, ge=8, description="Argon2id memory per hash.")
+    workers: int = Field(default=1, ge=1, le=64, description="Server worker processes (serve).")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn).",
+    )
+
+    @field_validator("database_url", "secret_key", "cookie_secure", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        """An empty environment variable (common in compose files) means "use the default"."""
+        return None if value == "" else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'mammoread.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @cached_property
+    def secret_bytes(self) -> bytes:
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        return load_or_create_secret(self.data_dir).encode()
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(environment variable, effective value with secrets masked, description)."""
+        rows = []
+        for name, field in type(self).model_fields.items():
+            value = self._display_value(name)
+            rows.append((ENV_PREFIX + name.upper(), value, field.description or ""))
+        return rows
+
+    def _display_value(self, name: str) -> str:
+        value: Any = getattr(self, name)
+        if name == "secret_key":
+            source = "environment" if value is not None else f"{self.data_dir / SECRET_KEY_FILE}"
+            return f"{MASK} (from {source})"
+        if name == "database_url":
+            return mask_url_password(self.resolved_database_url)
+        if value is None:
+            return "auto"
+        return str(value)
+
+
+def mask_url_password(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.password is None:
+        return url
+    return parsed.set(password=MASK).render_as_string(hide_password=False)
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """Read the secret key file, creating it (mode 0600) with a fresh random key if absent."""
+    path = data_dir / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    draft = data_dir / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    try:
+        os.link(draft, path)  # atomic and refuses to overwrite: concurrent workers agree
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()

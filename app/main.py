@@ -1,0 +1,130 @@
+"""The application factory: one server for pages and the JSON API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.audit import routes as audit_routes
+from app.auth import api as auth_api
+from app.auth import pages as auth_pages
+from app.auth.service import AuthKit
+from app.core.config import Settings
+from app.core.database import database_answers, make_engine, make_session_factory
+from app.core.errors import AppError, NotAuthenticated, code_for_status, error_body
+from app.core.web import STATIC_DIR, BodySizeLimit, SecurityHeaders, is_api_request, render
+from app.dashboard import pages as dashboard_pages
+
+log = logging.getLogger("mammoread")
+
+API_DESCRIPTION = """
+MammoRead's JSON API. Everything a page can do, this API can do too.
+
+Authenticate with a bearer token from `POST /api/v1/auth/token` (OAuth2 password form).
+Browser sessions work too; state-changing requests from them need the `X-CSRF-Token` header.
+Every error has the shape `{"error": {"code": "...", "message": "...", "details": [...]}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.ensure_data_dir()
+    engine = make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="MammoRead",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,  # the stock docs pages load scripts from a CDN; hospitals are offline
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.auth_kit = AuthKit.from_settings(settings)
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> JSONResponse:
+        """200 when the database answers, 503 otherwise. Needs no authentication."""
+        if database_answers(engine):
+            return JSONResponse({"status": "ok"})
+        return JSONResponse(error_body("unavailable", "The database does not answer."), 503)
+
+    for router in (
+        auth_api.router,
+        audit_routes.api,
+        auth_pages.router,
+        audit_routes.pages,
+        dashboard_pages.router,
+    ):
+        app.include_router(router)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, error: AppError) -> Response:
+        return _error_response(request, error.status_code, error.body(), error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        message = error.detail if isinstance(error.detail, str) else "Request failed."
+        if error.status_code == 404 and message == "Not Found":
+            message = f"There is nothing at {request.url.path}."
+        if error.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}."
+        body = error_body(code_for_status(error.status_code), message)
+        return _error_response(request, error.status_code, body, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        details = [_validation_detail(item) for item in error.errors()]
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+        body = error_body("invalid", f"The request is not valid: {summary}", details)
+        return _error_response(request, 422, body)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = error_body("internal_error", "Something went wrong on the server; it is logged.")
+        return _error_response(request, 500, body)
+
+
+def _validation_detail(item: dict[str, Any]) -> dict[str, Any]:
+    location = [str(part) for part in item.get("loc", ()) if part not in ("body", "query")]
+    return {"field": ".".join(location) or "request", "message": item.get("msg", "invalid")}
+
+
+def _error_response(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    if is_api_request(request):
+        return JSONResponse(body, status_code=status, headers=headers)
+    if status == NotAuthenticated.status_code and request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    if status == NotAuthenticated.status_code:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "error.html", {"status": status, "error": body["error"]}, status)

@@ -1,0 +1,68 @@
+"""Helpers the tests share: signing in like a browser or a script, the error shape."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+
+PASSWORD = "correct horse battery"
+
+
+def test_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
+    """Settings for tests: cheap password hashing, a fixed secret, an isolated data dir."""
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "secret_key": "test-secret-key-not-for-production",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the login form as a browser would; returns the session's CSRF token."""
+    page = client.get("/login")
+    login_csrf = CSRF_INPUT.search(page.text).group(1)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": login_csrf},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_token(client)
+
+
+def csrf_token(client: TestClient) -> str:
+    page = client.get("/account")
+    assert page.status_code == 200, page.text
+    return CSRF_INPUT.search(page.text).group(1)
+
+
+def bearer(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """The common error shape, with this status (and code)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+    return body["error"]

@@ -1,0 +1,80 @@
+"""docker-compose.yml, the Dockerfile, the README and CI agree with the settings and the code.
+
+Docker cannot run here, so these files are checked by reading them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from sqlalchemy.engine import make_url
+
+from app.core.config import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+SETTING_NAMES = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+
+
+def app_env() -> dict[str, str]:
+    return COMPOSE["services"]["app"]["environment"]
+
+
+def test_services_and_health() -> None:
+    services = COMPOSE["services"]
+    assert set(services) == {"db", "app"}
+    assert "healthcheck" in services["db"]
+    assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["app"]["build"] == "."
+    assert "HEALTHCHECK" in DOCKERFILE
+
+
+def test_every_variable_is_a_setting() -> None:
+    unknown = set(app_env()) - SETTING_NAMES
+    assert not unknown, f"compose sets variables the app does not read: {unknown}"
+
+
+def test_database_url_points_at_the_db_service() -> None:
+    url = make_url(app_env()["MAMMOREAD_DATABASE_URL"].replace("${POSTGRES_PASSWORD}", "pw"))
+    db = COMPOSE["services"]["db"]["environment"]
+    assert url.drivername == "postgresql+psycopg"
+    assert url.host == "db"
+    assert url.port == 5432
+    assert url.username == db["POSTGRES_USER"]
+    assert url.database == db["POSTGRES_DB"]
+
+
+def test_data_dir_and_database_live_on_volumes() -> None:
+    data_dir = app_env()["MAMMOREAD_DATA_DIR"]
+    app_targets = [v.split(":")[1] for v in COMPOSE["services"]["app"]["volumes"]]
+    assert data_dir in app_targets
+    db_targets = [v.split(":")[1] for v in COMPOSE["services"]["db"]["volumes"]]
+    assert "/var/lib/postgresql/data" in db_targets
+    named = {v.split(":")[0] for s in COMPOSE["services"].values() for v in s["volumes"]}
+    assert named <= set(COMPOSE["volumes"])
+    assert f"MAMMOREAD_DATA_DIR={data_dir}" in DOCKERFILE
+
+
+def test_port_matches_the_server_command() -> None:
+    (mapping,) = COMPOSE["services"]["app"]["ports"]
+    container_port = mapping.rsplit(":", 1)[1].strip('"')
+    assert f"EXPOSE {container_port}" in DOCKERFILE
+    assert f"--port {container_port}" in DOCKERFILE
+    assert "--host 0.0.0.0" in DOCKERFILE
+
+
+def test_image_runs_migrations_as_a_non_root_user() -> None:
+    users = re.findall(r"^USER (\S+)", DOCKERFILE, flags=re.MULTILINE)
+    assert users
+    assert users[-1] not in {"root", "0"}
+    assert "mammoread db upgrade &&" in DOCKERFILE
+
+
+def test_readme_opens_with_the_two_commands_ci_uses() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```(?:sh|bash)?\n(.*?)```", readme, flags=re.DOTALL).group(1)
+    assert "make run" in first_block
+    assert "make test" in first_block
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
