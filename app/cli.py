@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import TypeVar
 
 import click
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
@@ -19,7 +20,7 @@ from app.auth.service import AuthKit
 from app.auth.users import NewUser, count_users, create_user, find_user, list_users, update_user
 from app.auth.users import reset_password as reset_user_password
 from app.core import migrations
-from app.core.config import Settings
+from app.core.config import Settings, mask_url_password
 from app.core.database import make_engine, make_session_factory
 from app.core.errors import AppError
 
@@ -41,18 +42,23 @@ class Context:
     @contextmanager
     def db(self) -> Iterator[Session]:
         self.settings.ensure_data_dir()
-        engine = make_engine(self.settings.resolved_database_url)
-        if not migrations.schema_is_current(engine):
-            engine.dispose()
-            raise click.ClickException(
-                "The database schema is not up to date: run `mammoread db upgrade` first."
-            )
+        engine = self.current_engine()
         session = make_session_factory(engine)()
         try:
             yield session
         finally:
             session.close()
             engine.dispose()
+
+    def current_engine(self) -> Engine:
+        """An engine on the configured database, refusing one whose schema is behind."""
+        engine = make_engine(self.settings.resolved_database_url)
+        if not migrations.schema_is_current(engine):
+            engine.dispose()
+            raise click.ClickException(
+                "The database schema is not up to date: run `mammoread db upgrade` first."
+            )
+        return engine
 
     @property
     def actor(self) -> Actor:
@@ -91,7 +97,8 @@ def db() -> None:
 def db_upgrade(context: Context, revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
     migrations.upgrade(context.settings, revision)
-    click.echo(f"Database at revision {revision}: {context.settings.resolved_database_url}")
+    where = mask_url_password(context.settings.resolved_database_url)
+    click.echo(f"Database at revision {revision}: {where}")
 
 
 @db.command("current")
@@ -132,10 +139,8 @@ def init(context: Context, username: str, display_name: str, generate_password: 
             click.echo("Already initialised: users exist. Manage them with `mammoread user`.")
             return
         password = None if generate_password else _admin_password()
-        new = NewUser(username, display_name, Role.ADMIN, password)
+        new = NewUser(username, display_name, Role.ADMIN, password, must_change_password=False)
         user, password = _or_fail(lambda: create_user(session, context.kit, context.actor, new))
-        user.must_change_password = False
-        session.commit()
     click.echo(f"Administrator {user.username!r} created.")
     if generate_password:
         click.echo(f"Password: {password}")
@@ -172,13 +177,7 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
     import uvicorn
 
     workers = workers or context.settings.workers
-    engine = make_engine(context.settings.resolved_database_url)
-    current = migrations.schema_is_current(engine)
-    engine.dispose()
-    if not current:
-        raise click.ClickException(
-            "The database schema is not up to date: run `mammoread db upgrade`."
-        )
+    context.current_engine().dispose()
     uvicorn.run(
         "app.main:create_app",
         factory=True,

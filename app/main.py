@@ -18,11 +18,19 @@ from app import __version__
 from app.audit import routes as audit_routes
 from app.auth import api as auth_api
 from app.auth import pages as auth_pages
+from app.auth.deps import PASSWORD_CHANGE_REQUIRED
 from app.auth.service import AuthKit
 from app.core.config import Settings
 from app.core.database import database_answers, make_engine, make_session_factory
 from app.core.errors import AppError, NotAuthenticated, code_for_status, error_body
-from app.core.web import STATIC_DIR, BodySizeLimit, SecurityHeaders, is_api_request, render
+from app.core.web import (
+    STATIC_DIR,
+    BodySizeLimit,
+    SecurityHeaders,
+    UnexpectedErrors,
+    is_api_request,
+    render,
+)
 from app.dashboard import pages as dashboard_pages
 
 log = logging.getLogger("mammoread")
@@ -60,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.auth_kit = AuthKit.from_settings(settings)
 
+    # innermost first: unexpected errors become responses that still get the security headers
+    app.add_middleware(UnexpectedErrors, respond=_unexpected_error_response)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -105,11 +115,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         body = error_body("invalid", f"The request is not valid: {summary}", details)
         return _error_response(request, 422, body)
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = error_body("internal_error", "Something went wrong on the server; it is logged.")
-        return _error_response(request, 500, body)
+
+def _unexpected_error_response(request: Request) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = error_body("internal_error", "Something went wrong on the server; it is logged.")
+    return _error_response(request, 500, body)
 
 
 def _validation_detail(item: dict[str, Any]) -> dict[str, Any]:
@@ -127,4 +137,6 @@ def _error_response(
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     if status == NotAuthenticated.status_code:
         return RedirectResponse("/login", status_code=303)
-    return render(request, "error.html", {"status": status, "error": body["error"]}, status)
+    if body["error"]["code"] == PASSWORD_CHANGE_REQUIRED and request.method == "GET":
+        return RedirectResponse("/account?must_change=1", status_code=303)
+    return render(request, "error.html", {"status": status, "failure": body["error"]}, status)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import AwareDatetime
 
 from app.audit.schemas import AuditEventOut, AuditPage
 from app.audit.service import AuditQuery, known_actions, list_events
@@ -24,8 +24,8 @@ def audit_query(
     actor: Annotated[str | None, Query(max_length=64)] = None,
     object_type: Annotated[str | None, Query(max_length=64)] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
 ) -> AuditQuery:
     return AuditQuery(
         action or None, actor or None, object_type or None, object_id or None, since, until

@@ -36,7 +36,7 @@ from app.auth.users import (
     reset_password,
     update_user,
 )
-from app.core.errors import ERROR_RESPONSES, Forbidden, NotFound
+from app.core.errors import ERROR_RESPONSES, Forbidden
 from app.core.web import client_ip
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
@@ -76,8 +76,6 @@ def revoke_current_token(principal: CurrentPrincipal, db: Db) -> Response:
 @router.delete("/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
 def revoke_token(token_id: int, principal: CurrentPrincipal, db: Db) -> Response:
     row = owned_credential(db, ApiToken, token_id, principal.user)
-    if row is None:
-        raise NotFound(f"You have no live API token with id {token_id}.")
     revoke_api_token(db, row, principal.actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -18,6 +18,7 @@ from app.core.security import same_secret
 from app.core.web import SAFE_METHODS, client_ip, submitted_csrf_token
 
 SESSION_COOKIE = "mammoread_session"
+PASSWORD_CHANGE_REQUIRED = "password_change_required"
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -93,11 +94,24 @@ def optional_principal(
     return principal
 
 
+# Where a user whose password was set by an administrator may go before choosing their own.
+PASSWORD_CHANGE_PATHS = ("/account", "/logout", "/api/v1/me", "/api/v1/auth/tokens")
+
+
 def current_principal(
+    request: Request,
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
         raise NotAuthenticated("Sign in first.", headers={"WWW-Authenticate": "Bearer"})
+    if principal.user.must_change_password and not request.url.path.startswith(
+        PASSWORD_CHANGE_PATHS
+    ):
+        raise Forbidden(
+            "Your password was set by an administrator: choose your own first "
+            "(account page, or POST /api/v1/me/password).",
+            code=PASSWORD_CHANGE_REQUIRED,
+        )
     return principal
 
 

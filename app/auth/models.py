@@ -75,10 +75,10 @@ class ApiToken(_Credential, Base):
 
 
 class LoginFailures(Base):
-    """Failed logins per user name, whether or not the name exists, so locks reveal nothing."""
+    """Sign-in attempts per user name (keyed digest), whether or not the name exists."""
 
     __tablename__ = "login_failures"
 
-    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)

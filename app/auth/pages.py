@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from app.audit.service import Actor
 from app.auth.deps import (
     SESSION_COOKIE,
     AdminPrincipal,
@@ -24,6 +25,7 @@ from app.auth.service import (
     list_api_tokens,
     list_sessions,
     owned_credential,
+    resolve_session,
     revoke_api_token,
     start_session,
 )
@@ -37,7 +39,7 @@ from app.auth.users import (
     reset_password,
     update_user,
 )
-from app.core.errors import AppError, NotFound
+from app.core.errors import AppError
 from app.core.security import new_csrf_token, same_secret
 from app.core.web import client_ip, render
 
@@ -131,6 +133,7 @@ def login(
             error=error.message,
             status=error.status_code,
         )
+    _end_earlier_session(request, db, kit)
     token, _ = start_session(
         db,
         kit,
@@ -149,6 +152,15 @@ def login(
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
+
+
+def _end_earlier_session(request: Request, db: Db, kit: Kit) -> None:
+    """Signing in again in the same browser replaces its session rather than orphaning it."""
+    earlier_token = request.cookies.get(SESSION_COOKIE)
+    earlier = resolve_session(db, kit, earlier_token) if earlier_token else None
+    if earlier is not None:
+        actor = Actor(earlier.user, client_ip(request))
+        end_session(db, earlier, actor, action="session.replaced")
 
 
 @router.post("/logout")
@@ -233,11 +245,11 @@ def account_revoke_session(
     request: Request, session_id: int, principal: CurrentPrincipal, db: Db
 ) -> Response:
     row = owned_credential(db, UserSession, session_id, principal.user)
-    if row is None:
-        raise NotFound(f"You have no live session with id {session_id}.")
     end_session(db, row, principal.actor, action="session.revoked")
     if principal.session is not None and row.id == principal.session.id:
-        return see_other("/login")
+        response = see_other("/login")
+        response.delete_cookie(SESSION_COOKIE)
+        return response
     return _account_page(request, principal, db, notice="Session ended.")
 
 
@@ -264,8 +276,6 @@ def account_revoke_token(
     request: Request, token_id: int, principal: CurrentPrincipal, db: Db
 ) -> HTMLResponse:
     row = owned_credential(db, ApiToken, token_id, principal.user)
-    if row is None:
-        raise NotFound(f"You have no live API token with id {token_id}.")
     revoke_api_token(db, row, principal.actor)
     return _account_page(request, principal, db, notice="API token revoked.")
 

@@ -10,11 +10,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
-from app.auth.models import ApiToken, LoginFailures, User, UserSession
-from app.auth.rules import LoginPolicy, describe_wait, normalise_username, username_problem
+from app.auth.attempts import claim_attempt, clear_attempts
+from app.auth.models import ApiToken, User, UserSession
+from app.auth.rules import LoginPolicy, normalise_username, username_problem
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.core.errors import AppError, NotAuthenticated, TooManyRequests
+from app.core.errors import NotAuthenticated, NotFound
 from app.core.security import (
     Passwords,
     TokenDigest,
@@ -24,12 +25,9 @@ from app.core.security import (
 )
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
-INVALID_CREDENTIALS = "Wrong user name or password."
-
-
-class AccountDisabled(AppError):
-    status_code = 403
-    code = "account_disabled"
+Credential = TypeVar("Credential", UserSession, ApiToken)
+CREDENTIAL_NAMES = {UserSession: "session", ApiToken: "API token"}
+INVALID_CREDENTIALS = "Wrong user name or password, or the account is disabled."
 
 
 @dataclass
@@ -64,83 +62,34 @@ def authenticate(
     ip_address: str | None,
     channel: str,
 ) -> User:
-    """The user whose name and password these are, or an error that never says which was wrong."""
+    """The user whose name and password these are. A refusal never tells whether the name
+    exists, the password was wrong or the account is disabled; only the audit log does."""
     now = utcnow()
     username = normalise_username(raw_username)
-    anonymous = Actor(None, ip_address, name=username[:64] or None)
     if username_problem(username):
-        record(db, anonymous, "login.failed", reason="malformed_username", channel=channel)
+        record(db, Actor(None, ip_address), "login.failed", reason="malformed", channel=channel)
         db.commit()
         raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
-
-    failures = db.get(LoginFailures, username)
-    _refuse_while_throttled(db, kit, failures, anonymous, now, channel)
 
     user = db.scalar(select(User).where(User.username == username))
+    actor = Actor(user, ip_address)
+    # unknown names are recorded only as a digest prefix: it may be a mistyped password
+    audit = {"channel": channel, **({} if user else {"name_ref": kit.digest(username)[:12]})}
+    claim_attempt(db, kit.digest, kit.policy, username, actor=actor, now=now, **audit)
+
     password_ok = kit.passwords.verify(user.password_hash if user else None, password)
-    if user is None or not password_ok:
-        _count_failure(db, kit, failures, username, now)
-        reason = "unknown_user" if user is None else "wrong_password"
-        record(
-            db, Actor(user, ip_address, username), "login.failed", reason=reason, channel=channel
-        )
+    if user is None or not password_ok or not user.is_active:
+        reason = "unknown_user" if user is None else "disabled" if password_ok else "wrong_password"
+        record(db, actor, "login.failed", reason=reason, **audit)
         db.commit()
         raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
-    if not user.is_active:
-        record(db, Actor(user, ip_address), "login.failed", reason="disabled", channel=channel)
-        db.commit()
-        raise AccountDisabled("This account is disabled. Ask an administrator to re-enable it.")
 
-    if failures is not None:
-        db.delete(failures)
+    clear_attempts(db, kit.digest, username)
     if kit.passwords.needs_rehash(user.password_hash):
         user.password_hash = kit.passwords.hash(password)
     user.last_login_at = now
-    record(db, Actor(user, ip_address), "login", channel=channel)
+    record(db, actor, "login", channel=channel)
     return user
-
-
-def _refuse_while_throttled(
-    db: Session,
-    kit: AuthKit,
-    failures: LoginFailures | None,
-    actor: Actor,
-    now: datetime,
-    channel: str,
-) -> None:
-    if failures is None:
-        return
-    wait = kit.policy.wait(failures.count, failures.last_failure_at, now)
-    if wait <= timedelta(0):
-        return
-    locked = kit.policy.is_lockout(failures.count)
-    record(
-        db,
-        actor,
-        "login.locked" if locked else "login.throttled",
-        failures=failures.count,
-        channel=channel,
-    )
-    db.commit()
-    what = "This user name is locked" if locked else "Please wait"
-    raise TooManyRequests(
-        f"Too many failed sign-in attempts. {what}; try again in {describe_wait(wait)}.",
-        headers={"Retry-After": str(max(1, int(wait.total_seconds())))},
-    )
-
-
-def _count_failure(
-    db: Session, kit: AuthKit, failures: LoginFailures | None, username: str, now: datetime
-) -> None:
-    if failures is None:
-        failures = LoginFailures(username=username, count=0, last_failure_at=now)
-        db.add(failures)
-        failures.count = 1
-    else:
-        failures.count = kit.policy.count_after_failure(
-            failures.count, failures.last_failure_at, now
-        )
-    failures.last_failure_at = now
 
 
 # --- browser sessions -----------------------------------------------------------------------
@@ -169,17 +118,24 @@ def start_session(
 
 def resolve_session(db: Session, kit: AuthKit, token: str) -> UserSession | None:
     """The live session this cookie token belongs to, or None."""
-    session = db.scalar(select(UserSession).where(UserSession.token_digest == kit.digest(token)))
     now = utcnow()
-    if session is None or session.revoked_at is not None or session.expires_at <= now:
-        return None
+    session = _find_live(db, kit, UserSession, token, now)
     idle_limit = timedelta(minutes=kit.settings.session_idle_minutes)
-    if now - session.last_seen_at > idle_limit or not session.user.is_active:
+    if session is None or now - session.last_seen_at > idle_limit:
         return None
     if now - session.last_seen_at > LAST_SEEN_RESOLUTION:
         session.last_seen_at = now
         db.commit()
     return session
+
+
+def _find_live(
+    db: Session, kit: AuthKit, model: type[Credential], token: str, now: datetime
+) -> Credential | None:
+    row = db.scalar(select(model).where(model.token_digest == kit.digest(token)))
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    return row if row.user.is_active else None
 
 
 def end_session(db: Session, session: UserSession, actor: Actor, *, action: str) -> None:
@@ -246,11 +202,9 @@ def issue_api_token(
 
 
 def resolve_api_token(db: Session, kit: AuthKit, token: str) -> ApiToken | None:
-    row = db.scalar(select(ApiToken).where(ApiToken.token_digest == kit.digest(token)))
     now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    if not row.user.is_active:
+    row = _find_live(db, kit, ApiToken, token, now)
+    if row is None:
         return None
     if row.last_used_at is None or now - row.last_used_at > LAST_SEEN_RESOLUTION:
         row.last_used_at = now
@@ -275,13 +229,12 @@ def revoke_api_token(db: Session, row: ApiToken, actor: Actor) -> None:
     db.commit()
 
 
-Credential = TypeVar("Credential", UserSession, ApiToken)
-
-
 def owned_credential(
     db: Session, model: type[Credential], credential_id: int, user: User
-) -> Credential | None:
+) -> Credential:
+    """One of the user's own live sessions or tokens; anyone else's is as good as absent."""
     row = db.get(model, credential_id)
     if row is None or row.user_id != user.id or row.revoked_at is not None:
-        return None
+        name = CREDENTIAL_NAMES[model]
+        raise NotFound(f"You have no live {name} with id {credential_id}.")
     return row

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
+from app.auth.attempts import claim_attempt, clear_attempts
 from app.auth.models import Role, User
 from app.auth.rules import (
     display_name_problem,
@@ -27,6 +29,7 @@ class NewUser:
     display_name: str
     role: Role
     password: str | None = None
+    must_change_password: bool | None = None  # default: only when the password is generated
 
 
 def field_error(field: str, message: str) -> Invalid:
@@ -65,18 +68,24 @@ def create_user(db: Session, kit: AuthKit, actor: Actor, new: NewUser) -> tuple[
     _check("display_name", display_name_problem(display_name))
     password = new.password or generate_password()
     _check("password", _password_problem(kit, password, username))
+    taken = Conflict(f"A user named {username!r} already exists.", code="username_taken")
     if db.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"A user named {username!r} already exists.", code="username_taken")
+        raise taken
+    must_change = new.must_change_password
     user = User(
         username=username,
         display_name=display_name,
         role=new.role.value,
         password_hash=kit.passwords.hash(password),
         is_active=True,
-        must_change_password=new.password is None,
+        must_change_password=new.password is None if must_change is None else must_change,
     )
     db.add(user)
-    db.flush()
+    try:
+        db.flush()
+    except IntegrityError:  # created concurrently since the check above
+        db.rollback()
+        raise taken from None
     record(
         db,
         actor,
@@ -99,25 +108,30 @@ def update_user(
     role: Role | None = None,
     is_active: bool | None = None,
 ) -> User:
+    """Apply the changes that differ, all checked before any is made."""
     changes: dict[str, object] = {}
     if display_name is not None and display_name.strip() != user.display_name:
-        _check("display_name", display_name_problem(display_name))
-        user.display_name = changes["display_name"] = display_name.strip()
+        _check("display_name", display_name_problem(display_name.strip()))
+        changes["display_name"] = display_name.strip()
     if role is not None and role.value != user.role:
         if role != Role.ADMIN:
             _refuse_losing_last_admin(db, actor, user, "change the role of")
-        user.role = changes["role"] = role.value
+        changes["role"] = role.value
     if is_active is not None and is_active != user.is_active:
         if not is_active:
             _refuse_losing_last_admin(db, actor, user, "disable")
-            revoke_all_credentials(db, user)
-        user.is_active = changes["is_active"] = is_active
-    if changes:
-        action = "user.updated"
-        if set(changes) == {"is_active"}:
-            action = "user.enabled" if is_active else "user.disabled"
-        record(db, actor, action, object_type="user", object_id=user.id, **changes)
-        db.commit()
+        changes["is_active"] = is_active
+    if not changes:
+        return user
+    for name, value in changes.items():
+        setattr(user, name, value)
+    if is_active is False:
+        revoke_all_credentials(db, user)
+    action = "user.updated"
+    if set(changes) == {"is_active"}:
+        action = "user.enabled" if is_active else "user.disabled"
+    record(db, actor, action, object_type="user", object_id=user.id, **changes)
+    db.commit()
     return user
 
 
@@ -126,10 +140,13 @@ def _refuse_losing_last_admin(db: Session, actor: Actor, user: User, verb: str) 
         raise Forbidden(f"You cannot {verb} your own account; ask another administrator.")
     if user.role != Role.ADMIN or not user.is_active:
         return
-    active_admins = db.scalar(
-        select(func.count()).where(User.role == Role.ADMIN.value, User.is_active.is_(True))
-    )
-    if (active_admins or 0) <= 1:
+    # Locking the active admins' rows (PostgreSQL) serialises two admins demoting each other.
+    active_admins = db.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+        .with_for_update()
+    ).all()
+    if len(active_admins) <= 1:
         raise Conflict(f"Cannot {verb} the last active administrator.", code="last_admin")
 
 
@@ -159,8 +176,13 @@ def change_own_password(
 ) -> None:
     user = actor.user
     assert user is not None
+    # the current password is a secret worth guessing: same throttle as signing in
+    claim_attempt(db, kit.digest, kit.policy, user.username, actor=actor, now=utcnow())
     if not kit.passwords.verify(user.password_hash, current_password):
+        record(db, actor, "user.password_change_failed", object_type="user", object_id=user.id)
+        db.commit()
         raise field_error("current_password", "The current password is not correct.")
+    clear_attempts(db, kit.digest, user.username)
     _check("new_password", _password_problem(kit, new_password, user.username))
     if kit.passwords.verify(user.password_hash, new_password):
         raise field_error("new_password", "The new password must differ from the current one.")

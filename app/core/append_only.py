@@ -1,6 +1,7 @@
 """Database triggers that make a table append-only: updates and deletes are refused.
 
 Used by migrations for every log of what people answer (audit events, reads, comparisons).
+Migrations that ran call these: change what they emit only by adding new functions.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from alembic import op
 def protect(table: str) -> None:
     """Refuse UPDATE and DELETE on ``table`` (and TRUNCATE on PostgreSQL)."""
     message = f"{table} is append-only"
-    if op.get_bind().dialect.name == "sqlite":
+    if op.get_context().dialect.name == "sqlite":
         for verb in ("UPDATE", "DELETE"):
             op.execute(
                 f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
@@ -33,7 +34,7 @@ def protect(table: str) -> None:
 
 
 def unprotect(table: str) -> None:
-    if op.get_bind().dialect.name == "sqlite":
+    if op.get_context().dialect.name == "sqlite":
         for verb in ("update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
         return

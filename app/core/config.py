@@ -74,10 +74,6 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'mammoread.db').resolve()}"
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")
-
-    @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import __version__
 from app.core.errors import error_body
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +23,14 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+def static_url(path: str) -> str:
+    """Root-relative (right behind any proxy), versioned so an upgrade refreshes caches."""
+    return f"/static/{path}?v={__version__}"
+
+
+templates.env.globals["static_url"] = static_url
 
 
 def client_ip(request: Request) -> str | None:
@@ -34,11 +44,9 @@ def is_api_request(request: Request) -> bool:
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
-    """Render a page; pages show patient-derived data, so browsers must not cache them."""
+    """Render a page (SecurityHeaders marks it no-store)."""
     context = {"principal": getattr(request.state, "principal", None), **(context or {})}
-    response = templates.TemplateResponse(request, template, context, status_code=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return templates.TemplateResponse(request, template, context, status_code=status)
 
 
 async def submitted_csrf_token(request: Request) -> str | None:
@@ -80,14 +88,46 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        defaults = list(SECURITY_HEADERS)
+        if not scope["path"].startswith("/static/"):
+            # answers carry patient-derived data and secrets: no cache keeps them by default
+            defaults.append((b"cache-control", b"no-store"))
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name for name, _ in message.get("headers", [])}
-                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in defaults if n not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class UnexpectedErrors:
+    """Turns an unhandled exception into an error response inside the other middleware."""
+
+    def __init__(self, app: ASGIApp, respond: Callable[[Request], Response]) -> None:
+        self.app = app
+        self.respond = respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            response = self.respond(Request(scope))
+            await response(scope, receive, send)
 
 
 class BodySizeLimit:

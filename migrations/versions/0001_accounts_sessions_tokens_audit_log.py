@@ -38,10 +38,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "login_failures",
-        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("name_digest", sa.String(length=64), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("last_failure_at", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("username", name=op.f("pk_login_failures")),
+        sa.PrimaryKeyConstraint("name_digest", name=op.f("pk_login_failures")),
     )
     for table in ("user_sessions", "api_tokens"):
         _credential_table(table)

@@ -64,10 +64,14 @@ def test_disabled_user_is_refused(client, db, admin, reader) -> None:
     admin_headers = bearer(client, "admin")
     client.patch(f"/api/v1/users/{reader.id}", json={"is_active": False}, headers=admin_headers)
     assert_error(client.get("/api/v1/me", headers=headers), 401, "invalid_token")
-    response = client.post("/api/v1/auth/token", data={"username": "reader1", "password": PASSWORD})
-    assert_error(response, 403, "account_disabled")
-    response = client.post("/api/v1/auth/token", data={"username": "reader1", "password": "x"})
-    assert_error(response, 401, "invalid_credentials")
+    right = client.post("/api/v1/auth/token", data={"username": "reader1", "password": PASSWORD})
+    wrong = client.post("/api/v1/auth/token", data={"username": "reader1", "password": "x"})
+    # a guesser must not learn that a password was right for a disabled account
+    assert assert_error(right, 401, "invalid_credentials") == assert_error(wrong, 401)
+    reasons = db.scalars(
+        select(AuditEvent.details).where(AuditEvent.action == "login.failed")
+    ).all()
+    assert [r["reason"] for r in reasons] == ["disabled", "wrong_password"]
 
 
 def test_revoked_token_is_refused(client, reader) -> None:
@@ -175,3 +179,101 @@ def test_openapi_documents_the_api(client) -> None:
         assert path in paths
     assert not any(path.startswith("/admin") or path == "/login" for path in paths)
     assert "ErrorResponse" in schema["components"]["schemas"]
+
+
+def test_parallel_guesses_cannot_outrun_the_throttle(app, db, reader) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.auth.service import authenticate
+    from app.core.errors import AppError
+
+    kit = app.state.auth_kit
+
+    def guess(_: int) -> int:
+        with app.state.session_factory() as session:
+            try:
+                authenticate(session, kit, "reader1", "guess", ip_address=None, channel="api")
+            except AppError as error:
+                return error.status_code
+        return 200
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(guess, range(24)))
+    assert set(statuses) <= {401, 429}, statuses
+    checked = statuses.count(401)
+    assert 1 <= checked <= kit.policy.slowdown_after
+    db.expire_all()
+    (row,) = db.scalars(select(LoginFailures)).all()
+    assert row.count == checked  # every checked guess was counted, none lost
+
+
+def test_a_password_typed_as_user_name_is_never_stored(client, db, reader) -> None:
+    client.post("/api/v1/auth/token", data={"username": "hunter2hunter2", "password": "x"})
+    client.post("/api/v1/auth/token", data={"username": "Pa$$w0rd!", "password": "x"})
+    db.expire_all()
+    stored = " ".join(
+        str(value)
+        for event in db.scalars(select(AuditEvent))
+        for value in (event.actor_name, event.details, event.object_id)
+    )
+    stored += " ".join(db.scalars(select(LoginFailures.name_digest)))
+    assert "hunter2" not in stored
+    assert "pa$$" not in stored.lower()
+
+
+def test_temporary_password_must_be_changed_first(client, admin) -> None:
+    admin_headers = bearer(client, "admin")
+    created = client.post(
+        "/api/v1/users", json={"username": "newbie", "role": "admin"}, headers=admin_headers
+    ).json()
+    headers = bearer(client, "newbie", created["initial_password"])
+    assert client.get("/api/v1/me", headers=headers).json()["must_change_password"] is True
+    assert_error(client.get("/api/v1/users", headers=headers), 403, "password_change_required")
+    body = {"current_password": created["initial_password"], "new_password": "my own secret!"}
+    assert client.post("/api/v1/me/password", json=body, headers=headers).status_code == 204
+    fresh = bearer(client, "newbie", "my own secret!")
+    assert client.get("/api/v1/users", headers=fresh).status_code == 200
+
+
+def test_guessing_the_current_password_is_throttled(client, reader) -> None:
+    headers = bearer(client, "reader1")
+    body = {"current_password": "guess", "new_password": "another fine secret"}
+    statuses = [
+        client.post("/api/v1/me/password", json=body, headers=headers).status_code for _ in range(5)
+    ]
+    assert statuses[:3] == [422, 422, 422]
+    assert statuses[3:] == [429, 429]
+
+
+def test_api_answers_are_not_cached(client, reader) -> None:
+    response = client.post("/api/v1/auth/token", data={"username": "reader1", "password": PASSWORD})
+    assert response.headers["cache-control"] == "no-store"
+    assert client.get("/static/css/app.css").headers.get("cache-control") != "no-store"
+
+
+def test_naive_audit_timestamps_are_a_clear_422(client, admin) -> None:
+    headers = bearer(client, "admin")
+    response = client.get("/api/v1/audit", params={"since": "2020-01-01T00:00:00"}, headers=headers)
+    error = assert_error(response, 422, "invalid")
+    assert error["details"][0]["field"] == "since"
+    ok = client.get("/api/v1/audit", params={"since": "2020-01-01T00:00:00Z"}, headers=headers)
+    assert ok.status_code == 200
+
+
+def test_unexpected_errors_keep_the_shape_and_the_headers(app, reader) -> None:
+    from fastapi.testclient import TestClient
+
+    def explode() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/api/v1/explode", explode)
+    app.add_api_route("/explode", explode)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/v1/explode")
+        assert_error(response, 500, "internal_error")
+        assert "boom" not in response.text
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page = client.get("/explode")
+        assert page.status_code == 500
+        assert "text/html" in page.headers["content-type"]
+        assert page.headers["cache-control"] == "no-store"

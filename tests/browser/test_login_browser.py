@@ -35,7 +35,9 @@ def test_login_wrong_password_then_login_and_logout(live_server, page, admin) ->
     page.keyboard.press("Tab")
     page.keyboard.type("not the password")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("alert")).to_have_text("Wrong user name or password.")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Wrong user name or password, or the account is disabled."
+    )
     expect(page.get_by_label("User name")).to_have_value("admin")
     expect(page.get_by_label("Password")).to_be_focused()
     shoot(page, "login-wrong-password")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -57,7 +58,7 @@ def test_wrong_password_shows_a_form_error(client, reader) -> None:
         "/login", data={"username": "reader1", "password": "nope", "csrf_token": token}
     )
     assert response.status_code == 401
-    assert "Wrong user name or password." in response.text
+    assert "Wrong user name or password, or the account is disabled." in response.text
     assert 'value="reader1"' in response.text
     assert SESSION_COOKIE not in client.cookies
 
@@ -261,3 +262,40 @@ def test_request_body_limit(tmp_path, database_url) -> None:
 def test_csrf_token_helper_reads_session_token(client, reader) -> None:
     login(client, "reader1")
     assert len(csrf_token(client)) > 20
+
+
+def test_signing_in_again_replaces_the_earlier_session(client, db, reader) -> None:
+    login(client, "reader1")
+    # a second sign-in form posted from the same browser (say, a tab left open)
+    client.cookies.set("mammoread_login_csrf", "tab-token", path="/login")
+    again = client.post(
+        "/login",
+        data={"username": "reader1", "password": PASSWORD, "csrf_token": "tab-token"},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303
+    db.expire_all()
+    live = db.scalars(select(UserSession).where(UserSession.revoked_at.is_(None))).all()
+    assert len(live) == 1
+
+
+def test_error_page_shows_the_message_once(client, reader) -> None:
+    login(client, "reader1")
+    page = client.get("/admin/users")
+    assert page.status_code == 403
+    assert "{&#39;code&#39;" not in page.text
+    assert "{'code'" not in page.text
+    assert page.text.count("This needs an administrator account.") == 1
+
+
+def test_temporary_password_sends_pages_to_the_account(client, db, admin) -> None:
+    csrf = login(client, "admin")
+    page = client.post(
+        "/admin/users", data={"csrf_token": csrf, "username": "newbie", "role": "reader"}
+    )
+    password = re.search(r'id="revealed-password">([^<]+)<', page.text).group(1)
+    client.post("/logout", data={"csrf_token": csrf})
+    login(client, "newbie", password)
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account?must_change=1"

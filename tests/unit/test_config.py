@@ -25,7 +25,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     settings = Settings()
     assert settings.data_dir == Path("./var")
-    assert settings.is_sqlite
+    assert settings.resolved_database_url.startswith("sqlite:///")
     assert settings.secret_key is None
 
 
