@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -23,6 +25,7 @@ from app.core import migrations
 from app.core.config import Settings, mask_url_password
 from app.core.database import make_engine, make_session_factory
 from app.core.errors import AppError
+from app.imaging.importer import Source
 
 ADMIN_PASSWORD_ENV = "MAMMOREAD_ADMIN_PASSWORD"
 T = TypeVar("T")
@@ -259,3 +262,93 @@ def user_reset_password(context: Context, username: str) -> None:
             lambda: reset_user_password(session, context.kit, context.actor, target)
         )
     click.echo(f"New password for {target.username!r}: {password}")
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@pass_context
+def import_command(context: Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Import DICOM files, folders (recursively) and zip archives."""
+    from app.imaging.importer import import_sources
+    from app.imaging.kit import ImagingKit
+
+    files = sorted(_files_under(paths))
+    sources = [Source(str(path), path.read_bytes) for path in files]
+    kit = ImagingKit.from_settings(context.settings)
+    with (
+        context.db() as session,
+        click.progressbar(
+            length=len(sources), label="Importing", file=sys.stderr, show_pos=True
+        ) as bar,
+    ):
+        report = import_sources(
+            session,
+            kit,
+            sources,
+            actor=context.actor,
+            channel="cli",
+            progress=lambda _: bar.update(1),
+        )
+    if as_json:
+        outcomes = [outcome.__dict__ for outcome in report.outcomes]
+        document = {"batch_id": report.batch_id, **report.summary(), "outcomes": outcomes}
+        click.echo(json.dumps(document, indent=2, default=list))
+        return
+    for outcome in report.outcomes:
+        if outcome.status == "rejected":
+            click.echo(f"rejected  {outcome.name}: {outcome.reason}")
+    summary = report.summary()
+    click.echo(
+        f"{summary['imported']} imported, {summary['already_present']} already present, "
+        f"{summary['rejected']} rejected (import batch {report.batch_id})."
+    )
+
+
+def _files_under(paths: tuple[Path, ...]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_file():
+            yield path
+            continue
+        for child in path.rglob("*"):
+            if child.is_file() and not any(part.startswith(".") for part in child.parts):
+                yield child
+
+
+@main.command()
+@click.option("--studies", default=5, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--size", default="3328x2560", show_default=True, help="ROWSxCOLUMNS per image.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when studies exist already.")
+@pass_context
+def demo(context: Context, studies: int, size: str, if_empty: bool) -> None:
+    """Generate synthetic four-view exams and import them."""
+    from app.imaging.demo import demo_sources
+    from app.imaging.importer import import_sources
+    from app.imaging.kit import ImagingKit
+    from app.imaging.service import StudyQuery, list_studies
+
+    try:
+        rows, columns = (int(part) for part in size.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter("use ROWSxCOLUMNS, e.g. 3328x2560", param_hint="--size") from None
+    kit = ImagingKit.from_settings(context.settings)
+    with context.db() as session:
+        if if_empty and list_studies(session, StudyQuery(), limit=1, offset=0)[1]:
+            click.echo("Demo data skipped: studies exist already.")
+            return
+        with click.progressbar(
+            length=studies * 4, label="Generating and importing", file=sys.stderr
+        ) as bar:
+            report = import_sources(
+                session,
+                kit,
+                demo_sources(studies, rows=rows, columns=columns),
+                actor=context.actor,
+                channel="demo",
+                progress=lambda _: bar.update(1),
+            )
+    summary = report.summary()
+    click.echo(
+        f"Demo: {summary['imported']} images imported, "
+        f"{summary['already_present']} already present, {summary['rejected']} rejected."
+    )

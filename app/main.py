@@ -32,6 +32,10 @@ from app.core.web import (
     render,
 )
 from app.dashboard import pages as dashboard_pages
+from app.imaging import api as imaging_api
+from app.imaging import pages as imaging_pages
+from app.imaging.kit import ImagingKit
+from app.imaging.service import Pixels
 
 log = logging.getLogger("mammoread")
 
@@ -67,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.auth_kit = AuthKit.from_settings(settings)
+    app.state.imaging = ImagingKit.from_settings(settings)
+    app.state.pixels = Pixels(app.state.imaging)
 
     # innermost first: unexpected errors become responses that still get the security headers
     app.add_middleware(UnexpectedErrors, respond=_unexpected_error_response)
@@ -85,8 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         auth_api.router,
         audit_routes.api,
+        imaging_api.router,
         auth_pages.router,
         audit_routes.pages,
+        imaging_pages.router,
         dashboard_pages.router,
     ):
         app.include_router(router)

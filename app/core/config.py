@@ -55,6 +55,27 @@ class Settings(BaseSettings):
     password_min_length: int = Field(default=10, ge=8, description="Shortest password accepted.")
     argon2_time_cost: int = Field(default=3, ge=1, description="Argon2id iterations.")
     argon2_memory_kib: int = Field(default=65536, ge=8, description="Argon2id memory per hash.")
+    accepted_modalities: str = Field(
+        default="MG", description="Comma-separated DICOM modalities accepted at import."
+    )
+    accept_for_processing: bool = Field(
+        default=False, description="Import 'for processing' images (flagged) instead of refusing."
+    )
+    dicom_keep_extra: str = Field(
+        default="",
+        description="Comma-separated DICOM keywords kept at import beyond VinDr's allow-list.",
+    )
+    blackout_corners: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.25,
+        description="Blank this fraction of the shorter side in each image corner (burned-in "
+        "text); 0 = off.",
+    )
+    max_zip_entries: int = Field(default=20000, ge=1, description="Most files taken from a zip.")
+    max_unzipped_mb: int = Field(
+        default=8192, ge=1, description="Most bytes a zip may expand to (zip bombs)."
+    )
     workers: int = Field(default=1, ge=1, le=64, description="Server worker processes (serve).")
     forwarded_allow_ips: str = Field(
         default="127.0.0.1",

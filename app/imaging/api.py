@@ -1,0 +1,236 @@
+"""Imaging API: import, studies, images, display pixels, QC flags."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from app.auth.deps import AdminPrincipal, Db
+from app.core.errors import ERROR_RESPONSES, Invalid
+from app.imaging.display import DisplayParams, WindowChoice
+from app.imaging.importer import Source, import_sources
+from app.imaging.models import Image, QcFlag, Study
+from app.imaging.schemas import (
+    ClearFlag,
+    ImageOut,
+    ImportBatchOut,
+    ImportOut,
+    OutcomeOut,
+    QcFlagOut,
+    StudyDetailOut,
+    StudyOut,
+    StudyPage,
+    WindowOut,
+)
+from app.imaging.service import (
+    RENDER_FORMATS,
+    RenderRequest,
+    StudyQuery,
+    clear_flag,
+    flags_of,
+    get_image,
+    get_study,
+    import_history,
+    list_studies,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["imaging"], responses=ERROR_RESPONSES)
+# Display pixels never change for an image id: the URL names everything that shapes the bytes.
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def upload_sources(files: list[UploadFile]) -> list[Source]:
+    """Uploaded files as import sources; each is read only when its turn comes."""
+    return [
+        Source(upload.filename or f"file-{index + 1}", upload.file.read)
+        for index, upload in enumerate(files)
+    ]
+
+
+@router.post("/images", response_model=ImportOut)
+def import_images(
+    request: Request,
+    principal: AdminPrincipal,
+    db: Db,
+    files: Annotated[list[UploadFile], File(description="DICOM files or zip archives.")],
+) -> ImportOut:
+    """Import DICOM files (or zips of them): pseudonymised, checked, stored; idempotent."""
+    kit = request.app.state.imaging
+    report = import_sources(db, kit, upload_sources(files), actor=principal.actor, channel="api")
+    return ImportOut(
+        batch_id=report.batch_id,
+        **report.summary(),
+        outcomes=[OutcomeOut(**outcome.__dict__) for outcome in report.outcomes],
+    )
+
+
+@router.get("/imports", response_model=list[ImportBatchOut])
+def imports(
+    _: AdminPrincipal,
+    db: Db,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list:
+    return import_history(db, limit=limit, offset=offset)[0]
+
+
+@router.get("/studies", response_model=StudyPage)
+def studies(
+    _: AdminPrincipal,
+    db: Db,
+    q: Annotated[str | None, Query(max_length=64, description="Study or image id prefix.")] = None,
+    flag: Annotated[str | None, Query(max_length=32, description="Open QC flag kind.")] = None,
+    complete: Annotated[bool | None, Query(description="Four standard views, once each.")] = None,
+    manufacturer: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> StudyPage:
+    rows, total = list_studies(
+        db, StudyQuery(q, flag, complete, manufacturer), limit=limit, offset=offset
+    )
+    return StudyPage(total=total, items=[study_out(db, study) for study in rows])
+
+
+@router.get("/studies/{study_id}", response_model=StudyDetailOut)
+def study_detail(study_id: str, _: AdminPrincipal, db: Db) -> StudyDetailOut:
+    study = get_study(db, study_id)
+    flags = flags_of(db, study, include_cleared=True)
+    return StudyDetailOut(
+        **study_out(db, study).model_dump(),
+        images=[image_out(image, flags) for image in study.images],
+        flags=[flag_out(flag) for flag in flags],
+    )
+
+
+@router.get("/images/{image_id}", response_model=ImageOut)
+def image_detail(image_id: str, _: AdminPrincipal, db: Db) -> ImageOut:
+    """Metadata, window presets, display parameters and QC flags of one image."""
+    image = get_image(db, image_id)
+    return image_out(image, flags_of(db, image.study, include_cleared=True))
+
+
+@router.get(
+    "/images/{image_id}/render",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in RENDER_FORMATS.values()}}},
+)
+def render_image(
+    image_id: str,
+    request: Request,
+    _: AdminPrincipal,
+    db: Db,
+    preset: Annotated[int | None, Query(ge=0, description="Window preset index.")] = None,
+    wc: Annotated[float | None, Query(description="Window centre (with ww).")] = None,
+    ww: Annotated[float | None, Query(description="Window width (with wc), > 0.")] = None,
+    width: Annotated[int | None, Query(description="Output width; original when absent.")] = None,
+    flip: bool = False,
+    format: Annotated[str, Query(description="png (lossless) or jpeg.")] = "png",
+) -> Response:
+    """The image through its display chain (rescale, VOI, inversion, flip, size)."""
+    image = get_image(db, image_id)
+    if (wc is None) != (ww is None):
+        raise Invalid(
+            "Give both wc and ww, or neither.",
+            details=[{"field": "ww" if ww is None else "wc", "message": "Missing."}],
+        )
+    wanted = RenderRequest(WindowChoice(preset=preset, center=wc, width=ww), width, flip, format)
+    wanted.validate(image)
+    etag = wanted.etag(image)
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    body = request.app.state.pixels.rendered(image, wanted)
+    return Response(body, media_type=RENDER_FORMATS[format], headers=headers)
+
+
+@router.get(
+    "/images/{image_id}/raw",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def raw_image(
+    image_id: str,
+    request: Request,
+    _: AdminPrincipal,
+    db: Db,
+    level: Annotated[int, Query(ge=0, le=16, description="Pyramid level; 0 = full size.")] = 0,
+) -> Response:
+    """Stored values (uint16, little-endian, row-major) of one pyramid level, gzip-encoded,
+    for windowing in the browser. X-Image-Width and X-Image-Height give the shape."""
+    image = get_image(db, image_id)
+    pixels = request.app.state.pixels
+    body = pixels.raw(image, level)
+    rows, columns = pixels.level_shape(image, level)
+    etag = f'"{image.image_id}-{level}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": IMMUTABLE,
+        "Content-Encoding": "gzip",
+        "X-Image-Width": str(columns),
+        "X-Image-Height": str(rows),
+        "Access-Control-Expose-Headers": "X-Image-Width, X-Image-Height",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/octet-stream", headers=headers)
+
+
+@router.post("/qc-flags/{flag_id}/clear", response_model=QcFlagOut)
+def clear_qc_flag(flag_id: int, body: ClearFlag, principal: AdminPrincipal, db: Db) -> QcFlagOut:
+    """Clear a QC flag with a reason (kept, with who and when)."""
+    return flag_out(clear_flag(db, principal.actor, flag_id, body.reason))
+
+
+# --- conversions ----------------------------------------------------------------------------
+
+
+def flag_out(flag: QcFlag) -> QcFlagOut:
+    out = QcFlagOut.model_validate(flag)
+    out.image_id = flag.image.image_id if flag.image else None
+    return out
+
+
+def study_out(db: Db, study: Study) -> StudyOut:
+    views = sorted(image.view_name for image in study.images)
+    open_kinds = sorted({flag.kind for flag in flags_of(db, study)})
+    return StudyOut(
+        study_id=study.study_id,
+        patient_age=study.patient_age,
+        patient_sex=study.patient_sex,
+        created_at=study.created_at,
+        views=views,
+        open_flags=open_kinds,
+    )
+
+
+def image_out(image: Image, flags: list[QcFlag]) -> ImageOut:
+    params = DisplayParams.from_json(image.display)
+    return ImageOut(
+        image_id=image.image_id,
+        series_id=image.series_id,
+        study_id=image.study.study_id,
+        laterality=image.laterality,
+        view=image.view,
+        rows=image.rows,
+        columns=image.columns,
+        bits_stored=image.bits_stored,
+        photometric=image.photometric,
+        presentation_intent=image.presentation_intent,
+        modality=image.modality,
+        manufacturer=image.manufacturer,
+        model=image.model,
+        pixel_spacing=image.pixel_spacing,
+        transfer_syntax=image.transfer_syntax,
+        chest_wall_side=image.chest_wall_side,
+        presets=[
+            WindowOut(index=i, center=w.center, width=w.width, explanation=w.explanation)
+            for i, w in enumerate(params.windows)
+        ],
+        voi_function=params.voi_function,
+        has_voi_lut=params.voi_lut is not None,
+        display=image.display,
+        pyramid_widths=image.pyramid_widths,
+        flags=[flag_out(flag) for flag in flags if flag.image_pk in (None, image.id)],
+    )

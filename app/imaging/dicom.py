@@ -1,0 +1,166 @@
+"""Reading what MammoRead needs from a DICOM dataset, deciding whether to accept it, decoding it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom import Dataset
+from pydicom.pixels import get_decoder, pixel_array
+from pydicom.uid import UID
+
+FOR_PROCESSING = "FOR PROCESSING"
+VIEW_CODES = {
+    "399162004": "CC",
+    "399368009": "MLO",
+    "399260004": "ML",
+    "399352003": "LM",
+    "399192003": "XCCL",
+    "399101009": "XCCM",
+    "399188001": "AT",
+    "399196006": "SIO",
+    "399227005": "FB",
+    "399265009": "LMO",
+}
+VIEW_MEANINGS = {"cranio-caudal": "CC", "medio-lateral oblique": "MLO", "medio-lateral": "ML"}
+# fastest first, per transfer syntax family (measured: see shared/notes/dicom-display.md)
+PLUGIN_PREFERENCE = ("pyjpegls", "pylibjpeg", "gdcm", "pillow", "pydicom")
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    laterality: str | None
+    view: str | None
+    rows: int
+    columns: int
+    bits_stored: int
+    photometric: str
+    presentation_intent: str | None
+    modality: str
+    manufacturer: str | None
+    model: str | None
+    pixel_spacing: float | None
+    patient_age: int | None
+    patient_sex: str | None
+    transfer_syntax: str
+
+
+def read_meta(ds: Dataset) -> ImageMeta:
+    return ImageMeta(
+        laterality=laterality_of(ds),
+        view=view_of(ds),
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        bits_stored=int(ds.get("BitsStored", 16)),
+        photometric=str(ds.get("PhotometricInterpretation", "")).strip(),
+        presentation_intent=_text(ds, "PresentationIntentType"),
+        modality=_text(ds, "Modality") or "",
+        manufacturer=_text(ds, "Manufacturer"),
+        model=_text(ds, "ManufacturerModelName"),
+        pixel_spacing=_spacing(ds),
+        patient_age=age_in_years(_text(ds, "PatientAge")),
+        patient_sex=(_text(ds, "PatientSex") or "")[:1].upper() or None,
+        transfer_syntax=str(ds.file_meta.TransferSyntaxUID),
+    )
+
+
+def _text(ds: Dataset, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    return str(value).strip()[:64] or None
+
+
+def laterality_of(ds: Dataset) -> str | None:
+    """Image Laterality, falling back to (series) Laterality."""
+    for keyword in ("ImageLaterality", "Laterality"):
+        value = (_text(ds, keyword) or "").upper()
+        if value in ("L", "R"):
+            return value
+    return None
+
+
+def view_of(ds: Dataset) -> str | None:
+    """View Position, falling back to the View Code Sequence."""
+    position = (_text(ds, "ViewPosition") or "").upper()
+    if position:
+        return position[:16]
+    for item in ds.get("ViewCodeSequence", []):
+        code = str(item.get("CodeValue", "")).strip()
+        meaning = str(item.get("CodeMeaning", "")).strip().lower()
+        view = VIEW_CODES.get(code) or VIEW_MEANINGS.get(meaning)
+        if view:
+            return view
+    return None
+
+
+def age_in_years(value: str | None) -> int | None:
+    match = re.fullmatch(r"(\d{1,3})([DWMY]?)", (value or "").strip().upper())
+    if not match:
+        return None
+    number, unit = int(match.group(1)), match.group(2) or "Y"
+    return {"Y": number, "M": number // 12, "W": number // 52, "D": number // 365}[unit]
+
+
+def _spacing(ds: Dataset) -> float | None:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(keyword)
+        if value:
+            try:
+                return float(value[0])
+            except (TypeError, ValueError, IndexError):
+                continue
+    return None
+
+
+@dataclass(frozen=True)
+class AcceptancePolicy:
+    modalities: frozenset[str]
+    accept_for_processing: bool
+
+
+def refusal(ds: Dataset, policy: AcceptancePolicy) -> str | None:
+    """Why this dataset cannot be imported, in words an administrator can act on; or None."""
+    if "PixelData" not in ds:
+        return "The file has no pixel data (not an image)."
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Rows", "Columns"):
+        if not ds.get(keyword):
+            return f"The file lacks {keyword}."
+    modality = _text(ds, "Modality") or "none"
+    if modality not in policy.modalities:
+        allowed = ", ".join(sorted(policy.modalities))
+        return f"Modality {modality} is not accepted here (accepted: {allowed})."
+    intent = (_text(ds, "PresentationIntentType") or "").upper()
+    if intent == FOR_PROCESSING and not policy.accept_for_processing:
+        return "A 'for processing' image (raw detector data) is not for reading."
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        return "Only greyscale images are accepted (Samples per Pixel must be 1)."
+    if int(ds.get("NumberOfFrames", 1) or 1) != 1:
+        return "Multi-frame images (such as tomosynthesis) are not accepted yet."
+    if int(ds.get("BitsAllocated", 16)) > 16:
+        return "Images of more than 16 bits per pixel are not accepted."
+    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
+    if decoding_plugin(syntax) is None:
+        return f"Transfer syntax {syntax.name or syntax or 'missing'} cannot be decoded here."
+    return None
+
+
+def decoding_plugin(syntax: UID) -> str | None:
+    """The fastest installed decoder for a transfer syntax; "" for uncompressed data."""
+    if syntax and not syntax.is_compressed and syntax.is_transfer_syntax:
+        return ""
+    try:
+        decoder = get_decoder(syntax)
+    except (NotImplementedError, KeyError, ValueError):
+        return None
+    if not decoder.is_available:
+        return None
+    available = decoder.available_plugins
+    return next((name for name in PLUGIN_PREFERENCE if name in available), available[0])
+
+
+def decode(ds: Dataset) -> np.ndarray:
+    """The stored pixel values, decoded once, with the fastest decoder for the syntax."""
+    plugin = decoding_plugin(UID(str(ds.file_meta.TransferSyntaxUID)))
+    return pixel_array(ds, decoding_plugin=plugin or "")

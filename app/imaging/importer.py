@@ -1,0 +1,412 @@
+"""Import: one code path for browser uploads, the API and the CLI.
+
+Each file is accepted whole or not at all: its stored files are written first and removed
+again if the database transaction fails, and a refusal leaves nothing behind. One bad file
+never stops the batch. Importing the same image again changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Literal
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor, record
+from app.core.database import utcnow
+from app.imaging import qc
+from app.imaging.dicom import FOR_PROCESSING, ImageMeta, decode, read_meta, refusal
+from app.imaging.display import DisplayParams, WindowChoice, apply_lut, build_lut, to_storage
+from app.imaging.kit import ImagingKit
+from app.imaging.models import Image, ImportBatch, QcFlag, Study
+from app.imaging.pseudonymise import black_out_corners, identifiers, pseudonymise
+from app.imaging.pyramid import build_levels
+from app.imaging.storage import array_bytes, dicom_key, level_key
+
+Status = Literal["imported", "already_present", "rejected"]
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class Rejected(Exception):
+    """A file that cannot be imported, with the reason to show for it."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file to import: a display name and a way to read its bytes (read once, late)."""
+
+    name: str
+    read: Callable[[], bytes]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: Status
+    reason: str | None = None
+    study_id: str | None = None
+    image_id: str | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass
+class ImportReport:
+    batch_id: int
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+    def summary(self) -> dict[str, int]:
+        return {s: self.count(s) for s in ("imported", "already_present", "rejected")}
+
+
+Progress = Callable[[Outcome], None]
+
+
+def import_sources(
+    db: Session,
+    kit: ImagingKit,
+    sources: Iterable[Source],
+    *,
+    actor: Actor,
+    channel: str,
+    progress: Progress | None = None,
+) -> ImportReport:
+    batch = ImportBatch(
+        user_id=actor.user.id if actor.user else None, actor_name=actor.display, channel=channel
+    )
+    db.add(batch)
+    db.commit()
+    report = ImportReport(batch.id)
+    for source in expand(sources, kit):
+        outcome = import_one(db, kit, source, batch.id)
+        report.outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+    _finish(db, batch, report, actor)
+    return report
+
+
+def _finish(db: Session, batch: ImportBatch, report: ImportReport, actor: Actor) -> None:
+    batch = db.merge(batch)
+    batch.finished_at = utcnow()
+    batch.imported = report.count("imported")
+    batch.already_present = report.count("already_present")
+    batch.rejected = report.count("rejected")
+    batch.outcomes = [
+        {"status": o.status, "reason": o.reason, "study_id": o.study_id, "image_id": o.image_id}
+        for o in report.outcomes
+    ]
+    record(
+        db,
+        actor,
+        "images.imported",
+        object_type="import_batch",
+        object_id=batch.id,
+        **report.summary(),
+    )
+    db.commit()
+
+
+# --- expanding uploads ----------------------------------------------------------------------
+
+
+def expand(sources: Iterable[Source], kit: ImagingKit) -> Iterator[Source]:
+    """Zip archives become their members; unsafe members become refusals, not files."""
+    for source in sources:
+        if not source.name.lower().endswith(".zip"):
+            yield source
+            continue
+        try:
+            data = source.read()
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, OSError):
+            yield _refusal(source.name, "The zip archive is damaged or not a zip file.")
+            continue
+        yield from _members(source.name, archive, kit)
+
+
+def _members(name: str, archive: zipfile.ZipFile, kit: ImagingKit) -> Iterator[Source]:
+    entries = [info for info in archive.infolist() if not info.is_dir()]
+    if len(entries) > kit.max_zip_entries:
+        yield _refusal(
+            name,
+            f"The zip holds {len(entries)} files; at most "
+            f"{kit.max_zip_entries} are taken from one archive.",
+        )
+        return
+    if sum(info.file_size for info in entries) > kit.max_unzipped_bytes:
+        yield _refusal(name, "The zip expands to more than the configured limit (zip bomb?).")
+        return
+    for info in entries:
+        member = f"{name}/{info.filename}"
+        path = PurePosixPath(info.filename.replace("\\", "/"))
+        if path.is_absolute() or ".." in path.parts or info.filename.startswith("/"):
+            yield _refusal(member, "Unsafe path inside the zip (absolute or with '..').")
+        elif path.name.startswith(".") or path.name.upper() == "DICOMDIR":
+            continue
+        else:
+            yield Source(member, _reader(archive, info, kit.max_unzipped_bytes))
+
+
+def _reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with archive.open(info) as handle:
+            data = handle.read(min(info.file_size, limit) + 1)
+        if len(data) > info.file_size:  # the header understated the size: a crafted archive
+            raise Rejected("The zip entry is larger than its header says (zip bomb?).")
+        return data
+
+    return read
+
+
+def _refusal(name: str, reason: str) -> Source:
+    def read() -> bytes:
+        raise Rejected(reason)
+
+    return Source(name, read)
+
+
+# --- one file -------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Everything computed from one file before anything is written."""
+
+    meta: ImageMeta
+    study_id: str
+    series_id: str
+    image_id: str
+    file_bytes: bytes
+    display: DisplayParams
+    levels: list[np.ndarray]
+    findings: list[qc.Finding]
+    chest_wall_side: str | None
+
+
+def import_one(db: Session, kit: ImagingKit, source: Source, batch_id: int) -> Outcome:
+    try:
+        dataset = _read_dataset(source)
+        ids = identifiers(dataset)
+        if db.scalar(select(Image.id).where(Image.image_id == ids.image_id)) is not None:
+            return Outcome(
+                source.name,
+                "already_present",
+                "This image was imported before.",
+                ids.study_id,
+                ids.image_id,
+            )
+        prepared = prepare(dataset, kit)
+    except Rejected as refusal_:
+        return Outcome(source.name, "rejected", str(refusal_))
+    try:
+        image = _store(db, kit, prepared, batch_id)
+    except IntegrityError:  # imported concurrently by another request
+        return Outcome(
+            source.name,
+            "already_present",
+            "This image was imported before.",
+            prepared.study_id,
+            prepared.image_id,
+        )
+    flags = tuple(f.kind for f in prepared.findings)
+    return Outcome(source.name, "imported", None, prepared.study_id, image.image_id, flags)
+
+
+def _read_dataset(source: Source) -> pydicom.Dataset:
+    try:
+        data = source.read()
+    except OSError as error:
+        raise Rejected(f"The file could not be read: {error.strerror or error}.") from None
+    if data[:4] == ZIP_MAGIC:
+        raise Rejected("A zip archive inside an upload must be named *.zip.")
+    try:
+        return pydicom.dcmread(io.BytesIO(data))
+    except InvalidDicomError:
+        raise Rejected("Not a DICOM file (no DICM preamble).") from None
+    except Exception:  # pydicom raises many kinds on damaged files
+        raise Rejected("The DICOM file is damaged or truncated.") from None
+
+
+def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
+    """Check, decode once, build the display pyramid, run the checks, pseudonymise."""
+    reason = refusal(dataset, kit.policy)
+    if reason:
+        raise Rejected(reason)
+    meta = read_meta(dataset)
+    ids = identifiers(dataset)
+    pixels = _decoded(dataset, meta)
+    signed = int(dataset.get("PixelRepresentation", 0)) == 1
+    if kit.blackout_fraction > 0:
+        pixels = black_out_corners(pixels, kit.blackout_fraction, int(pixels.min()))
+    storage = to_storage(pixels, signed)
+    levels = build_levels(storage)
+    display = DisplayParams.from_dataset(dataset, value_range=_value_range(dataset, storage))
+    findings, side = _image_findings(meta, display, levels[-1])
+    clean = pseudonymise(dataset, ids, kit.keep)
+    if kit.blackout_fraction > 0:
+        clean.set_pixel_data(pixels, meta.photometric, meta.bits_stored)
+        clean.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return Prepared(
+        meta,
+        ids.study_id,
+        ids.series_id,
+        ids.image_id,
+        _encoded(clean),
+        display,
+        levels,
+        findings,
+        side,
+    )
+
+
+def _decoded(dataset: pydicom.Dataset, meta: ImageMeta) -> np.ndarray:
+    try:
+        pixels = decode(dataset)
+    except Exception:  # decoders raise many kinds on damaged data
+        raise Rejected("The pixel data could not be decoded (damaged or truncated).") from None
+    if pixels.shape != (meta.rows, meta.columns):
+        raise Rejected(f"The pixel data has shape {pixels.shape}, not {meta.rows}x{meta.columns}.")
+    return pixels
+
+
+def _value_range(dataset: pydicom.Dataset, storage: np.ndarray) -> tuple[float, float]:
+    slope = float(dataset.get("RescaleSlope", 1) or 1)
+    intercept = float(dataset.get("RescaleIntercept", 0) or 0)
+    offset = 32768 if int(dataset.get("PixelRepresentation", 0)) == 1 else 0
+    low, high = (float(v) - offset for v in (storage.min(), storage.max()))
+    return tuple(sorted((low * slope + intercept, high * slope + intercept)))  # type: ignore[return-value]
+
+
+def _image_findings(
+    meta: ImageMeta, display: DisplayParams, small: np.ndarray
+) -> tuple[list[qc.Finding], str | None]:
+    shown = apply_lut(small, build_lut(display, WindowChoice()))
+    side = qc.chest_wall_side(shown)
+    findings = [
+        qc.laterality_finding(meta.laterality, side),
+        qc.inversion_finding(shown, side),
+    ]
+    if meta.laterality is None or meta.view is None:
+        findings.append(qc.Finding(qc.UNKNOWN_VIEW, "Laterality or view position is missing."))
+    if (meta.presentation_intent or "").upper() == FOR_PROCESSING:
+        findings.append(qc.Finding(qc.FOR_PROCESSING, "Raw detector data, not for reading."))
+    return [f for f in findings if f is not None], side
+
+
+def _encoded(dataset: pydicom.Dataset) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _store(db: Session, kit: ImagingKit, prepared: Prepared, batch_id: int) -> Image:
+    keys = [dicom_key(prepared.study_id, prepared.image_id)]
+    keys += [
+        level_key(prepared.study_id, prepared.image_id, i) for i in range(len(prepared.levels))
+    ]
+    try:
+        kit.store.put(keys[0], prepared.file_bytes)
+        for key, level in zip(keys[1:], prepared.levels, strict=True):
+            kit.store.put(key, array_bytes(level))
+        image = _insert(db, prepared, keys[0], batch_id)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        for key in keys:
+            kit.store.delete(key)
+        raise
+    return image
+
+
+def _insert(db: Session, prepared: Prepared, file_key: str, batch_id: int) -> Image:
+    meta = prepared.meta
+    study = _study(db, prepared)
+    image = Image(
+        image_id=prepared.image_id,
+        series_id=prepared.series_id,
+        study_pk=study.id,
+        laterality=meta.laterality,
+        view=meta.view,
+        rows=meta.rows,
+        columns=meta.columns,
+        bits_stored=meta.bits_stored,
+        photometric=meta.photometric,
+        presentation_intent=meta.presentation_intent,
+        modality=meta.modality,
+        manufacturer=meta.manufacturer,
+        model=meta.model,
+        pixel_spacing=meta.pixel_spacing,
+        transfer_syntax=meta.transfer_syntax,
+        display=prepared.display.to_json(),
+        pyramid_widths=[int(level.shape[1]) for level in prepared.levels],
+        chest_wall_side=prepared.chest_wall_side,
+        file_key=file_key,
+        file_size=len(prepared.file_bytes),
+        import_batch_id=batch_id,
+    )
+    db.add(image)
+    db.flush()
+    for finding in prepared.findings:
+        db.add(
+            QcFlag(study_pk=study.id, image_pk=image.id, kind=finding.kind, detail=finding.detail)
+        )
+    db.flush()
+    refresh_view_flags(db, study)
+    return image
+
+
+def _study(db: Session, prepared: Prepared) -> Study:
+    study = db.scalar(select(Study).where(Study.study_id == prepared.study_id))
+    if study is None:
+        study = Study(
+            study_id=prepared.study_id,
+            patient_age=prepared.meta.patient_age,
+            patient_sex=prepared.meta.patient_sex,
+        )
+        db.add(study)
+        db.flush()
+    return study
+
+
+def refresh_view_flags(db: Session, study: Study) -> None:
+    """Missing and duplicate views are derived from the study's images: add new problems,
+    retire those that an import has resolved."""
+    rows = db.execute(select(Image.laterality, Image.view).where(Image.study_pk == study.id))
+    names = [qc.view_name(laterality, view) for laterality, view in rows]
+    wanted = {(finding.kind, finding.detail) for finding in qc.view_findings(names)}
+    open_flags = db.scalars(
+        select(QcFlag).where(
+            QcFlag.study_pk == study.id,
+            QcFlag.kind.in_(qc.VIEW_FLAGS),
+            QcFlag.cleared_at.is_(None),
+        )
+    ).all()
+    present = {(flag.kind, flag.detail) for flag in open_flags}
+    for flag in open_flags:
+        if (flag.kind, flag.detail) not in wanted:
+            flag.cleared_at = utcnow()
+            flag.clear_reason = "Resolved by a later import."
+    cleared = {
+        (flag.kind, flag.detail)
+        for flag in db.scalars(
+            select(QcFlag).where(QcFlag.study_pk == study.id, QcFlag.cleared_by.is_not(None))
+        )
+    }
+    for kind, detail in sorted(wanted - present - cleared):
+        db.add(QcFlag(study_pk=study.id, kind=kind, detail=detail))

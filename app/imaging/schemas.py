@@ -1,0 +1,105 @@
+"""Shapes of the imaging API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OutcomeOut(BaseModel):
+    name: str = Field(description="The file's name as uploaded (zip members: archive/member).")
+    status: str = Field(description="imported, already_present or rejected")
+    reason: str | None = None
+    study_id: str | None = None
+    image_id: str | None = None
+    flags: list[str] = Field(default_factory=list, description="QC flags raised at import.")
+
+
+class ImportOut(BaseModel):
+    batch_id: int
+    imported: int
+    already_present: int
+    rejected: int
+    outcomes: list[OutcomeOut]
+
+
+class QcFlagOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    detail: str
+    image_id: str | None = None
+    created_at: datetime
+    cleared_at: datetime | None
+    clear_reason: str | None
+
+
+class WindowOut(BaseModel):
+    index: int
+    center: float
+    width: float
+    explanation: str
+
+
+class ImageOut(BaseModel):
+    image_id: str
+    series_id: str
+    study_id: str
+    laterality: str | None
+    view: str | None
+    rows: int
+    columns: int
+    bits_stored: int
+    photometric: str
+    presentation_intent: str | None
+    modality: str
+    manufacturer: str | None
+    model: str | None
+    pixel_spacing: float | None
+    transfer_syntax: str
+    chest_wall_side: str | None = Field(description="Edge the breast lies against, from pixels.")
+    presets: list[WindowOut]
+    voi_function: str
+    has_voi_lut: bool
+    display: dict[str, Any] = Field(description="Display parameters for client-side windowing.")
+    pyramid_widths: list[int]
+    flags: list[QcFlagOut]
+
+
+class StudyOut(BaseModel):
+    study_id: str
+    patient_age: int | None
+    patient_sex: str | None
+    created_at: datetime
+    views: list[str]
+    open_flags: list[str]
+
+
+class StudyDetailOut(StudyOut):
+    images: list[ImageOut]
+    flags: list[QcFlagOut]
+
+
+class StudyPage(BaseModel):
+    total: int
+    items: list[StudyOut]
+
+
+class ClearFlag(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ImportBatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    actor_name: str | None
+    channel: str
+    started_at: datetime
+    finished_at: datetime | None
+    imported: int
+    already_present: int
+    rejected: int

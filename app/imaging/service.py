@@ -1,0 +1,242 @@
+"""Finding studies and images, QC flags, and serving display pixels."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from threading import Lock
+
+import numpy as np
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor, record
+from app.core.database import utcnow
+from app.core.errors import Conflict, Invalid, NotFound
+from app.imaging import qc
+from app.imaging.display import DisplayParams, WindowChoice, build_lut, encode, render
+from app.imaging.kit import ImagingKit
+from app.imaging.models import Image, ImportBatch, QcFlag, Study
+from app.imaging.pyramid import pick_level
+from app.imaging.storage import level_key, load_array
+
+RENDER_FORMATS = {"png": "image/png", "jpeg": "image/jpeg"}
+MAX_RENDER_WIDTH = 8192
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyQuery:
+    text: str | None = None
+    flag: str | None = None
+    complete: bool | None = None
+    manufacturer: str | None = None
+
+
+def _open_flag(kinds: tuple[str, ...] | None = None):
+    condition = (QcFlag.study_pk == Study.id) & QcFlag.cleared_at.is_(None)
+    if kinds:
+        condition &= QcFlag.kind.in_(kinds)
+    return exists().where(condition)
+
+
+def _study_filter(query: StudyQuery) -> Select[tuple[Study]]:
+    statement = select(Study)
+    if query.text:
+        needle = query.text.strip().lower()
+        has_image = exists().where(Image.study_pk == Study.id, Image.image_id.startswith(needle))
+        statement = statement.where(or_(Study.study_id.startswith(needle), has_image))
+    if query.flag:
+        statement = statement.where(_open_flag((query.flag,)))
+    if query.complete is not None:
+        incomplete = _open_flag(qc.VIEW_FLAGS)
+        statement = statement.where(~incomplete if query.complete else incomplete)
+    if query.manufacturer:
+        statement = statement.where(
+            exists().where(Image.study_pk == Study.id, Image.manufacturer == query.manufacturer)
+        )
+    return statement
+
+
+def list_studies(
+    db: Session, query: StudyQuery, *, limit: int, offset: int
+) -> tuple[list[Study], int]:
+    statement = _study_filter(query)
+    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = db.scalars(statement.order_by(Study.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def manufacturers(db: Session) -> list[str]:
+    statement = select(Image.manufacturer).where(Image.manufacturer.is_not(None)).distinct()
+    return sorted(m for m in db.scalars(statement) if m)
+
+
+def get_study(db: Session, study_id: str) -> Study:
+    study = db.scalar(select(Study).where(Study.study_id == study_id.lower()))
+    if study is None:
+        raise NotFound(f"There is no study {study_id[:40]!r}.")
+    return study
+
+
+def get_image(db: Session, image_id: str) -> Image:
+    image = db.scalar(select(Image).where(Image.image_id == image_id.lower()))
+    if image is None:
+        raise NotFound(f"There is no image {image_id[:40]!r}.")
+    return image
+
+
+def flags_of(db: Session, study: Study, *, include_cleared: bool = False) -> list[QcFlag]:
+    statement = select(QcFlag).where(QcFlag.study_pk == study.id)
+    if not include_cleared:
+        statement = statement.where(QcFlag.cleared_at.is_(None))
+    return list(db.scalars(statement.order_by(QcFlag.id)))
+
+
+def open_flag_counts(db: Session) -> dict[str, int]:
+    rows = db.execute(
+        select(QcFlag.kind, func.count()).where(QcFlag.cleared_at.is_(None)).group_by(QcFlag.kind)
+    )
+    return dict(rows.tuples().all())
+
+
+def clear_flag(db: Session, actor: Actor, flag_id: int, reason: str) -> QcFlag:
+    flag = db.get(QcFlag, flag_id)
+    if flag is None:
+        raise NotFound(f"There is no QC flag {flag_id}.")
+    if flag.cleared_at is not None:
+        raise Conflict("This QC flag was already cleared.", code="already_cleared")
+    reason = reason.strip()
+    if not reason:
+        raise Invalid(
+            "Say why the flag can be cleared.",
+            details=[{"field": "reason", "message": "A reason is required."}],
+        )
+    flag.cleared_at = utcnow()
+    flag.cleared_by = actor.user.id if actor.user else None
+    flag.clear_reason = reason[:1000]
+    record(
+        db,
+        actor,
+        "qc.cleared",
+        object_type="qc_flag",
+        object_id=flag.id,
+        kind=flag.kind,
+        reason=flag.clear_reason,
+    )
+    db.commit()
+    return flag
+
+
+def import_history(db: Session, *, limit: int, offset: int) -> tuple[list[ImportBatch], int]:
+    total = db.scalar(select(func.count()).select_from(ImportBatch)) or 0
+    rows = db.scalars(
+        select(ImportBatch).order_by(ImportBatch.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+# --- display pixels -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    choice: WindowChoice
+    width: int | None
+    flip: bool
+    fmt: str
+
+    def validate(self, image: Image) -> None:
+        if self.fmt not in RENDER_FORMATS:
+            raise Invalid(
+                f"Unknown format {self.fmt[:10]!r}; use png or jpeg.",
+                details=[{"field": "format", "message": "Use png or jpeg."}],
+            )
+        if self.width is not None and not 1 <= self.width <= MAX_RENDER_WIDTH:
+            raise Invalid(
+                f"Width must be 1 to {MAX_RENDER_WIDTH} pixels.",
+                details=[{"field": "width", "message": "Out of range."}],
+            )
+        if self.choice.width is not None and self.choice.width <= 0:
+            raise Invalid(
+                "The window width must be positive.",
+                details=[{"field": "ww", "message": "Must be greater than 0."}],
+            )
+        presets = len(DisplayParams.from_json(image.display).windows)
+        if self.choice.preset is not None and not 0 <= self.choice.preset < max(presets, 1):
+            raise Invalid(
+                f"This image has {presets} window preset(s); preset must be 0 to "
+                f"{max(presets - 1, 0)}.",
+                details=[{"field": "preset", "message": "No such preset."}],
+            )
+
+    def etag(self, image: Image) -> str:
+        key = repr((image.image_id, self.choice, self.width, self.flip, self.fmt))
+        return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+class Pixels:
+    """Serves display pixels from the stored pyramid, with a bounded in-memory cache."""
+
+    def __init__(self, kit: ImagingKit, cache_bytes: int = 256 * 2**20) -> None:
+        self.kit = kit
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = Lock()
+
+    def rendered(self, image: Image, request: RenderRequest) -> bytes:
+        key = ("render", image.image_id, request)
+        return self._cached(key, lambda: self._render(image, request))
+
+    def raw(self, image: Image, level: int) -> bytes:
+        """uint16 little-endian display data of one pyramid level, gzip-compressed."""
+        if not 0 <= level < len(image.pyramid_widths):
+            raise Invalid(
+                f"This image has pyramid levels 0 to {len(image.pyramid_widths) - 1}.",
+                details=[{"field": "level", "message": "No such level."}],
+            )
+        key = ("raw", image.image_id, level)
+
+        def make() -> bytes:
+            array = self._level(image, level).astype("<u2", copy=False)
+            return gzip.compress(np.ascontiguousarray(array).tobytes(), compresslevel=1)
+
+        return self._cached(key, make)
+
+    def level_shape(self, image: Image, level: int) -> tuple[int, int]:
+        shape = self._level(image, level).shape
+        return int(shape[0]), int(shape[1])
+
+    def _render(self, image: Image, request: RenderRequest) -> bytes:
+        params = DisplayParams.from_json(image.display)
+        try:
+            lut = build_lut(params, request.choice)
+        except ValueError as error:
+            raise Invalid(str(error)) from None
+        wanted = request.width or image.columns
+        level = self._level(image, pick_level(image.pyramid_widths, wanted))
+        pixels = render(level, lut, width=wanted, flip=request.flip)
+        return encode(pixels, request.fmt)
+
+    def _level(self, image: Image, level: int) -> np.ndarray:
+        study_id = image.study.study_id
+        return load_array(self.kit.store, level_key(study_id, image.image_id, level))
+
+    def _cached(self, key: tuple, make) -> bytes:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = make()
+        with self._lock:
+            self._cache[key] = value
+            self._size += len(value)
+            while self._size > self.cache_bytes and self._cache:
+                _, evicted = self._cache.popitem(last=False)
+                self._size -= len(evicted)
+        return value

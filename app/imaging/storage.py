@@ -1,0 +1,74 @@
+"""Where stored files live, behind a small interface (local directory now; S3-compatible later)."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def local_path(self, key: str) -> Path | None:
+        """A file path for memory-mapped reads, when the store is local."""
+        ...
+
+
+class LocalStore:
+    """Files under a root directory; writes are atomic (temporary file, then rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"storage key escapes the store: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        draft.write_bytes(data)
+        os.replace(draft, path)
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+
+def dicom_key(study_id: str, image_id: str) -> str:
+    return f"images/{study_id}/{image_id}.dcm"
+
+
+def level_key(study_id: str, image_id: str, level: int) -> str:
+    return f"pyramid/{study_id}/{image_id}/{level}.npy"
+
+
+def array_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def load_array(store: BlobStore, key: str) -> np.ndarray:
+    path = store.local_path(key)
+    if path is not None:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    return np.load(io.BytesIO(store.get(key)), allow_pickle=False)

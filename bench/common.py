@@ -1,0 +1,55 @@
+"""Shared by the benchmarks: a scratch installation with real imported images."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from app.audit.service import Actor
+from app.core import migrations
+from app.core.config import Settings
+from app.core.database import make_engine, make_session_factory
+from app.imaging.importer import ImportReport, Source, import_sources
+from app.imaging.kit import ImagingKit
+from app.imaging.synthetic import ExamOptions, synthetic_exam
+
+
+def scratch(directory: Path) -> tuple[Settings, ImagingKit]:
+    settings = Settings(data_dir=directory, secret_key="bench")
+    migrations.upgrade(settings)
+    return settings, ImagingKit.from_settings(settings)
+
+
+def exam_sources(seed: int, options: ExamOptions) -> list[Source]:
+    datasets, _ = synthetic_exam(seed, options)
+    sources = []
+    for ds in datasets:
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        data = buffer.getvalue()
+        sources.append(Source(f"{ds.ImageLaterality}-{ds.ViewPosition}", lambda d=data: d))
+    return sources
+
+
+def run_import(settings: Settings, kit: ImagingKit, sources: list[Source]) -> ImportReport:
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as db:
+        report = import_sources(db, kit, sources, actor=Actor(None, None, "bench"), channel="bench")
+    engine.dispose()
+    return report
+
+
+def timed(call: Callable[[], object], repeats: int) -> list[float]:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)

@@ -1,0 +1,91 @@
+"""Server time for a four-view hanging at 1024 px wide, against a naive pipeline.
+
+    python -m bench.hanging [--quick]
+
+cold:   from the stored pyramid with an empty render cache (LUT, pick level, resize, PNG)
+cached: the same request again (the render cache answers)
+naive:  per request, read the DICOM file, pydicom windowing, Pillow resize, PNG encode
+Targets (2-core machine): cold <= 50 ms, cached <= 10 ms, >= 20x faster than naive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from PIL import Image as PILImage
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from sqlalchemy import select
+
+from app.core.database import make_engine, make_session_factory
+from app.imaging.display import WindowChoice
+from app.imaging.models import Image
+from app.imaging.service import Pixels, RenderRequest
+from app.imaging.synthetic import ExamOptions
+from bench.common import exam_sources, median, run_import, scratch, timed
+
+WIDTH = 1024
+
+
+def naive(path: Path) -> bytes:
+    ds = pydicom.dcmread(path)
+    values = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds)
+    low, high = float(values.min()), float(values.max())
+    scaled = ((values - low) / max(high - low, 1) * 255).astype(np.uint8)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        scaled = 255 - scaled
+    picture = PILImage.fromarray(scaled)
+    height = round(picture.height * WIDTH / picture.width)
+    buffer = io.BytesIO()
+    picture.resize((WIDTH, height), PILImage.Resampling.BILINEAR).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 10
+    with tempfile.TemporaryDirectory() as directory:
+        settings, kit = scratch(Path(directory))
+        run_import(settings, kit, exam_sources(1, ExamOptions()))
+        engine = make_engine(settings.resolved_database_url)
+        with make_session_factory(engine)() as db:
+            images = list(db.scalars(select(Image)))
+            for image in images:
+                _ = image.study.study_id
+        request = RenderRequest(WindowChoice(), WIDTH, False, "png")
+
+        def hanging(pixels: Pixels) -> None:
+            for image in images:
+                pixels.rendered(image, request)
+
+        cold = []
+        for _ in range(repeats):
+            fresh = Pixels(kit)
+            cold += timed(lambda fresh=fresh: hanging(fresh), 1)
+        warm = Pixels(kit)
+        hanging(warm)
+        cached = timed(lambda: hanging(warm), repeats * 10)
+        files = [Path(directory) / image.file_key for image in images]
+        slow = timed(lambda: [naive(path) for path in files], max(2, repeats // 3))
+        engine.dispose()
+    size = f"{images[0].columns}x{images[0].rows}"
+    print(f"four-view hanging at {WIDTH} px wide from {size} 12-bit images (PNG)")
+    print(f"naive pipeline (baseline)   median {median(slow):8.1f} ms")
+    print(
+        f"cold, from stored pyramid   median {median(cold):8.1f} ms   "
+        f"{median(slow) / median(cold):5.1f}x faster   target <= 50 ms"
+    )
+    print(
+        f"cached                      median {median(cached):8.2f} ms   "
+        f"{median(slow) / median(cached):5.0f}x faster   target <= 10 ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

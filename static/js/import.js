@@ -1,0 +1,106 @@
+// Browser import: uploads the chosen files in small batches with a progress bar and lists
+// each file's result. One request per batch keeps memory flat and shows progress per file.
+"use strict";
+
+(() => {
+  const BATCH_BYTES = 64 * 1024 * 1024;
+  const BATCH_FILES = 8;
+
+  function batches(files) {
+    const groups = [];
+    let current = [];
+    let size = 0;
+    for (const file of files) {
+      if (current.length && (current.length >= BATCH_FILES || size + file.size > BATCH_BYTES)) {
+        groups.push(current);
+        current = [];
+        size = 0;
+      }
+      current.push(file);
+      size += file.size;
+    }
+    if (current.length) groups.push(current);
+    return groups;
+  }
+
+  function send(form, group, onProgress) {
+    return new Promise((resolve) => {
+      const body = new FormData();
+      for (const file of group) body.append("files", file, file.webkitRelativePath || file.name);
+      const request = new XMLHttpRequest();
+      request.open("POST", form.dataset.endpoint);
+      request.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
+      request.responseType = "json";
+      request.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(event.loaded / event.total);
+      });
+      request.addEventListener("load", () => resolve({ status: request.status, body: request.response }));
+      request.addEventListener("error", () => resolve({ status: 0, body: null }));
+      request.send(body);
+    });
+  }
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text || "";
+    if (className) td.className = className;
+    return td;
+  }
+
+  function addRow(table, outcome) {
+    const row = document.createElement("tr");
+    row.className = `import-${outcome.status}`;
+    row.append(cell(outcome.name), cell(outcome.status.replace("_", " ")));
+    const study = cell("");
+    if (outcome.study_id) {
+      const link = document.createElement("a");
+      link.href = `/studies/${outcome.study_id}`;
+      link.textContent = outcome.study_id.slice(0, 12);
+      study.append(link);
+    }
+    row.append(study, cell(outcome.reason || (outcome.flags || []).join(", ")));
+    table.tBodies[0].append(row);
+  }
+
+  function failedGroup(group, status, body) {
+    const reason = body && body.error ? body.error.message : `Upload failed (HTTP ${status || "network error"}).`;
+    return group.map((file) => ({ name: file.webkitRelativePath || file.name, status: "rejected", reason }));
+  }
+
+  async function run(form) {
+    const files = [...form.querySelector("#import-files").files, ...form.querySelector("#import-folder").files];
+    if (!files.length) return;
+    const bar = document.getElementById("import-bar");
+    const status = document.getElementById("import-status");
+    const table = document.getElementById("import-results");
+    document.getElementById("import-progress").hidden = false;
+    table.hidden = false;
+    table.tBodies[0].replaceChildren();
+    const total = files.reduce((sum, file) => sum + file.size, 0) || 1;
+    const counts = { imported: 0, already_present: 0, rejected: 0 };
+    let done = 0;
+    form.querySelector("#import-start").disabled = true;
+    for (const group of batches(files)) {
+      const groupSize = group.reduce((sum, file) => sum + file.size, 0);
+      const result = await send(form, group, (fraction) => {
+        bar.value = Math.round(((done + fraction * groupSize) / total) * 100);
+      });
+      done += groupSize;
+      const outcomes = result.status === 200 ? result.body.outcomes : failedGroup(group, result.status, result.body);
+      for (const outcome of outcomes) {
+        counts[outcome.status] = (counts[outcome.status] || 0) + 1;
+        addRow(table, outcome);
+      }
+      bar.value = Math.round((done / total) * 100);
+      status.textContent = `${counts.imported} imported, ${counts.already_present} already present, ${counts.rejected} rejected`;
+    }
+    form.querySelector("#import-start").disabled = false;
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.id !== "import-form") return;
+    event.preventDefault();
+    run(form);
+  });
+})();

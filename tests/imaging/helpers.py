@@ -1,0 +1,48 @@
+"""Building DICOM uploads for the imaging tests."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pydicom
+from pydicom.data import get_testdata_file
+
+from app.imaging.synthetic import ExamOptions, synthetic_exam
+
+SMALL = {"rows": 256, "columns": 208}
+
+
+def dataset_bytes(ds: pydicom.Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def exam_files(seed: int = 1, **options: object) -> list[tuple[str, bytes]]:
+    """A synthetic four-view exam as (file name, bytes) uploads; small unless told otherwise."""
+    datasets, _ = synthetic_exam(seed, ExamOptions(**{**SMALL, **options}))
+    return [(f"{ds.ImageLaterality}_{ds.ViewPosition}.dcm", dataset_bytes(ds)) for ds in datasets]
+
+
+def pydicom_file(name: str) -> bytes:
+    path = get_testdata_file(name, download=False)
+    assert path is not None, f"pydicom test file {name} is missing (pydicom-data installed?)"
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def zipped(entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def upload(client, files: list[tuple[str, bytes]], headers: dict[str, str]):
+    return client.post(
+        "/api/v1/images",
+        files=[("files", (name, data, "application/dicom")) for name, data in files],
+        headers=headers,
+    )
