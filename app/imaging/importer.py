@@ -385,28 +385,17 @@ def _study(db: Session, prepared: Prepared) -> Study:
 
 
 def refresh_view_flags(db: Session, study: Study) -> None:
-    """Missing and duplicate views are derived from the study's images: add new problems,
-    retire those that an import has resolved."""
+    """Missing and duplicate views are derived from the study's images: open flags follow them
+    (an import that completes a study removes its "missing" flag); cleared ones stay cleared."""
     rows = db.execute(select(Image.laterality, Image.view).where(Image.study_pk == study.id))
     names = [qc.view_name(laterality, view) for laterality, view in rows]
     wanted = {(finding.kind, finding.detail) for finding in qc.view_findings(names)}
-    open_flags = db.scalars(
-        select(QcFlag).where(
-            QcFlag.study_pk == study.id,
-            QcFlag.kind.in_(qc.VIEW_FLAGS),
-            QcFlag.cleared_at.is_(None),
-        )
+    existing = db.scalars(
+        select(QcFlag).where(QcFlag.study_pk == study.id, QcFlag.kind.in_(qc.VIEW_FLAGS))
     ).all()
-    present = {(flag.kind, flag.detail) for flag in open_flags}
-    for flag in open_flags:
-        if (flag.kind, flag.detail) not in wanted:
-            flag.cleared_at = utcnow()
-            flag.clear_reason = "Resolved by a later import."
-    cleared = {
-        (flag.kind, flag.detail)
-        for flag in db.scalars(
-            select(QcFlag).where(QcFlag.study_pk == study.id, QcFlag.cleared_by.is_not(None))
-        )
-    }
-    for kind, detail in sorted(wanted - present - cleared):
+    for flag in existing:
+        if flag.cleared_at is None and (flag.kind, flag.detail) not in wanted:
+            db.delete(flag)
+    known = {(flag.kind, flag.detail) for flag in existing}
+    for kind, detail in sorted(wanted - known):
         db.add(QcFlag(study_pk=study.id, kind=kind, detail=detail))

@@ -235,6 +235,7 @@ def test_qc_flags_for_a_flawed_exam(client, db, admin_headers) -> None:
         json={"reason": "R-MLO was not taken (mastectomy)"},
         headers=admin_headers,
     )
+    assert cleared.status_code == 200, cleared.text
     assert cleared.json()["clear_reason"] == "R-MLO was not taken (mastectomy)"
     assert (
         "missing_view"
