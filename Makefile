@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
 	touch $(STAMP)
 
-## Set up, create the demo administrator (password printed once), serve on 127.0.0.1:8000.
+## Set up, create the demo administrator (password printed once), load demo studies, serve.
 run: $(STAMP)
 	$(BIN)/mammoread init --username admin --display-name "Demo Administrator" --generate-password
+	$(BIN)/mammoread demo --studies 5 --if-empty
 	@echo "Serving on http://127.0.0.1:8000  (sign in as 'admin'; a forgotten password: $(BIN)/mammoread user reset-password admin)"
 	$(BIN)/mammoread serve --host 127.0.0.1 --port 8000
 

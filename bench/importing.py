@@ -21,29 +21,28 @@ from pathlib import Path
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless
 
 
-def child(encoding: str, exams: int) -> None:
+def generate(encoding: str, exams: int, directory: Path) -> None:
+    """Write the synthetic files (in its own process: generating them costs memory too)."""
     from app.imaging.synthetic import ExamOptions
-    from bench.common import exam_sources, run_import, scratch
+    from bench.common import exam_sources
 
     syntax = {"uncompressed": ExplicitVRLittleEndian, "jpeg2000": JPEG2000Lossless}[encoding]
-    sources = []
     for seed in range(exams):
-        sources += exam_sources(seed, ExamOptions(transfer_syntax=syntax))
-    files = [source.read() for source in sources]  # encode before timing
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with tempfile.TemporaryDirectory() as directory:
-        paths = []
-        for index, data in enumerate(files):
-            path = Path(directory) / f"{index}.dcm"
-            path.write_bytes(data)
-            paths.append(path)
-        del files, sources
-        from app.imaging.importer import Source
+        for index, source in enumerate(exam_sources(seed, ExamOptions(transfer_syntax=syntax))):
+            (directory / f"{seed}-{index}.dcm").write_bytes(source.read())
 
-        settings, kit = scratch(Path(directory) / "store")
-        start = time.perf_counter()
-        report = run_import(settings, kit, [Source(str(p), p.read_bytes) for p in paths])
-        seconds = time.perf_counter() - start
+
+def child(directory: Path) -> None:
+    """Import every file in ``directory``; print images, seconds and memory as JSON."""
+    from app.imaging.importer import Source
+    from bench.common import run_import, scratch
+
+    settings, kit = scratch(directory / "store")
+    paths = sorted(directory.glob("*.dcm"))
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    report = run_import(settings, kit, [Source(str(p), p.read_bytes) for p in paths])
+    seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
@@ -60,20 +59,24 @@ def child(encoding: str, exams: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--child", nargs=2, metavar=("ENCODING", "EXAMS"))
+    parser.add_argument("--generate", nargs=3, metavar=("ENCODING", "EXAMS", "DIR"))
+    parser.add_argument("--child", metavar="DIR")
     args = parser.parse_args()
+    if args.generate:
+        generate(args.generate[0], int(args.generate[1]), Path(args.generate[2]))
+        return
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(Path(args.child))
         return
     exams = 1 if args.quick else 2
     print(f"import of {exams * 4} synthetic 4096x3328 12-bit images per encoding")
+    command = [sys.executable, "-m", "bench.importing"]
     for encoding in ("uncompressed", "jpeg2000"):
-        output = subprocess.run(
-            [sys.executable, "-m", "bench.importing", "--child", encoding, str(exams)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        with tempfile.TemporaryDirectory() as directory:
+            subprocess.run([*command, "--generate", encoding, str(exams), directory], check=True)
+            output = subprocess.run(
+                [*command, "--child", directory], check=True, capture_output=True, text=True
+            ).stdout
         result = json.loads(output.strip().splitlines()[-1])
         rate = result["images"] / result["seconds"]
         print(

@@ -8,13 +8,14 @@ from fastapi.responses import HTMLResponse
 from app.auth.deps import CurrentPrincipal, Db
 from app.auth.users import list_users
 from app.core.web import render
+from app.imaging.service import imaging_summary
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
 def dashboard(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLResponse:
-    context = {}
+    context: dict[str, object] = {}
     if principal.user.is_admin:
         users = list_users(db)
         context["user_counts"] = {
@@ -22,4 +23,5 @@ def dashboard(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLResp
             "active_admins": sum(u.is_active and u.is_admin for u in users),
             "disabled": sum(not u.is_active for u in users),
         }
+        context["imaging"] = imaging_summary(db)
     return render(request, "dashboard.html", context)

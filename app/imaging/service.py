@@ -132,6 +132,17 @@ def clear_flag(db: Session, actor: Actor, flag_id: int, reason: str) -> QcFlag:
     return flag
 
 
+def imaging_summary(db: Session) -> dict[str, object]:
+    complete = list_studies(db, StudyQuery(complete=True), limit=1, offset=0)[1]
+    return {
+        "studies": db.scalar(select(func.count()).select_from(Study)) or 0,
+        "complete": complete,
+        "images": db.scalar(select(func.count()).select_from(Image)) or 0,
+        "open_flags": open_flag_counts(db),
+        "kinds": qc.KINDS,
+    }
+
+
 def import_history(db: Session, *, limit: int, offset: int) -> tuple[list[ImportBatch], int]:
     total = db.scalar(select(func.count()).select_from(ImportBatch)) or 0
     rows = db.scalars(

@@ -12,6 +12,9 @@
 "use strict";
 
 (function () {
+  // Loaded twice (page template and base layout)? One copy owns every viewer.
+  if (window.MammoViewer) return;
+
   const LUT_SIZE = 65536;
   const SIGNED_OFFSET = 32768;
   const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -87,14 +90,14 @@
     }
     if (state.kind === "preset" && state.index < windows.length) {
       const w = windows[state.index];
-      return { kind: "window", center: w.center, width: w.width, fn, explanation: w.explanation || "", preset: state.index };
+      return { kind: "window", center: w.center, width: w.width, fn, explanation: w.explanation || "" };
     }
     if (display.voi_lut && display.voi_lut.data && display.voi_lut.data.length) {
       return { kind: "lut", lut: display.voi_lut };
     }
     if (windows.length) {
       const w = windows[0];
-      return { kind: "window", center: w.center, width: w.width, fn, explanation: w.explanation || "", preset: 0 };
+      return { kind: "window", center: w.center, width: w.width, fn, explanation: w.explanation || "" };
     }
     let [low, high] = display.value_range || storedRange(display);
     if (low > high) [low, high] = [high, low];
@@ -570,7 +573,8 @@
       const s = this.scale;
       // Image space (full-resolution pixels, unflipped) -> device pixels; mirroring maps
       // x = columns to the displayed left edge `ox`.
-      ctx.setTransform(this.flip ? -s : s, 0, 0, s, this.flip ? this.ox + s * this.columns : this.ox, this.oy);
+      if (this.flip) ctx.setTransform(-s, 0, 0, s, this.ox + s * this.columns, this.oy);
+      else ctx.setTransform(s, 0, 0, s, this.ox, this.oy);
       ctx.imageSmoothingEnabled = true;
       ctx.imageSmoothingQuality = s * source.factor < 1 ? "high" : "low";
       ctx.drawImage(image, 0, 0, image.width * source.factor, image.height * source.factor);
@@ -723,8 +727,13 @@
       const panning = e.button === 0 && !e.ctrlKey && this.tool === "pan";
       if (!windowing && !panning) return;
       e.preventDefault();
-      pane.el.setPointerCapture(e.pointerId);
-      const drag = { pane, pointerId: e.pointerId, x0: e.clientX, y0: e.clientY, mode: windowing ? "window" : "pan" };
+      try {
+        pane.el.setPointerCapture(e.pointerId); // keep the drag when leaving the pane
+      } catch (error) {
+        // not an active pointer (synthetic event): the drag simply ends at the pane edge
+      }
+      const drag = { pane, pointerId: e.pointerId, x0: e.clientX, y0: e.clientY };
+      drag.mode = windowing ? "window" : "pan";
       if (windowing) {
         const resolved = resolveVoi(pane.image.display, this.voi);
         Object.assign(drag, draggableWindow(pane.image.display, resolved));
@@ -810,7 +819,8 @@
           const pane = focused || (this.hover && this.hover.pane);
           if (!pane) return;
           pane.oneToOne = false;
-          pane.zoomTo(pane.scale * (key === "-" ? 1 / 1.25 : 1.25), pane.canvas.width / 2, pane.canvas.height / 2);
+          const factor = key === "-" ? 1 / 1.25 : 1.25;
+          pane.zoomTo(pane.scale * factor, pane.canvas.width / 2, pane.canvas.height / 2);
           pane.scheduleLevelCheck();
           break;
         }
@@ -1038,7 +1048,8 @@
         choice.center != null ? { kind: "custom", center: choice.center, width: choice.width }
         : choice.preset != null ? { kind: "preset", index: choice.preset }
         : { kind: "default" };
-      return fillLut(new Uint8Array(LUT_SIZE), display, resolveVoi(display, state), invertsNatively(display) !== userInvert);
+      const invert = invertsNatively(display) !== userInvert;
+      return fillLut(new Uint8Array(LUT_SIZE), display, resolveVoi(display, state), invert);
     },
   });
 
