@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -25,17 +23,9 @@ from app.core import migrations
 from app.core.config import Settings
 from app.core.security import Passwords
 from app.main import create_app
+from bench.common import timed
 
 PASSWORD = "a long timing password"
-
-
-def timed(call: Callable[[], object], repeats: int) -> list[float]:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
 
 
 def summary(name: str, samples: list[float], baseline: float | None = None) -> str:

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.auth.models import User
+from app.core.database import newest_first_page
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,7 @@ def _filtered(query: AuditQuery) -> Select[tuple[AuditEvent]]:
 def list_events(
     db: Session, query: AuditQuery, *, limit: int, offset: int
 ) -> tuple[list[AuditEvent], int]:
-    statement = _filtered(query)
-    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = db.scalars(statement.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)).all()
-    return list(rows), total
+    return newest_first_page(db, _filtered(query), AuditEvent.id, limit=limit, offset=offset)
 
 
 def known_actions(db: Session) -> list[str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -87,3 +87,15 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+Row = TypeVar("Row")
+
+
+def newest_first_page(
+    db: Session, statement: Select[tuple[Row]], id_column: Any, *, limit: int, offset: int
+) -> tuple[list[Row], int]:
+    """One page of a filtered listing, newest (highest id) first, with the total count."""
+    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = db.scalars(statement.order_by(id_column.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total

@@ -13,7 +13,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
-from app.core.database import utcnow
+from app.core.database import newest_first_page, utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.imaging import qc
 from app.imaging.display import DisplayParams, WindowChoice, build_lut, encode, render
@@ -65,10 +65,7 @@ def _study_filter(query: StudyQuery) -> Select[tuple[Study]]:
 def list_studies(
     db: Session, query: StudyQuery, *, limit: int, offset: int
 ) -> tuple[list[Study], int]:
-    statement = _study_filter(query)
-    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = db.scalars(statement.order_by(Study.id.desc()).limit(limit).offset(offset)).all()
-    return list(rows), total
+    return newest_first_page(db, _study_filter(query), Study.id, limit=limit, offset=offset)
 
 
 def manufacturers(db: Session) -> list[str]:
@@ -101,7 +98,7 @@ def open_flag_counts(db: Session) -> dict[str, int]:
     rows = db.execute(
         select(QcFlag.kind, func.count()).where(QcFlag.cleared_at.is_(None)).group_by(QcFlag.kind)
     )
-    return dict(rows.tuples().all())
+    return {kind: count for kind, count in rows.all()}  # noqa: C416 - rows are Row objects
 
 
 def clear_flag(db: Session, actor: Actor, flag_id: int, reason: str) -> QcFlag:
@@ -144,11 +141,7 @@ def imaging_summary(db: Session) -> dict[str, object]:
 
 
 def import_history(db: Session, *, limit: int, offset: int) -> tuple[list[ImportBatch], int]:
-    total = db.scalar(select(func.count()).select_from(ImportBatch)) or 0
-    rows = db.scalars(
-        select(ImportBatch).order_by(ImportBatch.id.desc()).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    return newest_first_page(db, select(ImportBatch), ImportBatch.id, limit=limit, offset=offset)
 
 
 # --- display pixels -------------------------------------------------------------------------

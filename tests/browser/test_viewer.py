@@ -49,9 +49,6 @@ def exam_datasets() -> list[Dataset]:
     except ImportError:
         return hand_made_exam()
     datasets, _ = synthetic_exam(3, ExamOptions(rows=ROWS, columns=COLUMNS, flip_view=MIRRORED))
-    # One study whatever the generator does with its UIDs.
-    for ds in datasets[1:]:
-        ds.StudyInstanceUID = datasets[0].StudyInstanceUID
     return datasets
 
 
