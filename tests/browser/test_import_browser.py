@@ -1,0 +1,42 @@
+"""Importing from the browser: files in, a progress bar, a result per file, the study opens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.helpers import PASSWORD
+from tests.imaging.helpers import exam_files
+
+pytestmark = pytest.mark.browser
+
+
+def test_upload_files_and_open_the_study(live_server, page, admin, tmp_path: Path) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    paths = []
+    for name, data in [*exam_files(41), ("notes.txt", b"not an image")]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        paths.append(str(path))
+
+    page.goto(f"{live_server}/login?next=/import")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Import studies")).to_be_visible()
+
+    page.get_by_label("Files or zip archives").set_input_files(paths)
+    page.get_by_role("button", name="Import").click()
+    results = page.locator("#import-results tbody tr")
+    expect(results).to_have_count(5)
+    expect(page.locator("#import-status")).to_have_text("4 imported, 0 already present, 1 rejected")
+    expect(page.locator("#import-bar")).to_have_attribute("value", "100")
+    expect(page.locator("tr.import-rejected")).to_contain_text("Not a DICOM file")
+
+    page.locator("#import-results a").first.click()
+    expect(page.locator("#viewer[data-state=ready]")).to_be_visible(timeout=15000)
+    expect(page.locator(".mr-pane[data-image-id]")).to_have_count(4)
+    assert errors == []
