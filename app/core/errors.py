@@ -10,7 +10,7 @@ from pydantic import BaseModel
 class ErrorBody(BaseModel):
     code: str
     message: str
-    details: list[dict[str, Any]] | None = None
+    details: list[dict[str, Any]] = []
 
 
 class ErrorResponse(BaseModel):
@@ -73,10 +73,7 @@ class TooManyRequests(AppError):
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        body["details"] = details
-    return {"error": body}
+    return {"error": {"code": code, "message": message, "details": details or []}}
 
 
 STATUS_CODES = {

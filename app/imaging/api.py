@@ -26,6 +26,7 @@ from app.imaging.schemas import (
 )
 from app.imaging.service import (
     RENDER_FORMATS,
+    RENDER_VERSION,
     RenderRequest,
     StudyQuery,
     clear_flag,
@@ -44,7 +45,7 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 def upload_sources(files: list[UploadFile]) -> list[Source]:
     """Uploaded files as import sources; each is read only when its turn comes."""
     return [
-        Source(upload.filename or f"file-{index + 1}", upload.file.read)
+        Source(upload.filename or f"file-{index + 1}", upload.file.read, lambda u=upload: u.file)
         for index, upload in enumerate(files)
     ]
 
@@ -163,7 +164,7 @@ def raw_image(
     pixels = request.app.state.pixels
     body = pixels.raw(image, level)
     rows, columns = pixels.level_shape(image, level)
-    etag = f'"{image.image_id}-{level}"'
+    etag = f'"{RENDER_VERSION}-{image.image_id}-{image.imported_at.timestamp():.0f}-{level}"'
     headers = {
         "ETag": etag,
         "Cache-Control": IMMUTABLE,

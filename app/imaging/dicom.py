@@ -44,6 +44,7 @@ class ImageMeta:
     patient_age: int | None
     patient_sex: str | None
     transfer_syntax: str
+    burned_in_annotation: bool = False
 
 
 def read_meta(ds: Dataset) -> ImageMeta:
@@ -62,6 +63,7 @@ def read_meta(ds: Dataset) -> ImageMeta:
         patient_age=age_in_years(_text(ds, "PatientAge")),
         patient_sex=(_text(ds, "PatientSex") or "")[:1].upper() or None,
         transfer_syntax=str(ds.file_meta.TransferSyntaxUID),
+        burned_in_annotation=(_text(ds, "BurnedInAnnotation") or "").upper() == "YES",
     )
 
 
@@ -120,17 +122,47 @@ class AcceptancePolicy:
     accept_for_processing: bool
 
 
+MAX_PIXELS = 64 * 2**20  # the largest mammography detectors give about 30 million
+REQUIRED = (
+    "SOPClassUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "Rows",
+    "Columns",
+)
+
+
 def refusal(ds: Dataset, policy: AcceptancePolicy) -> str | None:
-    """Why this dataset cannot be imported, in words an administrator can act on; or None."""
+    """Why this dataset cannot be imported, in words an administrator can act on; or None.
+    Values from the file are echoed only when they are codes (never free text)."""
     if "PixelData" not in ds:
         return "The file has no pixel data (not an image)."
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Rows", "Columns"):
+    for keyword in REQUIRED:
         if not ds.get(keyword):
             return f"The file lacks {keyword}."
-    modality = _text(ds, "Modality") or "none"
+    modality = _code(ds, "Modality") or "none"
     if modality not in policy.modalities:
         allowed = ", ".join(sorted(policy.modalities))
         return f"Modality {modality} is not accepted here (accepted: {allowed})."
+    return _pixel_format_refusal(ds, policy)
+
+
+def _code(ds: Dataset, keyword: str) -> str | None:
+    value = (_text(ds, keyword) or "").upper()
+    return value if re.fullmatch(r"[A-Z0-9_ ]{1,16}", value) else None
+
+
+def _pixel_format_refusal(ds: Dataset, policy: AcceptancePolicy) -> str | None:
+    photometric = _code(ds, "PhotometricInterpretation")
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        return "Only greyscale (MONOCHROME1 or MONOCHROME2) images are accepted."
+    if not 1 <= int(ds.get("BitsStored", 0) or 0) <= 16:
+        return "Bits Stored must be 1 to 16."
+    if int(ds.Rows) * int(ds.Columns) > MAX_PIXELS:
+        return f"The image is larger than {MAX_PIXELS // 2**20} million pixels."
+    if "ModalityLUTSequence" in ds:
+        return "Images with a Modality LUT Sequence are not supported."
     intent = (_text(ds, "PresentationIntentType") or "").upper()
     if intent == FOR_PROCESSING and not policy.accept_for_processing:
         return "A 'for processing' image (raw detector data) is not for reading."
@@ -142,7 +174,8 @@ def refusal(ds: Dataset, policy: AcceptancePolicy) -> str | None:
         return "Images of more than 16 bits per pixel are not accepted."
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
     if decoding_plugin(syntax) is None:
-        return f"Transfer syntax {syntax.name or syntax or 'missing'} cannot be decoded here."
+        shown = syntax.name if re.fullmatch(r"[0-9.]{1,64}", str(syntax)) else "(invalid)"
+        return f"Transfer syntax {shown or 'missing'} cannot be decoded here."
     return None
 
 

@@ -12,6 +12,7 @@ value is the stored value itself, for signed data (Pixel Representation 1) it is
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -156,6 +157,13 @@ def _float_or(value: Any, default: float) -> float:
     return default if value is None or value == "" else float(value)
 
 
+def _number(value: Any) -> float:
+    try:
+        return _float_or(value, math.nan)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None or value == "":
         return []
@@ -165,17 +173,17 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _windows_from_dataset(ds: pydicom.Dataset) -> tuple[Window, ...]:
+    """The header's presets; unusable ones (non-numeric, width not positive) are left out."""
     centers = _as_list(ds.get("WindowCenter"))
     widths = _as_list(ds.get("WindowWidth"))
     explanations = _as_list(ds.get("WindowCenterWidthExplanation"))
-    return tuple(
-        Window(
-            center=float(c),
-            width=float(w),
-            explanation=str(explanations[i]) if i < len(explanations) else "",
-        )
-        for i, (c, w) in enumerate(zip(centers, widths, strict=False))
-    )
+    windows = []
+    for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
+        center, width = _number(c), _number(w)
+        if math.isfinite(center) and math.isfinite(width) and width > 0:
+            explanation = str(explanations[i]) if i < len(explanations) else ""
+            windows.append(Window(center=center, width=width, explanation=explanation))
+    return tuple(windows)
 
 
 def _voi_lut_from_dataset(ds: pydicom.Dataset, signed: bool) -> VoiLut | None:

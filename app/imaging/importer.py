@@ -8,11 +8,13 @@ never stops the batch. Importing the same image again changes nothing and says s
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pydicom
@@ -33,7 +35,9 @@ from app.imaging.pseudonymise import black_out_corners, identifiers, pseudonymis
 from app.imaging.pyramid import build_levels
 from app.imaging.storage import array_bytes, dicom_key, level_key
 
+log = logging.getLogger(__name__)
 Status = Literal["imported", "already_present", "rejected"]
+MAX_FILE_BYTES = 2**30
 ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -43,10 +47,14 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Source:
-    """A file to import: a display name and a way to read its bytes (read once, late)."""
+    """A file to import: a display name and a way to read its bytes (read once, late).
+
+    ``open`` (optional) gives a seekable binary file instead, so a zip archive is read member
+    by member rather than whole."""
 
     name: str
     read: Callable[[], bytes]
+    open: Callable[[], BinaryIO] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,12 +97,14 @@ def import_sources(
     db.add(batch)
     db.commit()
     report = ImportReport(batch.id)
-    for source in expand(sources, kit):
-        outcome = import_one(db, kit, source, batch.id)
-        report.outcomes.append(outcome)
-        if progress is not None:
-            progress(outcome)
-    _finish(db, batch, report, actor)
+    try:
+        for source in expand(sources, kit):
+            outcome = import_one(db, kit, source, batch.id)
+            report.outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
+    finally:
+        _finish(db, batch, report, actor)
     return report
 
 
@@ -125,13 +135,15 @@ def _finish(db: Session, batch: ImportBatch, report: ImportReport, actor: Actor)
 def expand(sources: Iterable[Source], kit: ImagingKit) -> Iterator[Source]:
     """Zip archives become their members; unsafe members become refusals, not files."""
     for source in sources:
+        if is_housekeeping(PurePosixPath(source.name.replace("\\", "/")).name):
+            continue
         if not source.name.lower().endswith(".zip"):
             yield source
             continue
         try:
-            data = source.read()
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except (zipfile.BadZipFile, OSError):
+            handle = source.open() if source.open else io.BytesIO(source.read())
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError):
             yield _refusal(source.name, "The zip archive is damaged or not a zip file.")
             continue
         yield from _members(source.name, archive, kit)
@@ -154,19 +166,26 @@ def _members(name: str, archive: zipfile.ZipFile, kit: ImagingKit) -> Iterator[S
         path = PurePosixPath(info.filename.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts or info.filename.startswith("/"):
             yield _refusal(member, "Unsafe path inside the zip (absolute or with '..').")
-        elif path.name.startswith(".") or path.name.upper() == "DICOMDIR":
+        elif is_housekeeping(path.name):
             continue
+        elif info.file_size > MAX_FILE_BYTES:
+            yield _refusal(member, f"The file is larger than {MAX_FILE_BYTES // 2**20} MB.")
         else:
-            yield Source(member, _reader(archive, info, kit.max_unzipped_bytes))
+            yield Source(member, _reader(archive, info))
 
 
-def _reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Callable[[], bytes]:
+def is_housekeeping(name: str) -> bool:
+    """Files that folders and archives carry beside images: skipped, not refused."""
+    return name.startswith(".") or name.upper() in ("DICOMDIR", "THUMBS.DB")
+
+
+def _reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
     def read() -> bytes:
-        with archive.open(info) as handle:
-            data = handle.read(min(info.file_size, limit) + 1)
-        if len(data) > info.file_size:  # the header understated the size: a crafted archive
-            raise Rejected("The zip entry is larger than its header says (zip bomb?).")
-        return data
+        try:
+            with archive.open(info) as handle:
+                return handle.read(info.file_size)  # zipfile never returns more than declared
+        except (zipfile.BadZipFile, RuntimeError, OSError, zlib.error, EOFError):
+            raise Rejected("The zip entry is damaged or encrypted.") from None
 
     return read
 
@@ -197,8 +216,22 @@ class Prepared:
 
 
 def import_one(db: Session, kit: ImagingKit, source: Source, batch_id: int) -> Outcome:
+    """One file's outcome. Nothing a file contains can stop the batch: the unforeseen is
+    logged and reported as a refusal of that file alone."""
+    try:
+        return _import_one(db, kit, source, batch_id)
+    except Exception:
+        log.exception("import of one file failed unexpectedly")
+        db.rollback()
+        return Outcome(source.name, "rejected", "The file could not be processed (logged).")
+
+
+def _import_one(db: Session, kit: ImagingKit, source: Source, batch_id: int) -> Outcome:
     try:
         dataset = _read_dataset(source)
+        reason = refusal(dataset, kit.policy)
+        if reason:
+            raise Rejected(reason)
         ids = identifiers(dataset)
         if db.scalar(select(Image.id).where(Image.image_id == ids.image_id)) is not None:
             return Outcome(
@@ -231,7 +264,7 @@ def _read_dataset(source: Source) -> pydicom.Dataset:
     except OSError as error:
         raise Rejected(f"The file could not be read: {error.strerror or error}.") from None
     if data[:4] == ZIP_MAGIC:
-        raise Rejected("A zip archive inside an upload must be named *.zip.")
+        raise Rejected("A zip archive is only opened when its name ends in .zip (not nested).")
     try:
         return pydicom.dcmread(io.BytesIO(data))
     except InvalidDicomError:
@@ -241,10 +274,7 @@ def _read_dataset(source: Source) -> pydicom.Dataset:
 
 
 def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
-    """Check, decode once, build the display pyramid, run the checks, pseudonymise."""
-    reason = refusal(dataset, kit.policy)
-    if reason:
-        raise Rejected(reason)
+    """Decode once, build the display pyramid, run the checks, pseudonymise (after refusal())."""
     meta = read_meta(dataset)
     ids = identifiers(dataset)
     pixels = _decoded(dataset, meta)
@@ -254,8 +284,8 @@ def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
     storage = to_storage(pixels, signed)
     levels = build_levels(storage)
     display = DisplayParams.from_dataset(dataset, value_range=_value_range(dataset, storage))
-    findings, side = _image_findings(meta, display, levels[-1])
-    clean = pseudonymise(dataset, ids, kit.keep)
+    findings, side = _image_findings(meta, display, levels[-1], kit.blackout_fraction > 0)
+    clean = pseudonymise(dataset, ids, kit.keep, blackout=kit.blackout_fraction > 0)
     if kit.blackout_fraction > 0:
         clean.set_pixel_data(pixels, meta.photometric, meta.bits_stored)
         clean.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -291,7 +321,7 @@ def _value_range(dataset: pydicom.Dataset, storage: np.ndarray) -> tuple[float, 
 
 
 def _image_findings(
-    meta: ImageMeta, display: DisplayParams, small: np.ndarray
+    meta: ImageMeta, display: DisplayParams, small: np.ndarray, blackout: bool
 ) -> tuple[list[qc.Finding], str | None]:
     shown = apply_lut(small, build_lut(display, WindowChoice()))
     side = qc.chest_wall_side(shown)
@@ -303,6 +333,14 @@ def _image_findings(
         findings.append(qc.Finding(qc.UNKNOWN_VIEW, "Laterality or view position is missing."))
     if (meta.presentation_intent or "").upper() == FOR_PROCESSING:
         findings.append(qc.Finding(qc.FOR_PROCESSING, "Raw detector data, not for reading."))
+    if meta.burned_in_annotation and not blackout:
+        findings.append(
+            qc.Finding(
+                qc.BURNED_IN_TEXT,
+                "The file says text is burned into the pixels (it may identify the patient); "
+                "check the image or import with corner blackout on.",
+            )
+        )
     return [f for f in findings if f is not None], side
 
 
@@ -328,8 +366,10 @@ def _store(db: Session, kit: ImagingKit, prepared: Prepared, batch_id: int) -> I
         db.commit()
     except BaseException:
         db.rollback()
-        for key in keys:
-            kit.store.delete(key)
+        # a concurrent import of the same image owns these keys once its row is committed
+        if db.scalar(select(Image.id).where(Image.image_id == prepared.image_id)) is None:
+            for key in keys:
+                kit.store.delete(key)
         raise
     return image
 
@@ -372,15 +412,21 @@ def _insert(db: Session, prepared: Prepared, file_key: str, batch_id: int) -> Im
 
 
 def _study(db: Session, prepared: Prepared) -> Study:
-    study = db.scalar(select(Study).where(Study.study_id == prepared.study_id))
-    if study is None:
-        study = Study(
-            study_id=prepared.study_id,
-            patient_age=prepared.meta.patient_age,
-            patient_sex=prepared.meta.patient_sex,
-        )
-        db.add(study)
-        db.flush()
+    """The image's study, created if new; a study created concurrently is simply used."""
+    found = select(Study).where(Study.study_id == prepared.study_id)
+    study = db.scalar(found)
+    if study is not None:
+        return study
+    try:
+        with db.begin_nested():
+            study = Study(
+                study_id=prepared.study_id,
+                patient_age=prepared.meta.patient_age,
+                patient_sex=prepared.meta.patient_sex,
+            )
+            db.add(study)
+    except IntegrityError:
+        return db.scalars(found).one()
     return study
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from app.core.config import Settings
 from app.imaging.dicom import AcceptancePolicy
-from app.imaging.pseudonymise import DEFAULT_KEEP
+from app.imaging.pseudonymise import keep_set
 from app.imaging.storage import BlobStore, LocalStore
 
 
@@ -31,7 +31,7 @@ class ImagingKit:
                 modalities=_words(settings.accepted_modalities.upper()),
                 accept_for_processing=settings.accept_for_processing,
             ),
-            keep=DEFAULT_KEEP | _words(settings.dicom_keep_extra),
+            keep=keep_set(_words(settings.dicom_keep_extra)),
             blackout_fraction=settings.blackout_corners,
             max_zip_entries=settings.max_zip_entries,
             max_unzipped_bytes=settings.max_unzipped_mb * 2**20,

@@ -99,7 +99,7 @@ def clear_flag_page(
     reason: Annotated[str, Form(max_length=1000)] = "",
 ) -> HTMLResponse:
     try:
-        flag = clear_flag(db, principal.actor, flag_id, reason)
+        flag = clear_flag(db, principal.actor, flag_id, reason, study=get_study(db, study_id))
     except AppError as error:
         return _study_page(request, db, study_id, status=error.status_code, error=error.message)
     return _study_page(request, db, study_id, notice=f"Flag cleared: {flag.detail}")

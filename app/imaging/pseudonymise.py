@@ -81,14 +81,68 @@ SEQUENCE_ITEM_KEEP = frozenset(
         "CodeValue",
         "CodingSchemeDesignator",
         "CodingSchemeVersion",
-        "CodeMeaning",
         "ViewModifierCodeSequence",
         "LUTDescriptor",
-        "LUTExplanation",
         "LUTData",
     }
 )
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+# Never kept, whatever the configuration says (DICOM PS3.15 Annex E's obvious identifiers).
+IDENTIFYING = frozenset(
+    {
+        "PatientName",
+        "PatientID",
+        "OtherPatientIDs",
+        "OtherPatientIDsSequence",
+        "OtherPatientNames",
+        "PatientBirthDate",
+        "PatientBirthTime",
+        "PatientAddress",
+        "PatientTelephoneNumbers",
+        "PatientMotherBirthName",
+        "MedicalRecordLocator",
+        "AccessionNumber",
+        "StudyID",
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "ReferringPhysicianName",
+        "PerformingPhysicianName",
+        "PhysiciansOfRecord",
+        "NameOfPhysiciansReadingStudy",
+        "OperatorsName",
+        "RequestingPhysician",
+        "StationName",
+        "DeviceSerialNumber",
+        "StudyDate",
+        "SeriesDate",
+        "AcquisitionDate",
+        "ContentDate",
+        "StudyTime",
+        "SeriesTime",
+        "AcquisitionTime",
+        "ContentTime",
+        "AcquisitionDateTime",
+        "StudyDescription",
+        "SeriesDescription",
+        "RequestAttributesSequence",
+        "ReferencedPatientSequence",
+        "AdditionalPatientHistory",
+        "PatientComments",
+        "ImageComments",
+    }
+)
+
+
+def keep_set(extra: Iterable[str]) -> frozenset[str]:
+    """The allow-list plus configured extras; identifying keywords are refused outright."""
+    extra = frozenset(extra)
+    refused = sorted(extra & IDENTIFYING)
+    if refused:
+        raise ValueError(
+            f"MAMMOREAD_DICOM_KEEP_EXTRA names identifying elements: {', '.join(refused)}"
+        )
+    return DEFAULT_KEEP | extra
 
 
 def vindr_id(uid: str) -> str:
@@ -115,9 +169,14 @@ def identifiers(ds: Dataset) -> Identifiers:
     )
 
 
-def pseudonymise(ds: Dataset, ids: Identifiers, keep: Iterable[str] = DEFAULT_KEEP) -> Dataset:
+def pseudonymise(
+    ds: Dataset, ids: Identifiers, keep: Iterable[str] = DEFAULT_KEEP, *, blackout: bool = False
+) -> Dataset:
     """A new dataset holding only the allowed elements, with the UIDs replaced."""
     allowed = frozenset(keep)
+    method = "MammoRead: element allow-list, VinDr MD5 identifiers"
+    if blackout:
+        method += ", corner blackout"
     clean = Dataset()
     for element in ds:
         if element.keyword in allowed and not element.tag.is_private:
@@ -126,7 +185,7 @@ def pseudonymise(ds: Dataset, ids: Identifiers, keep: Iterable[str] = DEFAULT_KE
     clean.SeriesInstanceUID = id_as_uid(ids.series_id)
     clean.SOPInstanceUID = id_as_uid(ids.image_id)
     clean.PatientIdentityRemoved = "YES"
-    clean.DeidentificationMethod = "MammoRead allow-list; VinDr MD5 identifiers"
+    clean.DeidentificationMethod = method
     clean.file_meta = _file_meta(ds, clean)
     return clean
 

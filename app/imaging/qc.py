@@ -15,6 +15,7 @@ MISSING_VIEW = "missing_view"
 DUPLICATE_VIEW = "duplicate_view"
 UNKNOWN_VIEW = "unknown_view"
 FOR_PROCESSING = "for_processing"
+BURNED_IN_TEXT = "burned_in_text"
 VIEW_FLAGS = (MISSING_VIEW, DUPLICATE_VIEW)
 KINDS = {
     LATERALITY_MISMATCH: "Laterality from pixels disagrees with the header",
@@ -23,6 +24,7 @@ KINDS = {
     DUPLICATE_VIEW: "A view occurs more than once",
     UNKNOWN_VIEW: "Laterality or view could not be read",
     FOR_PROCESSING: "'For processing' image (raw detector data)",
+    BURNED_IN_TEXT: "Text burned into the pixels",
 }
 SIDE_NAMES = {"L": "left", "R": "right"}
 

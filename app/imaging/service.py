@@ -24,6 +24,9 @@ from app.imaging.storage import level_key, load_array
 
 RENDER_FORMATS = {"png": "image/png", "jpeg": "image/jpeg"}
 MAX_RENDER_WIDTH = 8192
+MAX_RENDER_PIXELS = 40 * 2**20
+# Part of every ETag and cache key: bump it when the display chain changes what it draws.
+RENDER_VERSION = "1"
 
 
 # --- queries --------------------------------------------------------------------------------
@@ -101,9 +104,11 @@ def open_flag_counts(db: Session) -> dict[str, int]:
     return {kind: count for kind, count in rows.all()}  # noqa: C416 - rows are Row objects
 
 
-def clear_flag(db: Session, actor: Actor, flag_id: int, reason: str) -> QcFlag:
+def clear_flag(
+    db: Session, actor: Actor, flag_id: int, reason: str, *, study: Study | None = None
+) -> QcFlag:
     flag = db.get(QcFlag, flag_id)
-    if flag is None:
+    if flag is None or (study is not None and flag.study_pk != study.id):
         raise NotFound(f"There is no QC flag {flag_id}.")
     if flag.cleared_at is not None:
         raise Conflict("This QC flag was already cleared.", code="already_cleared")
@@ -160,10 +165,17 @@ class RenderRequest:
                 f"Unknown format {self.fmt[:10]!r}; use png or jpeg.",
                 details=[{"field": "format", "message": "Use png or jpeg."}],
             )
-        if self.width is not None and not 1 <= self.width <= MAX_RENDER_WIDTH:
+        widest = min(MAX_RENDER_WIDTH, 2 * image.columns)
+        if self.width is not None and not 1 <= self.width <= widest:
             raise Invalid(
-                f"Width must be 1 to {MAX_RENDER_WIDTH} pixels.",
+                f"Width must be 1 to {widest} pixels for this image.",
                 details=[{"field": "width", "message": "Out of range."}],
+            )
+        width = self.width or image.columns
+        if width * round(image.rows * width / image.columns) > MAX_RENDER_PIXELS:
+            raise Invalid(
+                "The requested image would be too large.",
+                details=[{"field": "width", "message": "Too large."}],
             )
         if self.choice.width is not None and self.choice.width <= 0:
             raise Invalid(
@@ -179,7 +191,17 @@ class RenderRequest:
             )
 
     def etag(self, image: Image) -> str:
-        key = repr((image.image_id, self.choice, self.width, self.flip, self.fmt))
+        key = repr(
+            (
+                RENDER_VERSION,
+                image.image_id,
+                image.imported_at.isoformat(),
+                self.choice,
+                self.width,
+                self.flip,
+                self.fmt,
+            )
+        )
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
 
@@ -194,7 +216,7 @@ class Pixels:
         self._lock = Lock()
 
     def rendered(self, image: Image, request: RenderRequest) -> bytes:
-        key = ("render", image.image_id, request)
+        key = ("render", image.image_id, image.imported_at, request)
         return self._cached(key, lambda: self._render(image, request))
 
     def raw(self, image: Image, level: int) -> bytes:
@@ -204,7 +226,7 @@ class Pixels:
                 f"This image has pyramid levels 0 to {len(image.pyramid_widths) - 1}.",
                 details=[{"field": "level", "message": "No such level."}],
             )
-        key = ("raw", image.image_id, level)
+        key = ("raw", image.image_id, image.imported_at, level)
 
         def make() -> bytes:
             array = self._level(image, level).astype("<u2", copy=False)
@@ -238,8 +260,9 @@ class Pixels:
                 return self._cache[key]
         value = make()
         with self._lock:
+            previous = self._cache.pop(key, None)  # computed concurrently by another request
+            self._size += len(value) - (len(previous) if previous is not None else 0)
             self._cache[key] = value
-            self._size += len(value)
             while self._size > self.cache_bytes and self._cache:
                 _, evicted = self._cache.popitem(last=False)
                 self._size -= len(evicted)

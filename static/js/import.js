@@ -62,13 +62,25 @@
     table.tBodies[0].append(row);
   }
 
-  function failedGroup(group, status, body) {
-    const reason = body && body.error ? body.error.message : `Upload failed (HTTP ${status || "network error"}).`;
-    return group.map((file) => ({ name: file.webkitRelativePath || file.name, status: "rejected", reason }));
+  // Folders carry files that are not images; the server skips them too.
+  function isHousekeeping(file) {
+    const name = file.name.toUpperCase();
+    return name.startsWith(".") || name === "DICOMDIR" || name === "THUMBS.DB";
   }
 
+  // The outcome of a batch whose answer never came is unknown: some files may be in.
+  function unknownGroup(group, status, body) {
+    const why = body && body.error ? body.error.message : `no answer (HTTP ${status || "network error"})`;
+    const reason = `Unknown: ${why}. Importing again is safe: what is already in is reported as such.`;
+    return group.map((file) => ({ name: file.webkitRelativePath || file.name, status: "unknown", reason }));
+  }
+
+  // Answers that will not change for the next batch: stop and say why.
+  const FATAL = new Set([401, 403, 413]);
+
   async function run(form) {
-    const files = [...form.querySelector("#import-files").files, ...form.querySelector("#import-folder").files];
+    const chosen = [...form.querySelector("#import-files").files, ...form.querySelector("#import-folder").files];
+    const files = chosen.filter((file) => !isHousekeeping(file));
     if (!files.length) return;
     const bar = document.getElementById("import-bar");
     const status = document.getElementById("import-status");
@@ -77,24 +89,37 @@
     table.hidden = false;
     table.tBodies[0].replaceChildren();
     const total = files.reduce((sum, file) => sum + file.size, 0) || 1;
-    const counts = { imported: 0, already_present: 0, rejected: 0 };
+    const counts = { imported: 0, already_present: 0, rejected: 0, unknown: 0 };
+    const summary = () =>
+      `${counts.imported} imported, ${counts.already_present} already present, ${counts.rejected} rejected` +
+      (counts.unknown ? `, ${counts.unknown} unknown` : "");
     let done = 0;
-    form.querySelector("#import-start").disabled = true;
-    for (const group of batches(files)) {
-      const groupSize = group.reduce((sum, file) => sum + file.size, 0);
-      const result = await send(form, group, (fraction) => {
-        bar.value = Math.round(((done + fraction * groupSize) / total) * 100);
-      });
-      done += groupSize;
-      const outcomes = result.status === 200 ? result.body.outcomes : failedGroup(group, result.status, result.body);
-      for (const outcome of outcomes) {
-        counts[outcome.status] = (counts[outcome.status] || 0) + 1;
-        addRow(table, outcome);
+    const button = form.querySelector("#import-start");
+    button.disabled = true;
+    try {
+      for (const group of batches(files)) {
+        const groupSize = group.reduce((sum, file) => sum + file.size, 0);
+        const result = await send(form, group, (fraction) => {
+          bar.value = Math.round(((done + fraction * groupSize) / total) * 100);
+          if (fraction >= 1) status.textContent = `${summary()} — processing ${group.length} file(s)…`;
+        });
+        done += groupSize;
+        const ok = result.status === 200 && result.body && Array.isArray(result.body.outcomes);
+        const outcomes = ok ? result.body.outcomes : unknownGroup(group, result.status, result.body);
+        for (const outcome of outcomes) {
+          counts[outcome.status] = (counts[outcome.status] || 0) + 1;
+          addRow(table, outcome);
+        }
+        bar.value = Math.round((done / total) * 100);
+        status.textContent = summary();
+        if (FATAL.has(result.status)) {
+          status.textContent = `${summary()}. Stopped: ${outcomes[0].reason}`;
+          break;
+        }
       }
-      bar.value = Math.round((done / total) * 100);
-      status.textContent = `${counts.imported} imported, ${counts.already_present} already present, ${counts.rejected} rejected`;
+    } finally {
+      button.disabled = false;
     }
-    form.querySelector("#import-start").disabled = false;
   }
 
   document.addEventListener("submit", (event) => {
