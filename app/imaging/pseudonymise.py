@@ -174,7 +174,7 @@ def pseudonymise(
 ) -> Dataset:
     """A new dataset holding only the allowed elements, with the UIDs replaced."""
     allowed = frozenset(keep)
-    method = "MammoRead: element allow-list, VinDr MD5 identifiers"
+    method = "MammoRead allow-list, VinDr MD5 ids"  # LO: at most 64 characters
     if blackout:
         method += ", corner blackout"
     clean = Dataset()
