@@ -4,15 +4,29 @@ from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, LoginFailures, User, UserSession
 from app.core.database import Base
 from app.imaging.models import Image, ImportBatch, QcFlag, Study
+from app.reading.models import (
+    FinalLabelHistory,
+    ProjectMember,
+    ProjectStudy,
+    ReadingProject,
+    ReadSubmission,
+    ReadTask,
+)
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "FinalLabelHistory",
     "Image",
     "ImportBatch",
     "LoginFailures",
+    "ProjectMember",
+    "ProjectStudy",
     "QcFlag",
+    "ReadSubmission",
+    "ReadTask",
+    "ReadingProject",
     "Study",
     "User",
     "UserSession",

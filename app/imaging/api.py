@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from app.auth.deps import AdminPrincipal, Db
+from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, Invalid
+from app.imaging.access import require_study_access
 from app.imaging.display import DisplayParams, WindowChoice
 from app.imaging.importer import Source, import_sources
 from app.imaging.models import Image, QcFlag, Study
@@ -105,10 +106,16 @@ def study_detail(study_id: str, _: AdminPrincipal, db: Db) -> StudyDetailOut:
     )
 
 
-@router.get("/images/{image_id}", response_model=ImageOut)
-def image_detail(image_id: str, _: AdminPrincipal, db: Db) -> ImageOut:
-    """Metadata, window presets, display parameters and QC flags of one image."""
+def viewable_image(db: Db, principal: CurrentPrincipal, image_id: str) -> Image:
     image = get_image(db, image_id)
+    require_study_access(db, principal.user, image.study, f"image {image_id[:40]!r}")
+    return image
+
+
+@router.get("/images/{image_id}", response_model=ImageOut)
+def image_detail(image_id: str, principal: CurrentPrincipal, db: Db) -> ImageOut:
+    """Metadata, window presets, display parameters and QC flags of one image."""
+    image = viewable_image(db, principal, image_id)
     return image_out(image, flags_of(db, image.study, include_cleared=True))
 
 
@@ -120,7 +127,7 @@ def image_detail(image_id: str, _: AdminPrincipal, db: Db) -> ImageOut:
 def render_image(
     image_id: str,
     request: Request,
-    _: AdminPrincipal,
+    principal: CurrentPrincipal,
     db: Db,
     preset: Annotated[int | None, Query(ge=0, description="Window preset index.")] = None,
     wc: Annotated[float | None, Query(description="Window centre (with ww).")] = None,
@@ -130,7 +137,7 @@ def render_image(
     format: Annotated[str, Query(description="png (lossless) or jpeg.")] = "png",
 ) -> Response:
     """The image through its display chain (rescale, VOI, inversion, flip, size)."""
-    image = get_image(db, image_id)
+    image = viewable_image(db, principal, image_id)
     if (wc is None) != (ww is None):
         raise Invalid(
             "Give both wc and ww, or neither.",
@@ -154,13 +161,13 @@ def render_image(
 def raw_image(
     image_id: str,
     request: Request,
-    _: AdminPrincipal,
+    principal: CurrentPrincipal,
     db: Db,
     level: Annotated[int, Query(ge=0, le=16, description="Pyramid level; 0 = full size.")] = 0,
 ) -> Response:
     """Stored values (uint16, little-endian, row-major) of one pyramid level, gzip-encoded,
     for windowing in the browser. X-Image-Width and X-Image-Height give the shape."""
-    image = get_image(db, image_id)
+    image = viewable_image(db, principal, image_id)
     pixels = request.app.state.pixels
     body = pixels.raw(image, level)
     rows, columns = pixels.level_shape(image, level)

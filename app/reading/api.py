@@ -1,0 +1,240 @@
+"""Reading API: projects and assignment (admins), worklist, drafts, submit, arbitration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
+from app.core.errors import ERROR_RESPONSES, NotFound
+from app.imaging import access
+from app.imaging.api import image_out
+from app.imaging.service import flags_of
+from app.reading import service
+from app.reading.models import ReadingProject, ReadTask
+from app.reading.schemas import (
+    AssignIn,
+    AssignOut,
+    DraftIn,
+    DraftOut,
+    Hint,
+    Pools,
+    PoolsOut,
+    ProgressOut,
+    ProjectCreate,
+    ProjectOut,
+    ProjectStudyOut,
+    ReaderProgressOut,
+    ReassignIn,
+    ReopenIn,
+    StudiesIn,
+    SubmitOut,
+    TaskDetailOut,
+    TaskOut,
+)
+
+router = APIRouter(prefix="/api/v1/reading", tags=["reading"], responses=ERROR_RESPONSES)
+access.allow(service.can_view_study)
+
+
+def project_out(project: ReadingProject) -> ProjectOut:
+    return ProjectOut.model_validate(project, from_attributes=True)
+
+
+def task_out(task: ReadTask) -> TaskOut:
+    project_study = task.project_study
+    return TaskOut(
+        id=task.id,
+        kind=task.kind,
+        status=task.status,
+        project_id=project_study.project_id,
+        project_name=project_study.project.name,
+        study_id=project_study.study.study_id,
+        version=task.version,
+        assigned_at=task.assigned_at,
+        started_at=task.started_at,
+        submitted_at=task.submitted_at,
+        active_seconds=round(task.active_seconds, 1),
+    )
+
+
+def hints(violations) -> list[Hint]:
+    return [Hint(field=v.field, message=v.message, severity=v.severity) for v in violations]
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+@router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
+def create_project(body: ProjectCreate, principal: AdminPrincipal, db: Db) -> ProjectOut:
+    new = service.NewProject(
+        body.name, body.instructions, body.vocabulary, body.rules, body.idle_limit_seconds
+    )
+    return project_out(service.create_project(db, principal.actor, new))
+
+
+@router.get("/projects", response_model=list[ProjectOut])
+def projects(_: AdminPrincipal, db: Db) -> list[ProjectOut]:
+    return [project_out(p) for p in service.list_projects(db)]
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut)
+def project(project_id: int, _: AdminPrincipal, db: Db) -> ProjectOut:
+    return project_out(service.get_project(db, project_id))
+
+
+@router.put("/projects/{project_id}/pools", response_model=PoolsOut)
+def set_pools(project_id: int, body: Pools, principal: AdminPrincipal, db: Db) -> PoolsOut:
+    """Replace the reader and/or arbiter pool (user ids)."""
+    project = service.get_project(db, project_id)
+    if body.readers is not None:
+        service.set_pool(db, principal.actor, project, service.READERS, body.readers)
+    if body.arbiters is not None:
+        service.set_pool(db, principal.actor, project, service.ARBITERS, body.arbiters)
+        service.assign_waiting_arbitrations(db, principal.actor, project)
+    return PoolsOut(
+        readers=[u.username for u in service.members(db, project, service.READERS)],
+        arbiters=[u.username for u in service.members(db, project, service.ARBITERS)],
+    )
+
+
+@router.post("/projects/{project_id}/studies", response_model=AssignOut)
+def add_studies(project_id: int, body: StudiesIn, principal: AdminPrincipal, db: Db) -> AssignOut:
+    """Add studies by id (unknown ids refuse the request; ones already in are skipped)."""
+    project = service.get_project(db, project_id)
+    return AssignOut(assigned=service.add_studies(db, principal.actor, project, body.study_ids))
+
+
+@router.post("/projects/{project_id}/assign", response_model=AssignOut)
+def assign(project_id: int, body: AssignIn, principal: AdminPrincipal, db: Db) -> AssignOut:
+    project = service.get_project(db, project_id)
+    if body.pairs is None:
+        return AssignOut(assigned=service.assign_balanced(db, principal.actor, project))
+    for pair in body.pairs:
+        service.assign_pair(db, principal.actor, project, pair.study_id, pair.readers)
+    return AssignOut(assigned=len(body.pairs))
+
+
+@router.get("/projects/{project_id}/progress", response_model=ProgressOut)
+def progress(project_id: int, _: AdminPrincipal, db: Db) -> ProgressOut:
+    result = service.progress(db, service.get_project(db, project_id))
+    return ProgressOut(
+        by_status=result.by_status,
+        readers=[
+            ReaderProgressOut(
+                username=r.user.username,
+                display_name=r.user.display_name,
+                reads_done=r.reads_done,
+                arbitrations_done=r.arbitrations_done,
+                open_tasks=r.open_tasks,
+                median_active_seconds=r.median_active_seconds,
+            )
+            for r in result.readers
+        ],
+        compared=result.compared,
+        discordance_rates=result.discordance_rates,
+        awaiting_arbiter=result.awaiting_arbiter,
+    )
+
+
+@router.get("/projects/{project_id}/studies/{study_id}", response_model=ProjectStudyOut)
+def project_study(project_id: int, study_id: str, _: AdminPrincipal, db: Db) -> ProjectStudyOut:
+    found = service.get_project_study(db, service.get_project(db, project_id), study_id)
+    return ProjectStudyOut(
+        study_id=found.study.study_id,
+        status=found.status,
+        final_label=found.final_label,
+        final_source=found.final_source,
+        discordances=found.discordances,
+    )
+
+
+@router.post("/projects/{project_id}/studies/{study_id}/reopen", response_model=ProjectStudyOut)
+def reopen(
+    project_id: int, study_id: str, body: ReopenIn, principal: AdminPrincipal, db: Db
+) -> ProjectStudyOut:
+    """Send a final study back to arbitration (its final label is kept in history)."""
+    found = service.get_project_study(db, service.get_project(db, project_id), study_id)
+    service.reopen(db, principal.actor, found, body.reason)
+    return ProjectStudyOut(
+        study_id=found.study.study_id,
+        status=found.status,
+        final_label=None,
+        final_source=None,
+        discordances=found.discordances,
+    )
+
+
+@router.post("/tasks/{task_id}/reassign", response_model=TaskOut)
+def reassign(task_id: int, body: ReassignIn, principal: AdminPrincipal, db: Db) -> TaskOut:
+    """Give an unsubmitted read or arbitration to someone else in the same pool."""
+    return task_out(service.reassign(db, principal.actor, task_id, body.user_id))
+
+
+# --- readers and arbiters -------------------------------------------------------------------
+
+
+@router.get("/tasks", response_model=list[TaskOut])
+def my_tasks(principal: CurrentPrincipal, db: Db) -> list[TaskOut]:
+    """Your reads and arbitrations (never anyone else's)."""
+    return [task_out(t) for t in service.my_tasks(db, principal.user)]
+
+
+@router.get("/next", response_model=TaskOut)
+def next_case(
+    principal: CurrentPrincipal, db: Db, project_id: Annotated[int | None, Query()] = None
+) -> TaskOut:
+    """The case to read now: the one in progress, else the oldest pending one."""
+    task = service.next_task(db, principal.user, project_id)
+    if task is None:
+        raise NotFound("Nothing left to read: your worklist is done.", code="worklist_empty")
+    return task_out(task)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskDetailOut)
+def task_detail(task_id: int, principal: CurrentPrincipal, db: Db) -> TaskDetailOut:
+    """Your task with its images and your draft; for an arbitration, both reads too."""
+    task = service.open_task(db, principal.user, task_id)
+    project_study = task.project_study
+    project = project_study.project
+    flags = flags_of(db, project_study.study)
+    return TaskDetailOut(
+        **task_out(task).model_dump(),
+        instructions=project.instructions,
+        vocabulary=project.vocabulary,
+        rules=project.rules,
+        draft=task.draft or service.rules.empty_label().to_json(),
+        images=[image_out(image, flags) for image in project_study.study.images],
+        other_reads=service.arbitration_inputs(db, task),
+        discordances=(project_study.discordances or []) if task.kind == "arbitrate" else [],
+    )
+
+
+@router.put("/tasks/{task_id}/draft", response_model=DraftOut)
+def save_draft(task_id: int, body: DraftIn, principal: CurrentPrincipal, db: Db) -> DraftOut:
+    """Save the work so far. 409 when another tab saved a newer version first."""
+    task, violations = service.save_draft(db, principal.user, task_id, body.label, body.version)
+    return DraftOut(
+        version=task.version, active_seconds=round(task.active_seconds, 1), hints=hints(violations)
+    )
+
+
+@router.post("/tasks/{task_id}/activity", status_code=status.HTTP_204_NO_CONTENT)
+def activity(task_id: int, principal: CurrentPrincipal, db: Db) -> Response:
+    """The reader is working (zooming, windowing): counts towards active reading time."""
+    service.record_activity(db, principal.user, task_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/tasks/{task_id}/submit", response_model=SubmitOut)
+def submit(task_id: int, body: DraftIn, principal: CurrentPrincipal, db: Db) -> SubmitOut:
+    """Submit a read or an arbitration. 422 lists every rule it breaks; a repeat is harmless."""
+    result = service.submit(db, principal.actor, task_id, body.label, body.version)
+    return SubmitOut(
+        task_id=result.task.id,
+        status=result.task.status,
+        study_status=result.study_status,
+        warnings=hints(result.warnings),
+        repeated=result.repeated,
+    )

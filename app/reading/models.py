@@ -1,0 +1,131 @@
+"""Reading projects: who reads which study, drafts, the append-only log of submitted reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.auth.models import User
+from app.core.database import Base, UTCDateTime, utcnow
+from app.imaging.models import Study
+
+# study states in a project
+UNASSIGNED = "unassigned"
+READING = "reading"
+ARBITRATION = "arbitration"
+FINAL = "final"
+# task kinds and states
+READ = "read"
+ARBITRATE = "arbitrate"
+PENDING = "pending"
+IN_PROGRESS = "in_progress"
+SUBMITTED = "submitted"
+REASSIGNED = "reassigned"
+
+
+class ReadingProject(Base):
+    __tablename__ = "reading_projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    vocabulary: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idle_limit_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class ProjectMember(Base):
+    """A user in a project's pool of readers or of arbiters."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "pool"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("reading_projects.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    pool: Mapped[str] = mapped_column(String(16))
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ProjectStudy(Base):
+    """A study in a project: its state and, once final, its label."""
+
+    __tablename__ = "project_studies"
+    __table_args__ = (UniqueConstraint("project_id", "study_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("reading_projects.id"), index=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=UNASSIGNED, index=True)
+    discordances: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    final_label: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    final_source: Mapped[str | None] = mapped_column(String(16))
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    study: Mapped[Study] = relationship(lazy="joined")
+    project: Mapped[ReadingProject] = relationship(lazy="joined")
+
+
+class ReadTask(Base):
+    """One person's job on one study: a read (slot 1 or 2) or an arbitration (slot 0).
+
+    The draft lives here, versioned so that two tabs cannot overwrite each other."""
+
+    __tablename__ = "read_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_study_id: Mapped[int] = mapped_column(ForeignKey("project_studies.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    slot: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    project_study: Mapped[ProjectStudy] = relationship(lazy="joined")
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ReadSubmission(Base):
+    """What a reader or arbiter answered. Append-only (database triggers refuse changes)."""
+
+    __tablename__ = "read_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("read_tasks.id"), unique=True)
+    project_study_id: Mapped[int] = mapped_column(ForeignKey("project_studies.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    slot: Mapped[int] = mapped_column(Integer)
+    label: Mapped[dict[str, Any]] = mapped_column(JSON)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    active_seconds: Mapped[float] = mapped_column(Float)
+
+
+class FinalLabelHistory(Base):
+    """Every label a study has been final with, kept when an admin reopens it. Append-only."""
+
+    __tablename__ = "final_label_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_study_id: Mapped[int] = mapped_column(ForeignKey("project_studies.id"), index=True)
+    label: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16))
+    finalized_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reopened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reopened_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
