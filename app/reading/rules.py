@@ -741,14 +741,16 @@ def pair_boxes(
     Ties are broken by a key symmetric in the two readers (the sorted pair of the boxes'
     contents, ids included), so pairing a with b mirrors pairing b with a.
     """
+    a_facts = [_PairingFacts.of(box, vocabulary) for box in a_boxes]
+    b_facts = [_PairingFacts.of(box, vocabulary) for box in b_boxes]
     candidates = []
-    for i, x in enumerate(a_boxes):
-        for j, y in enumerate(b_boxes):
-            if x.image_id != y.image_id or not _compatible(x, y, vocabulary):
+    for i, x in enumerate(a_facts):
+        for j, y in enumerate(b_facts):
+            if x.box.image_id != y.box.image_id or not x.compatible(y):
                 continue
-            overlap = iou(x, y)
+            overlap = iou(x.box, y.box)
             if overlap >= iou_threshold:
-                first, second = sorted((_tie_key(x), _tie_key(y)))
+                first, second = sorted((x.tie_key, y.tie_key))
                 candidates.append(((-overlap, first, second), i, j))
     candidates.sort(key=lambda candidate: candidate[0])
     used_a: set[int] = set()
@@ -762,17 +764,28 @@ def pair_boxes(
     return sorted(pairs)
 
 
-def _compatible(x: Box, y: Box, vocabulary: Vocabulary) -> bool:
-    shared = set(x.categories) & set(y.categories)
-    if vocabulary.is_graded(x.categories) or vocabulary.is_graded(y.categories):
-        return vocabulary.is_graded(shared)
-    return bool(shared)
+@dataclass(frozen=True)
+class _PairingFacts:
+    """What pairing needs of a box, worked out once per box rather than once per pair."""
 
+    box: Box
+    categories: frozenset[str]
+    graded: frozenset[str]
+    tie_key: tuple[Any, ...]
 
-def _tie_key(box: Box) -> tuple[Any, ...]:
-    birads = -1 if box.birads is None else box.birads
-    corners = (box.xmin, box.ymin, box.xmax, box.ymax)
-    return (box.id, box.image_id, *corners, tuple(sorted(box.categories)), birads)
+    @classmethod
+    def of(cls, box: Box, vocabulary: Vocabulary) -> _PairingFacts:
+        graded = frozenset(name for name in box.categories if vocabulary.is_graded([name]))
+        birads = -1 if box.birads is None else box.birads
+        corners = (box.xmin, box.ymin, box.xmax, box.ymax)
+        key = (box.id, box.image_id, *corners, tuple(sorted(box.categories)), birads)
+        return cls(box, frozenset(box.categories), graded, key)
+
+    def compatible(self, other: _PairingFacts) -> bool:
+        """A shared category; a graded one as soon as either box is a graded lesion."""
+        if self.graded or other.graded:
+            return bool(self.graded & other.graded)
+        return bool(self.categories & other.categories)
 
 
 def _unpaired_lesions(boxes: Sequence[Box], paired: set[int], vocabulary: Vocabulary) -> list[Box]:

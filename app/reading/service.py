@@ -503,7 +503,7 @@ def _advance(
     vocabulary, project_rules = _context(project_study.project)
     comparison = rules.compare(first, second, images_of(project_study), vocabulary, project_rules)
     if comparison.concordant:
-        merged = rules.merge(first, second, comparison)
+        merged = rules.merge(first, second, comparison, vocabulary)
         _finalise(project_study, merged.to_json(), "concordant")
         return
     project_study.status = ARBITRATION
