@@ -159,6 +159,17 @@ def project_page(request: Request, project_id: int, _: AdminPrincipal, db: Db) -
     return _project_page(request, db, project_id)
 
 
+@router.get("/projects/{project_id}/progress")
+def progress_fragment(request: Request, project_id: int, _: AdminPrincipal, db: Db) -> HTMLResponse:
+    """The progress card alone: the project page polls it so the figures stay live."""
+    project = service.get_project(db, project_id)
+    return render(
+        request,
+        "reading/_progress.html",
+        {"project": project, "progress": service.progress(db, project)},
+    )
+
+
 def _act(request: Request, db: Db, project_id: int, action, notice: str) -> HTMLResponse:
     try:
         result = action()

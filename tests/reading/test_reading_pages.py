@@ -1,0 +1,88 @@
+"""Reading pages: the worklist and next case, projects for administrators."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.auth.models import Role
+from app.reading.models import ReadTask
+from tests.helpers import bearer, login
+from tests.imaging.helpers import exam_files, upload
+
+
+def test_admin_runs_a_project_from_the_pages(client, db, accounts, admin) -> None:
+    readers = [accounts.add(name) for name in ("rd1", "rd2")]
+    arbiter = accounts.add("arb", Role.READER)
+    body = upload(client, exam_files(81) + exam_files(82), bearer(client, "admin")).json()
+    csrf = login(client, "admin")
+    created = client.post(
+        "/projects",
+        data={
+            "csrf_token": csrf,
+            "name": "Screening 2026",
+            "birads_match": "exact",
+            "iou_threshold": "0.3",
+            "max_birads_rule": "error",
+        },
+        follow_redirects=False,
+    )
+    assert created.status_code == 303
+    project_url = created.headers["location"]
+    duplicate = client.post("/projects", data={"csrf_token": csrf, "name": "Screening 2026"})
+    assert duplicate.status_code == 409
+    assert "exists already" in duplicate.text
+    pools = client.post(
+        f"{project_url}/pools",
+        data={
+            "csrf_token": csrf,
+            "readers": [str(r.id) for r in readers],
+            "arbiters": [str(arbiter.id)],
+        },
+    )
+    assert "Pools saved." in pools.text
+    unknown = client.post(
+        f"{project_url}/studies", data={"csrf_token": csrf, "study_ids": "nope " + "0" * 32}
+    )
+    assert unknown.status_code == 422
+    assert "Unknown study ids (2)" in unknown.text
+    added = client.post(f"{project_url}/studies", data={"csrf_token": csrf, "all_complete": "1"})
+    assert "2 studies added." in added.text
+    assigned = client.post(f"{project_url}/assign", data={"csrf_token": csrf})
+    assert "2 studies assigned" in assigned.text
+    assert db.scalar(select(ReadTask.id).where(ReadTask.user_id == readers[0].id)) is not None
+    fragment = client.get(f"{project_url}/progress")
+    assert 'id="progress"' in fragment.text
+    assert "<html" not in fragment.text
+    listing = client.get("/projects")
+    assert "Screening 2026" in listing.text
+    del body
+
+
+def test_reader_worklist_and_next_case(client, db, accounts, admin) -> None:
+    test_admin_runs_a_project_from_the_pages(client, db, accounts, admin)
+    client.cookies.clear()
+    login(client, "rd1")
+    worklist = client.get("/reading")
+    assert "Pending (2)" in worklist.text
+    first = client.get("/reading/next", follow_redirects=False)
+    assert first.headers["location"].startswith("/reading/tasks/")
+    screen = client.get(first.headers["location"])
+    assert 'id="reading"' in screen.text
+    assert client.get("/projects").status_code == 403
+    other = db.scalar(
+        select(ReadTask.id).where(
+            ReadTask.user_id
+            != db.scalar(
+                select(ReadTask.user_id).where(
+                    ReadTask.id == int(first.headers["location"].split("/")[-1])
+                )
+            )
+        )
+    )
+    assert client.get(f"/reading/tasks/{other}").status_code == 404
+
+
+def test_empty_worklist_says_so(client, reader) -> None:
+    login(client, "reader1")
+    response = client.get("/reading/next")
+    assert "Nothing left to read" in response.text
