@@ -75,7 +75,18 @@ def projects(request: Request, _: AdminPrincipal, db: Db) -> HTMLResponse:
 
 def _projects_page(request: Request, db: Db, status: int = 200, **context: Any) -> HTMLResponse:
     rows = [(p, service.progress(db, p)) for p in service.list_projects(db)]
-    return render(request, "reading/projects.html", {"projects": rows, **context}, status)
+    default = vocabulary_text(service.rules.DEFAULT_VOCABULARY.to_json())
+    return render(request, "reading/projects.html",
+                  {"projects": rows, "default_vocabulary": default, **context}, status)
+
+
+def vocabulary_text(vocabulary: list[dict[str, Any]]) -> str:
+    return "\n".join(c["name"] + ("*" if c["graded"] else "") for c in vocabulary)
+
+
+def vocabulary_json(text: str) -> list[dict[str, Any]]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return [{"name": line.rstrip("*").strip(), "graded": line.endswith("*")} for line in lines]
 
 
 @router.post("/projects")

@@ -69,10 +69,12 @@ def create_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject
         raise Conflict(f"A project named {name!r} exists already.", code="name_taken")
     try:
         vocabulary = rules.Vocabulary.from_json(new.vocabulary) if new.vocabulary else None
+    except (ValueError, TypeError, KeyError) as error:
+        raise field_problem("vocabulary", f"The vocabulary is not valid: {error}") from None
+    try:
         project_rules = rules.ProjectRules.from_json(new.rules or {})
-    except ValueError as error:
-        field = "rules" if new.vocabulary is None else "vocabulary"
-        raise field_problem(field, str(error)) from None
+    except (ValueError, TypeError) as error:
+        raise field_problem("rules", f"The rules are not valid: {error}") from None
     if not 10 <= new.idle_limit_seconds <= 3600:
         raise field_problem("idle_limit_seconds", "The idle limit must be 10 to 3600 seconds.")
     project = ReadingProject(

@@ -17,3 +17,16 @@ document.addEventListener("click", (event) => {
     window.getSelection().selectAllChildren(secret);
   }
 });
+
+// One-key actions: an element with data-key="n" is activated by that key, unless the
+// reader is typing in a field or holds a modifier.
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+  const target = event.target;
+  if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+  const action = document.querySelector(`[data-key="${CSS.escape(event.key.toLowerCase())}"]`);
+  if (action) {
+    event.preventDefault();
+    action.click();
+  }
+});

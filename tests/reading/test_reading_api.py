@@ -318,3 +318,37 @@ def test_balanced_assignment_never_pairs_a_reader_with_themselves(client, setup:
 
 def test_next_case_when_nothing_is_left(client, setup: Setup) -> None:
     assert_error(client.get("/api/v1/reading/next", headers=setup.outsider), 404, "worklist_empty")
+
+
+def test_project_vocabulary_and_rules_are_checked(client, admin) -> None:
+    headers = bearer(client, "admin")
+    custom = [{"name": "Mass", "graded": True}, {"name": "Skin Thickening", "graded": False}]
+    made = client.post(
+        "/api/v1/reading/projects",
+        json={
+            "name": "Custom",
+            "vocabulary": custom,
+            "rules": {"birads_match": "screening", "iou_threshold": 0.5},
+        },
+        headers=headers,
+    )
+    assert made.status_code == 201, made.text
+    assert [c["name"] for c in made.json()["vocabulary"]] == ["Mass", "Skin Thickening"]
+    assert made.json()["rules"]["birads_match"] == "screening"
+    bad_rules = client.post(
+        "/api/v1/reading/projects",
+        json={"name": "Bad", "rules": {"iou_threshold": 2}},
+        headers=headers,
+    )
+    assert assert_error(bad_rules, 422)["details"][0]["field"] == "rules"
+    bad_vocabulary = client.post(
+        "/api/v1/reading/projects",
+        json={"name": "Bad", "vocabulary": [{"name": ""}]},
+        headers=headers,
+    )
+    assert assert_error(bad_vocabulary, 422)["details"][0]["field"] == "vocabulary"
+    assert_error(
+        client.post("/api/v1/reading/projects", json={"name": "Custom"}, headers=headers),
+        409,
+        "name_taken",
+    )
