@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from app.audit.service import Actor
@@ -110,7 +110,9 @@ class Installation:
 
 def install(settings: Settings, studies: int) -> Installation:
     migrations.upgrade(settings)
-    sources = [s for seed in range(studies) for s in exam_sources(seed, ExamOptions(256, 208))]
+    sources = [
+        s for seed in range(studies) for s in exam_sources(seed, ExamOptions(rows=256, columns=208))
+    ]
     report = run_import(settings, ImagingKit.from_settings(settings), sources)
     study_ids = sorted({o.study_id for o in report.outcomes if o.status == "imported"})
     assert len(study_ids) == studies, report.summary()
@@ -130,7 +132,7 @@ def install(settings: Settings, studies: int) -> Installation:
             service.set_pool(db, actor, project, service.ARBITERS, arb_ids)
             service.add_studies(db, actor, project, study_ids)
             service.assign_balanced(db, actor, project)
-            reads = db.query(ReadTask).count()
+            reads = db.scalar(select(func.count()).select_from(ReadTask)) or 0
             return Installation(project.id, readers, arbiters, studies, reads)
     finally:
         engine.dispose()
@@ -278,12 +280,16 @@ def read_one(client: Client, task_id: int, suspicious: bool, submit_op: str) -> 
     version = first = detail["version"]
     saves = 0
     for step in steps:
-        status, body = client.request("draft", "PUT", f"{url}/draft", json={"label": step, "version": version})
+        status, body = client.request(
+            "draft", "PUT", f"{url}/draft", json={"label": step, "version": version}
+        )
         if status != 200:
             client.fail("PUT", f"{url}/draft", status, body)
             return False
         version, saves = body["version"], saves + 1
-    status, body = client.request(submit_op, "POST", f"{url}/submit", json={"label": steps[-1], "version": version})
+    status, body = client.request(
+        submit_op, "POST", f"{url}/submit", json={"label": steps[-1], "version": version}
+    )
     ok = status == 200 and not body["repeated"]
     client.done.append(Done(task_id, first, saves, steps[-1], ok))
     if not ok:
@@ -365,7 +371,6 @@ class LockWatch:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.engine.dispose()
 
     def _run(self) -> None:
         query = text(
@@ -472,8 +477,10 @@ def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         setup = install(settings, studies)
         version = server_version(args.database_url)
+        database = make_url(url).database
+        assert database is not None
         print(
-            f"scratch database {make_url(url).database} on PostgreSQL {version} (127.0.0.1), "
+            f"scratch database {database} on PostgreSQL {version} (127.0.0.1), "
             f"setup in {time.perf_counter() - started:.1f} s:"
         )
         print(
@@ -482,9 +489,26 @@ def run(args: argparse.Namespace) -> None:
             "time cost 1, 1 MiB (setup speed only)"
         )
         log_path = Path(directory) / "server.log"
-        with server(settings, log_path, args.workers) as base:
-            print(f"  server: mammoread serve --workers {args.workers}, subprocess on {base}")
-            report(args, setup, base, url, log_path)
+        watch = LockWatch(args.database_url, database)
+        try:
+            with server(settings, log_path, args.workers) as base:
+                print(f"  server: mammoread serve --workers {args.workers}, subprocess on {base}")
+                result = load(args, setup, base, watch)
+            deadlocks = watch.deadlocks()  # read once the server's sessions have ended
+        finally:
+            watch.engine.dispose()
+        outcome = check(url, [d for c in result.clients for d in c.done])
+        print_figures(setup, result, outcome)
+        tracebacks, server_errors, first = server_log_problems(log_path)
+        print(
+            f"server side: {server_errors} responses 5xx and {tracebacks} tracebacks in its log; "
+            f"PostgreSQL: {deadlocks} deadlocks, sessions waiting on a lock in "
+            f"{watch.waiting_samples} of {watch.samples} samples"
+        )
+        for query, count in watch.queries.most_common(3):
+            print(f"  waiting on a lock ({count}x): {query}")
+        if first:
+            print(f"first traceback in the server log:\n{first}")
 
 
 def server_version(admin_url: str) -> str:
@@ -508,7 +532,15 @@ def sign_in(base: str, names: list[str]) -> list[Client]:
     return clients
 
 
-def report(args: argparse.Namespace, setup: Installation, base: str, url: str, log: Path) -> None:
+@dataclass
+class Result:
+    clients: list[Client]
+    baseline: list[float]
+    reading_seconds: float
+    seconds: float
+
+
+def load(args: argparse.Namespace, setup: Installation, base: str, watch: LockWatch) -> Result:
     readers = sign_in(base, setup.readers)
     arbiters = sign_in(base, setup.arbiters)
     everyone = readers + arbiters
@@ -530,9 +562,7 @@ def report(args: argparse.Namespace, setup: Installation, base: str, url: str, l
             )
             for c in arbiters
         ]
-        database = make_url(url).database
-        assert database is not None
-        with LockWatch(args.database_url, database) as watch:
+        with watch:
             started = time.perf_counter()
             for thread in threads:
                 thread.start()
@@ -546,31 +576,12 @@ def report(args: argparse.Namespace, setup: Installation, base: str, url: str, l
     finally:
         for client in everyone:
             client.http.close()
-    outcome = check(url, [d for c in everyone for d in c.done])
-    time.sleep(0.6)  # let the server's backends flush their statistics
-    deadlocks = watch.deadlocks()
-    print_figures(setup, everyone, baseline, reading_seconds, seconds, outcome)
-    tracebacks, server_errors, first = server_log_problems(log)
-    waits = watch.waiting_samples
-    print(
-        f"server side: {server_errors} responses 5xx and {tracebacks} tracebacks in the log; "
-        f"PostgreSQL: {deadlocks} deadlocks, sessions waiting on a lock in {waits} of "
-        f"{watch.samples} samples"
-    )
-    for query, count in watch.queries.most_common(3):
-        print(f"  waiting on a lock ({count}x): {query}")
-    if first:
-        print(f"first traceback in the server log:\n{first}")
+    return Result(everyone, baseline, reading_seconds, seconds)
 
 
-def print_figures(
-    setup: Installation,
-    clients: list[Client],
-    baseline: list[float],
-    reading_seconds: float,
-    seconds: float,
-    outcome: Check,
-) -> None:
+def print_figures(setup: Installation, result: Result, outcome: Check) -> None:
+    clients, baseline = result.clients, result.baseline
+    reading_seconds, seconds = result.reading_seconds, result.seconds
     calls = [call for c in clients for call in c.calls]
     base = statistics.median(baseline)
     print(f"latency on loopback, client-side, {READERS} readers + {ARBITERS} arbiters at once")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-SCRIPTS = ("bench.auth", "bench.hanging", "bench.importing")
+SCRIPTS = ("bench.auth", "bench.hanging", "bench.importing", "bench.reading")
 
 
 def main() -> None:

@@ -9,13 +9,22 @@ from app.auth.deps import CurrentPrincipal, Db
 from app.auth.users import list_users
 from app.core.web import render
 from app.imaging.service import imaging_summary
+from app.reading.service import my_tasks
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
 def dashboard(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLResponse:
-    context: dict[str, object] = {}
+    tasks = my_tasks(db, principal.user)
+    context: dict[str, object] = {
+        "open_reads": sum(
+            t.status in ("pending", "in_progress") and t.kind == "read" for t in tasks
+        ),
+        "open_arbitrations": sum(
+            t.status in ("pending", "in_progress") and t.kind == "arbitrate" for t in tasks
+        ),
+    }
     if principal.user.is_admin:
         users = list_users(db)
         context["user_counts"] = {
