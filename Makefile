@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 ## Set up, create the demo administrator (password printed once), load demo studies, serve.
 run: $(STAMP)
 	$(BIN)/mammoread init --username admin --display-name "Demo Administrator" --generate-password
-	$(BIN)/mammoread demo --studies 5 --if-empty
+	$(BIN)/mammoread demo --studies 5 --if-empty --with-readers
 	@echo "Serving on http://127.0.0.1:8000  (sign in as 'admin'; a forgotten password: $(BIN)/mammoread user reset-password admin)"
 	$(BIN)/mammoread serve --host 127.0.0.1 --port 8000
 

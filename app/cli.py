@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
-from app.auth.models import Role
+from app.auth.models import Role, User
 from app.auth.service import AuthKit
 from app.auth.users import NewUser, count_users, create_user, find_user, list_users, update_user
 from app.auth.users import reset_password as reset_user_password
@@ -319,8 +319,13 @@ def _files_under(paths: tuple[Path, ...]) -> Iterator[Path]:
 @click.option("--studies", default=5, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--size", default="3328x2560", show_default=True, help="ROWSxCOLUMNS per image.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when studies exist already.")
+@click.option(
+    "--with-readers",
+    is_flag=True,
+    help="Also create demo accounts reader1, reader2 and arbiter1 (passwords printed once).",
+)
 @pass_context
-def demo(context: Context, studies: int, size: str, if_empty: bool) -> None:
+def demo(context: Context, studies: int, size: str, if_empty: bool, with_readers: bool) -> None:
     """Generate synthetic four-view exams and import them."""
     from app.imaging.demo import demo_sources
     from app.imaging.importer import import_sources
@@ -333,6 +338,8 @@ def demo(context: Context, studies: int, size: str, if_empty: bool) -> None:
         raise click.BadParameter("use ROWSxCOLUMNS, e.g. 3328x2560", param_hint="--size") from None
     kit = ImagingKit.from_settings(context.settings)
     with context.db() as session:
+        if with_readers:
+            _demo_readers(context, session)
         if if_empty and list_studies(session, StudyQuery(), limit=1, offset=0)[1]:
             click.echo("Demo data skipped: studies exist already.")
             return
@@ -352,3 +359,22 @@ def demo(context: Context, studies: int, size: str, if_empty: bool) -> None:
         f"Demo: {summary['imported']} images imported, "
         f"{summary['already_present']} already present, {summary['rejected']} rejected."
     )
+
+
+DEMO_READERS = (
+    ("reader1", "Dr. Demo Reader One"),
+    ("reader2", "Dr. Demo Reader Two"),
+    ("arbiter1", "Dr. Demo Arbiter"),
+)
+
+
+def _demo_readers(context: Context, session: Session) -> None:
+    """Demo accounts to try double reading with; existing ones are left alone."""
+    for username, display_name in DEMO_READERS:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            continue
+        new = NewUser(username, display_name, Role.READER, None, must_change_password=False)
+        _, password = _or_fail(
+            lambda new=new: create_user(session, context.kit, context.actor, new)
+        )
+        click.echo(f"Demo reader {username!r} created. Password: {password}")

@@ -438,7 +438,11 @@ def check(database_url: str, done: list[Done]) -> Check:
 
 
 def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[18] if len(samples) > 1 else samples[0]
+    return (
+        statistics.quantiles(samples, n=20, method="inclusive")[18]
+        if len(samples) > 1
+        else samples[0]
+    )
 
 
 def figure(name: str, samples: list[float], baseline: float | None = None) -> str:

@@ -48,9 +48,10 @@ def test_cli_import_folders_recursively_and_says_what_happened(settings, tmp_pat
 
 
 def test_demo_command(settings, db) -> None:
-    result = cli(settings, "demo", "--studies", "2", "--size", "256x208")
+    result = cli(settings, "demo", "--studies", "2", "--size", "256x208", "--with-readers")
     assert result.exit_code == 0, result.output
     assert "8 images imported" in result.stdout
+    assert "Demo reader 'reader2' created. Password: " in result.stdout
     skipped = cli(settings, "demo", "--studies", "2", "--size", "256x208", "--if-empty")
     assert "skipped" in skipped.stdout
     assert cli(settings, "demo", "--size", "big").exit_code == 2
