@@ -352,3 +352,40 @@ def test_project_vocabulary_and_rules_are_checked(client, admin) -> None:
         409,
         "name_taken",
     )
+
+
+def test_reading_time_is_measured_on_the_server(client, db, setup: Setup) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.reading.models import ReadTask
+
+    task = next_task(client, setup.r1)
+    url = f"/api/v1/reading/tasks/{task['id']}"
+    opened = client.get(url, headers=setup.r1).json()
+    assert opened["started_at"] is not None
+
+    def step_back(seconds: int) -> None:
+        db.expire_all()
+        current = db.get(ReadTask, task["id"]).last_activity_at
+        moved = current - timedelta(seconds=seconds)
+        db.execute(update(ReadTask).where(ReadTask.id == task["id"]).values(last_activity_at=moved))
+        db.commit()
+
+    step_back(30)  # 30 s of reading, then a save
+    saved = client.put(
+        f"{url}/draft", json={"label": normal(), "version": opened["version"]}, headers=setup.r1
+    ).json()
+    assert 29 <= saved["active_seconds"] <= 32
+    step_back(600)  # a ten-minute break is not reading time
+    again = client.post(f"{url}/activity", headers=setup.r1)
+    assert again.status_code == 204
+    after = client.get(url, headers=setup.r1).json()
+    assert after["active_seconds"] == saved["active_seconds"]
+    done = submit(client, setup.r1, task["id"], normal()).json()
+    assert done["status"] == "submitted"
+    submission = db.scalar(select(ReadSubmission))
+    assert submission.started_at is not None
+    assert submission.submitted_at >= submission.started_at
+    assert 29 <= submission.active_seconds <= 33
