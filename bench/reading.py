@@ -1,6 +1,6 @@
 """Twenty readers at once against PostgreSQL: next case, five draft saves, submit.
 
-    python -m bench.reading [--quick] [--studies N] [--database-url URL] [--timeout S]
+    python -m bench.reading [--quick] [--studies N] [--workers W] [--think-ms MS] [--timeout S]
 
 Setup (not timed): a scratch PostgreSQL database ``mammoread_bench_reading_<random>`` (dropped
 at the end, also on failure), a data directory in a temporary folder, an admin, 20 readers and
@@ -12,16 +12,24 @@ in a subprocess on a free loopback port, with the same settings.
 Load: 20 reader threads, each with its own HTTP connection and bearer token, loop
 GET next -> GET task -> 5 x PUT draft (each on the version the previous save returned; the label
 changes every time) -> POST submit, until their worklist is empty (404 worklist_empty). Readers
-0, 3 and 6 of every ten answer BI-RADS 4 with a Mass box, the others BI-RADS 1 density B with no
-box, so the discordant studies go to arbitration; the 2 arbiters work those as they arrive (they
-poll their worklist every 0.2 s while readers are busy; the empty polls are not counted).
+0, 3 and 6 of every ten (30%) answer BI-RADS 4 with a Mass box, the others BI-RADS 1 density B
+with no box; balanced assignment pairs readers 0-1, 2-3, ..., so 3 pairs in 5 disagree and about
+60% of the studies go to arbitration. The 2 arbiters work those as they arrive (they poll their
+worklist every 0.2 s while readers are busy; the empty polls are not counted); their requests
+count in the same figures, but for their submits, shown apart.
+With --think-ms each client pauses that long on average (0.5x to 1.5x, not timed) before every
+request: the issue's scenario is back to back (0), which keeps 20 requests in flight all along.
 
 Figures: latency on loopback (client-side, perf_counter around each request), p50/p95/max per
 operation, after GET /healthz under the same 20-thread concurrency measured just before
-(baseline). Then, checked in the database: lost saves (a submitted task whose version is not
-1 + saves + submit, or whose stored draft or submitted read is not the label sent), studies left
-in "reading" with both reads in, deadlocks (pg_stat_database), lock waits (pg_stat_activity
-sampled every 20 ms) and tracebacks in the server's log.
+(baseline; first every client warms up, not timed: 5 health checks, then a GET next and a
+GET tasks, which change nothing); throughput; CPU spent during the load by the clients (this
+process), the server's processes and the database's PostgreSQL backends (from /proc; a backend
+that ended during the load is missed). Then, checked in the database: lost saves (a submitted
+task whose version is not 1 + saves + submit, or whose stored draft or submitted read is not
+the label sent), studies left in "reading" with both reads in, deadlocks and sessions opened
+(pg_stat_database), lock waits (pg_stat_activity sampled every 20 ms) and 5xx responses and
+tracebacks in the server log.
 Targets: p95 <= 50 ms for every operation, zero errors, zero lost saves.
 """
 
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import secrets
 import signal
@@ -40,7 +49,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +74,6 @@ from bench.common import exam_sources, run_import
 
 READERS = 20
 ARBITERS = 2
-SAVES = 5
 TARGET_MS = 50.0
 PASSWORD = "a long benchmark password"
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -149,7 +157,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(settings: Settings, log_path: Path, workers: int) -> Iterator[str]:
+def server(settings: Settings, log_path: Path, workers: int) -> Iterator[tuple[str, int]]:
     """``mammoread serve`` in a child process (its own session), stopped by its id."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAMMOREAD_")}
@@ -169,7 +177,7 @@ def server(settings: Settings, log_path: Path, workers: int) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, child)
-        yield base
+        yield base, child.pid
     finally:
         child.terminate()
         try:
@@ -214,8 +222,12 @@ class Client:
     calls: list[tuple[str, float, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     done: list[Done] = field(default_factory=list)
+    think: float = 0.0  # mean seconds of reading before each request (not timed)
+    jitter: random.Random = field(default_factory=random.Random)
 
     def request(self, op: str, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+        if self.think:  # 0.5x to 1.5x, so that the readers do not move in lockstep
+            time.sleep(self.think * self.jitter.uniform(0.5, 1.5))
         start = time.perf_counter()
         try:
             response = self.http.request(method, url, **kwargs)
@@ -305,8 +317,23 @@ def work(
     deadline: float,
     limit: int,
 ) -> None:
+    """Read until the worklist is empty; stop at the first error, the time or the task limit."""
+    try:
+        read_all(client, suspicious, arbiter, readers_done, deadline, limit)
+    except Exception as error:  # a bug here must show as an error, not as a quiet thread
+        client.errors.append(f"{client.name}: {error!r}")
+
+
+def read_all(
+    client: Client,
+    suspicious: bool,
+    arbiter: bool,
+    readers_done: threading.Event,
+    deadline: float,
+    limit: int,
+) -> None:
     tasks = 0
-    while tasks < limit:
+    while True:
         if time.monotonic() > deadline:
             client.errors.append(f"{client.name}: stopped at the time limit")
             return
@@ -320,10 +347,12 @@ def work(
         if status != 200:
             client.fail("GET", NEXT, status, body)
             return
+        if tasks == limit:  # a task handed out twice would loop forever
+            client.errors.append(f"{client.name}: more than {limit} tasks, task {body['id']}")
+            return
         tasks += 1
         if not read_one(client, body["id"], suspicious, "arbitrate" if arbiter else "submit"):
             return
-    client.errors.append(f"{client.name}: more than {limit} tasks")
 
 
 def suspicious_reader(index: int) -> bool:
@@ -384,10 +413,55 @@ class LockWatch:
                 self.waiting_samples += bool(rows)
                 self.queries.update(rows)
 
-    def deadlocks(self) -> int:
+    def backends(self) -> list[int]:
         with self.engine.connect() as connection:
-            sql = text("SELECT deadlocks FROM pg_stat_database WHERE datname = :db")
-            return connection.execute(sql, {"db": self.database}).scalar_one()
+            sql = text("SELECT pid FROM pg_stat_activity WHERE datname = :db")
+            return list(connection.execute(sql, {"db": self.database}).scalars())
+
+    def counters(self) -> tuple[int, int]:
+        """Deadlocks and sessions opened so far (current once the sessions have ended)."""
+        with self.engine.connect() as connection:
+            sql = text("SELECT deadlocks, sessions FROM pg_stat_database WHERE datname = :db")
+            deadlocks, sessions = connection.execute(sql, {"db": self.database}).one()
+            return deadlocks, sessions
+
+
+def process_cpu(pids: Iterable[int]) -> dict[int, float]:
+    """CPU seconds (user + system) so far of each live process, from /proc (Linux)."""
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def group_members(group: int) -> list[int]:
+    members = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and os.getpgid(int(name)) == group:
+                members.append(int(name))
+        except OSError:
+            continue
+    return members
+
+
+CpuSnapshot = tuple[float, dict[int, float], dict[int, float]]
+
+
+def cpu_now(group: int, watch: LockWatch) -> CpuSnapshot:
+    """This process (the clients), the server's process group, the database's backends."""
+    return time.process_time(), process_cpu(group_members(group)), process_cpu(watch.backends())
+
+
+def cpu_spent(before: CpuSnapshot, after: CpuSnapshot) -> list[float]:
+    spent = [after[0] - before[0]]
+    for old, new in ((before[1], after[1]), (before[2], after[2])):
+        spent.append(sum(seconds - old.get(pid, 0.0) for pid, seconds in new.items()))
+    return spent
 
 
 # --- checking and reporting -----------------------------------------------------------------
@@ -399,6 +473,7 @@ class Check:
     open_reads: int
     by_status: Counter[str]
     stuck: list[int]
+    stuck_gaps_ms: list[float]  # between the two reads' submissions, for each stuck study
     arbitrations: int
     arbitrations_open: int
 
@@ -426,12 +501,17 @@ def check(database_url: str, done: list[Done]) -> Check:
             lost.append(f"task {item.task_id}: {', '.join(p for p in problems if p)}")
     reads = Counter(s.project_study_id for s in submissions.values() if s.kind == "read")
     stuck = [s.id for s in studies if s.status == "reading" and reads[s.id] >= 2]
+    gaps = []
+    for study in stuck:
+        times = sorted(s.submitted_at for s in submissions.values() if s.project_study_id == study)
+        gaps.append((times[-1] - times[0]).total_seconds() * 1000)
     arbitrations = [t for t in tasks.values() if t.kind == "arbitrate"]
     return Check(
         lost=lost,
         open_reads=sum(t.kind == "read" and t.status != "submitted" for t in tasks.values()),
         by_status=Counter(s.status for s in studies),
         stuck=stuck,
+        stuck_gaps_ms=gaps,
         arbitrations=len(arbitrations),
         arbitrations_open=sum(t.status != "submitted" for t in arbitrations),
     )
@@ -445,12 +525,12 @@ def p95(samples: list[float]) -> float:
     )
 
 
-def figure(name: str, samples: list[float], baseline: float | None = None) -> str:
+def figure(name: str, samples: list[float], target: bool = True) -> str:
     line = (
         f"{name:<42} p50 {statistics.median(samples):6.1f} ms   p95 {p95(samples):6.1f} ms   "
         f"max {max(samples):6.1f} ms   n {len(samples):5d}"
     )
-    if baseline is None:
+    if not target:
         return line
     verdict = "met" if p95(samples) <= TARGET_MS else "NOT MET"
     return f"{line}   p95 <= {TARGET_MS:.0f} ms: {verdict}"
@@ -495,10 +575,11 @@ def run(args: argparse.Namespace) -> None:
         log_path = Path(directory) / "server.log"
         watch = LockWatch(args.database_url, database)
         try:
-            with server(settings, log_path, args.workers) as base:
+            _, sessions_before = watch.counters()
+            with server(settings, log_path, args.workers) as (base, group):
                 print(f"  server: mammoread serve --workers {args.workers}, subprocess on {base}")
-                result = load(args, setup, base, watch)
-            deadlocks = watch.deadlocks()  # read once the server's sessions have ended
+                result = load(args, setup, base, group, watch)
+            deadlocks, sessions = watch.counters()  # once the server's sessions have ended
         finally:
             watch.engine.dispose()
         outcome = check(url, [d for c in result.clients for d in c.done])
@@ -506,8 +587,9 @@ def run(args: argparse.Namespace) -> None:
         tracebacks, server_errors, first = server_log_problems(log_path)
         print(
             f"server side: {server_errors} responses 5xx and {tracebacks} tracebacks in its log; "
-            f"PostgreSQL: {deadlocks} deadlocks, sessions waiting on a lock in "
-            f"{watch.waiting_samples} of {watch.samples} samples"
+            f"PostgreSQL: {deadlocks} deadlocks, {sessions - sessions_before} sessions opened by "
+            f"the server, sessions waiting on a lock in {watch.waiting_samples} of "
+            f"{watch.samples} samples"
         )
         for query, count in watch.queries.most_common(3):
             print(f"  waiting on a lock ({count}x): {query}")
@@ -524,7 +606,7 @@ def server_version(admin_url: str) -> str:
         engine.dispose()
 
 
-def sign_in(base: str, names: list[str]) -> list[Client]:
+def sign_in(base: str, names: list[str], think: float) -> list[Client]:
     clients = []
     for name in names:
         response = httpx.post(
@@ -532,7 +614,8 @@ def sign_in(base: str, names: list[str]) -> list[Client]:
         )
         response.raise_for_status()
         headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-        clients.append(Client(name, httpx.Client(base_url=base, headers=headers, timeout=30)))
+        http = httpx.Client(base_url=base, headers=headers, timeout=30)
+        clients.append(Client(name, http, think=think, jitter=random.Random(name)))
     return clients
 
 
@@ -542,14 +625,21 @@ class Result:
     baseline: list[float]
     reading_seconds: float
     seconds: float
+    cpu: list[float]  # seconds of CPU during the load: clients, server, PostgreSQL backends
+    think_ms: float
 
 
-def load(args: argparse.Namespace, setup: Installation, base: str, watch: LockWatch) -> Result:
-    readers = sign_in(base, setup.readers)
-    arbiters = sign_in(base, setup.arbiters)
+def load(
+    args: argparse.Namespace, setup: Installation, base: str, group: int, watch: LockWatch
+) -> Result:
+    readers = sign_in(base, setup.readers, args.think_ms / 1000)
+    arbiters = sign_in(base, setup.arbiters, args.think_ms / 1000)
     everyone = readers + arbiters
     try:
         healthz_baseline(readers, 5)  # warm up: connections, worker pools
+        for client in readers:  # and the reading routes, with requests that change nothing
+            for path in (NEXT, "/api/v1/reading/tasks"):
+                client.http.get(path).raise_for_status()
         baseline = healthz_baseline(readers, 25 if args.quick else 50)
         readers_done = threading.Event()
         deadline = time.monotonic() + args.timeout
@@ -567,6 +657,7 @@ def load(args: argparse.Namespace, setup: Installation, base: str, watch: LockWa
             for c in arbiters
         ]
         with watch:
+            cpu_before = cpu_now(group, watch)
             started = time.perf_counter()
             for thread in threads:
                 thread.start()
@@ -577,29 +668,40 @@ def load(args: argparse.Namespace, setup: Installation, base: str, watch: LockWa
             for thread in threads[READERS:]:
                 thread.join()
             seconds = time.perf_counter() - started
+            cpu = cpu_spent(cpu_before, cpu_now(group, watch))
     finally:
         for client in everyone:
             client.http.close()
-    return Result(everyone, baseline, reading_seconds, seconds)
+    return Result(everyone, baseline, reading_seconds, seconds, cpu, args.think_ms)
 
 
 def print_figures(setup: Installation, result: Result, outcome: Check) -> None:
     clients, baseline = result.clients, result.baseline
     reading_seconds, seconds = result.reading_seconds, result.seconds
     calls = [call for c in clients for call in c.calls]
-    base = statistics.median(baseline)
-    print(f"latency on loopback, client-side, {READERS} readers + {ARBITERS} arbiters at once")
-    print(figure("GET  /healthz (baseline, 20 threads)", baseline))
+    think = f", each pausing {result.think_ms:.0f} ms before a request" if result.think_ms else ""
+    print(
+        f"latency on loopback, client-side, {READERS} readers + {ARBITERS} arbiters at once{think}"
+    )
+    print(figure("GET  /healthz (baseline, 20 threads)", baseline, target=False))
     for op, name in OPERATIONS:
         samples = [ms for o, ms, status in calls if o == op and 200 <= status < 300]
         if samples:
-            print(figure(name, samples, base))
+            print(figure(name, samples))
     reads = sum(d.submitted for c in clients[:READERS] for d in c.done)
     requests = len(calls)
     print(
         f"throughput: {reads} of {setup.reads} reads submitted in {reading_seconds:.1f} s "
         f"({reads / reading_seconds:.1f} reads/s); {requests} requests in {seconds:.1f} s "
         f"({requests / seconds:.0f}/s)"
+    )
+    client, server, database = result.cpu
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU during the load ({seconds:.1f} s x {cores} cores = {seconds * cores:.1f} s): "
+        f"clients {client:.1f} s, server {server:.1f} s, PostgreSQL {database:.1f} s; per "
+        f"request {server / requests * 1000:.1f} ms server + {database / requests * 1000:.1f} ms "
+        "PostgreSQL"
     )
     errors = [e for c in clients for e in c.errors]
     bad_status = sum(not 200 <= status < 300 for _, _, status in calls)
@@ -616,8 +718,11 @@ def print_figures(setup: Installation, result: Result, outcome: Check) -> None:
     print(
         f"studies: {statuses}; reads not submitted {outcome.open_reads}; "
         f"arbitrations {outcome.arbitrations} ({outcome.arbitrations_open} open); "
-        f"left in 'reading' with both reads in: {len(outcome.stuck)}"
+        f"left in 'reading' with both reads in: {len(outcome.stuck)} (should be 0)"
     )
+    if outcome.stuck:
+        gaps = ", ".join(f"{gap:.0f}" for gap in sorted(outcome.stuck_gaps_ms))
+        print(f"  their two reads were submitted within {gaps} ms of each other")
 
 
 def main() -> None:
@@ -626,6 +731,13 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--timeout", type=float, default=300, help="seconds for the load")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0,
+        help="pause of each client before every request (default 0: back to back, the issue's "
+        "scenario)",
+    )
     parser.add_argument(
         "--database-url", default=ADMIN_URL, help="an existing database on the server to use"
     )

@@ -202,6 +202,7 @@ def task_detail(task_id: int, principal: CurrentPrincipal, db: Db) -> TaskDetail
     return TaskDetailOut(
         **task_out(task).model_dump(),
         instructions=project.instructions,
+        idle_limit_seconds=project.idle_limit_seconds,
         vocabulary=project.vocabulary,
         rules=project.rules,
         draft=task.draft or service.rules.empty_label().to_json(),

@@ -651,6 +651,7 @@ class Discordance:
     laterality: str | None
     detail: str
     box_ids: tuple[str, ...] = ()
+    reader: int | None = None  # whose boxes box_ids names: 1 (first read) or 2
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -658,6 +659,7 @@ class Discordance:
             "laterality": self.laterality,
             "detail": self.detail,
             "box_ids": list(self.box_ids),
+            "reader": self.reader,
         }
 
 
@@ -707,8 +709,8 @@ def compare(
     'screening') and density (equal). Per image: boxes are paired (see :func:`pair_boxes`);
     a graded-lesion box left without a partner is a "finding" discordance. Unpaired
     associated-feature boxes are not: they never decide a recall.
-    Discordances come per breast (right, then left): BI-RADS, density, reader A's findings,
-    reader B's findings; then findings on images outside the exam or of unknown side.
+    Discordances come per breast (right, then left): BI-RADS, density, reader 1's findings,
+    reader 2's findings; then findings on images outside the exam or of unknown side.
     ``images`` maps each image id of the exam to its laterality, 'L' or 'R'.
     """
     pairs = pair_boxes(a.boxes, b.boxes, rules.iou_threshold, vocabulary)
@@ -718,8 +720,8 @@ def compare(
     for lat in (*LATERALITIES, None):
         if lat is not None:
             found += _breast_discordances(lat, a.breast(lat), b.breast(lat), rules)
-        found += _findings(lonely_a, lat, images, "A", "B")
-        found += _findings(lonely_b, lat, images, "B", "A")
+        found += _findings(lonely_a, lat, images, 1, 2)
+        found += _findings(lonely_b, lat, images, 2, 1)
     return Comparison(
         concordant=not found,
         discordances=tuple(found),
@@ -808,22 +810,22 @@ def _breast_discordances(
     name = BREAST_NAMES[lat]
     found = []
     if not _birads_agree(x.birads, y.birads, rules.birads_match):
-        detail = f"{name}: reader A {_birads_text(x.birads)}, reader B {_birads_text(y.birads)}"
+        detail = f"{name}: reader 1 {_birads_text(x.birads)}, reader 2 {_birads_text(y.birads)}"
         if rules.birads_match == "screening":
             groups = f"{screening_group(x.birads)} vs {screening_group(y.birads)}"
             detail += f" (screening groups {groups})"
         found.append(Discordance("birads", lat, f"{detail}."))
     if x.density != y.density:
         detail = (
-            f"{name}: density {x.density or 'not given'} from reader A, "
-            f"{y.density or 'not given'} from reader B."
+            f"{name}: density {x.density or 'not given'} from reader 1, "
+            f"{y.density or 'not given'} from reader 2."
         )
         found.append(Discordance("density", lat, detail))
     return found
 
 
 def _findings(
-    boxes: Sequence[Box], lat: str | None, images: Mapping[str, str], reader: str, other: str
+    boxes: Sequence[Box], lat: str | None, images: Mapping[str, str], reader: int, other: int
 ) -> list[Discordance]:
     return [
         _finding(box, lat, reader, other)
@@ -832,13 +834,13 @@ def _findings(
     ]
 
 
-def _finding(box: Box, lat: str | None, reader: str, other: str) -> Discordance:
+def _finding(box: Box, lat: str | None, reader: int, other: int) -> Discordance:
     where = BREAST_NAMES[lat] if lat else "Image outside this exam or of unknown side"
     grade = f" (finding {_birads_text(box.birads)})" if box.birads is not None else ""
     detail = (
         f"{where}: {_box_name(box)}{grade} from reader {reader} has no match from reader {other}."
     )
-    return Discordance("finding", lat, detail, (box.id,))
+    return Discordance("finding", lat, detail, (box.id,), reader)
 
 
 # --- merge ------------------------------------------------------------------------------------
@@ -853,10 +855,10 @@ def merge(
       ``birads_match = 'screening'``), the higher one (0 counts lowest: a definite 3-5 wins
       over "incomplete"). Density as agreed.
     - Paired boxes: coordinates averaged, categories united (vocabulary order, unknown names
-      last), finding BI-RADS the higher of the two; the box keeps reader A's id.
+      last), finding BI-RADS the higher of the two; the box keeps reader 1's id.
     - Unpaired boxes of either reader (associated features: a concordant comparison leaves
-      no unpaired lesion) are kept; a reader B box whose id is taken gets a fresh one.
-    - Box order: reader A's boxes in A's order, then reader B's unpaired boxes in B's order.
+      no unpaired lesion) are kept; a reader 2 box whose id is taken gets a fresh one.
+    - Box order: reader 1's boxes in A's order, then reader 2's unpaired boxes in B's order.
     - Notes: joined with a blank line (one copy when equal), cut to the note limit.
 
     Raises ValueError for a discordant comparison or one that does not describe a and b.

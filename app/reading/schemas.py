@@ -94,6 +94,7 @@ class OtherRead(BaseModel):
 
 class TaskDetailOut(TaskOut):
     instructions: str
+    idle_limit_seconds: int = Field(description="Longer pauses do not count as reading time.")
     vocabulary: list[dict[str, Any]]
     rules: dict[str, Any]
     draft: dict[str, Any]

@@ -523,7 +523,7 @@ def test_birads_mismatch() -> None:
         Discordance(
             "birads",
             "L",
-            "Left breast: reader A BI-RADS 1 (negative), reader B BI-RADS 2 (benign).",
+            "Left breast: reader 1 BI-RADS 1 (negative), reader 2 BI-RADS 2 (benign).",
         ),
     )
     assert not comparison.concordant
@@ -548,7 +548,7 @@ def test_density_mismatch() -> None:
     b = dataclasses.replace(VALID, right=BreastRead(4, "D"))
     comparison = compare(VALID, b, IMAGES)
     assert comparison.discordances == (
-        Discordance("density", "R", "Right breast: density C from reader A, D from reader B."),
+        Discordance("density", "R", "Right breast: density C from reader 1, D from reader 2."),
     )
 
 
@@ -564,8 +564,8 @@ def test_shifted_box_pairs_above_the_threshold_only(shift: float, paired: bool) 
         assert comparison.pairs == ()
         assert kinds(comparison) == [("finding", "R", ("m1",)), ("finding", "R", ("n1",))]
         assert comparison.discordances[0].detail == (
-            "Right breast: Mass box (finding BI-RADS 4 (suspicious)) from reader A has no match "
-            "from reader B."
+            "Right breast: Mass box (finding BI-RADS 4 (suspicious)) from reader 1 has no match "
+            "from reader 2."
         )
 
 
@@ -648,8 +648,9 @@ def test_comparison_serialises() -> None:
             {
                 "kind": "density",
                 "laterality": "L",
-                "detail": "Left breast: density C from reader A, D from reader B.",
+                "detail": "Left breast: density C from reader 1, D from reader 2.",
                 "box_ids": [],
+                "reader": None,
             }
         ],
         "pairs": [["m1", "m1"]],
