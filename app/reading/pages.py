@@ -76,8 +76,12 @@ def projects(request: Request, _: AdminPrincipal, db: Db) -> HTMLResponse:
 def _projects_page(request: Request, db: Db, status: int = 200, **context: Any) -> HTMLResponse:
     rows = [(p, service.progress(db, p)) for p in service.list_projects(db)]
     default = vocabulary_text(service.rules.DEFAULT_VOCABULARY.to_json())
-    return render(request, "reading/projects.html",
-                  {"projects": rows, "default_vocabulary": default, **context}, status)
+    return render(
+        request,
+        "reading/projects.html",
+        {"projects": rows, "default_vocabulary": default, **context},
+        status,
+    )
 
 
 def vocabulary_text(vocabulary: list[dict[str, Any]]) -> str:
