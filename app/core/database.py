@@ -6,7 +6,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event, func, select, text
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -99,3 +110,14 @@ def newest_first_page(
     total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows = db.scalars(statement.order_by(id_column.desc()).limit(limit).offset(offset)).all()
     return list(rows), total
+
+
+def serialise_on(db: Session, column: Any, row_id: int) -> None:
+    """Make concurrent writers of one row take turns, the same way on both databases.
+
+    A no-op UPDATE takes the row lock on PostgreSQL and the database write lock on SQLite.
+    SQLite only waits for that lock when it is the transaction's first statement, so any read
+    transaction still open is ended first."""
+    if db.get_bind().dialect.name == "sqlite" and db.in_transaction():
+        db.rollback()
+    db.execute(update(column.class_).where(column.class_.id == row_id).values({column.key: column}))

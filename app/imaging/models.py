@@ -22,9 +22,7 @@ class Study(Base):
     patient_sex: Mapped[str | None] = mapped_column(String(1))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    images: Mapped[list[Image]] = relationship(
-        back_populates="study", order_by="Image.id", lazy="selectin"
-    )
+    images: Mapped[list[Image]] = relationship(back_populates="study", order_by="Image.id")
 
 
 class Image(Base):

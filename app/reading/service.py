@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
 from app.auth.models import User
-from app.core.database import utcnow
+from app.core.database import serialise_on, utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.imaging.models import Study
 from app.reading import rules
@@ -330,7 +330,7 @@ def next_task(db: Session, user: User, project_id: int | None = None) -> ReadTas
 
 def own_task(db: Session, user: User, task_id: int) -> ReadTask:
     """The user's own task; anybody else's is answered exactly like a missing one (blinding)."""
-    task = db.get(ReadTask, task_id)
+    task = db.get(ReadTask, task_id, populate_existing=True)
     if task is None or task.user_id != user.id:
         raise NotFound(f"You have no task {task_id}.")
     if task.status == REASSIGNED:
@@ -405,6 +405,7 @@ def save_draft(
     db: Session, user: User, task_id: int, data: dict[str, Any], version: int
 ) -> tuple[ReadTask, list[rules.Violation]]:
     """Keep the work so far (every change). Returns the new version and live hints."""
+    serialise_on(db, ReadTask.version, task_id)  # two tabs saving at once: one wins, one 409
     task = own_task(db, user, task_id)
     if task.status == SUBMITTED:
         raise Conflict("This case is submitted; it can no longer change.", code="submitted")
@@ -429,9 +430,13 @@ def submit(
     db: Session, actor: Actor, task_id: int, data: dict[str, Any], version: int
 ) -> SubmitResult:
     assert actor.user is not None
+    serialise_on(db, ReadTask.version, task_id)  # a double-clicked submit is applied once
     task = own_task(db, actor.user, task_id)
-    if task.status == SUBMITTED:  # a double-clicked submit is applied once
+    if task.status == SUBMITTED:
         return SubmitResult(task, task.project_study.status, [], repeated=True)
+    # both reads of a study submitted at once: the second must see the first to compare them
+    serialise_on(db, ProjectStudy.status, task.project_study_id)
+    db.refresh(task.project_study)
     label = _parse(data)
     _check_version(task, version)
     violations = _violations(task, label)

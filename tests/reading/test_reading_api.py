@@ -389,3 +389,46 @@ def test_reading_time_is_measured_on_the_server(client, db, setup: Setup) -> Non
     assert submission.started_at is not None
     assert submission.submitted_at >= submission.started_at
     assert 29 <= submission.active_seconds <= 33
+
+
+def test_simultaneous_writes_take_turns(app, client, db, setup: Setup) -> None:
+    """Two tabs saving the same version: one wins, one gets 409. Both reads submitted at the
+    same moment: the study still moves on (final or arbitration), never stuck in reading."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.audit.service import Actor
+    from app.auth.models import User
+    from app.core.errors import AppError
+    from app.reading import service
+    from app.reading.models import ProjectStudy
+
+    t1, t2 = next_task(client, setup.r1), next_task(client, setup.r2)
+    version = client.get(f"/api/v1/reading/tasks/{t1['id']}", headers=setup.r1).json()["version"]
+
+    def save(note: str) -> int:
+        with app.state.session_factory() as session:
+            user = session.get(User, setup.users["rd1"])
+            try:
+                service.save_draft(session, user, t1["id"], normal(note), version)
+            except AppError as error:
+                return error.status_code
+            return 200
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(save, ["tab A", "tab B"]))
+    assert statuses == [200, 409]
+
+    def submit_read(args: tuple[str, int]) -> str:
+        name, task_id = args
+        with app.state.session_factory() as session:
+            user = session.get(User, setup.users[name])
+            current = session.get(ReadTask, task_id).version
+            result = service.submit(session, Actor(user, None), task_id, normal(), current)
+            return result.study_status
+
+    from app.reading.models import ReadTask
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(submit_read, [("rd1", t1["id"]), ("rd2", t2["id"])]))
+    db.expire_all()
+    assert db.scalar(select(ProjectStudy.status)) == "final"
