@@ -12,6 +12,7 @@ from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.auth.models import User
 from app.core.errors import AppError
 from app.core.web import render
+from app.imaging.models import Study
 from app.imaging.service import StudyQuery, list_studies
 from app.reading import service
 from app.reading.models import ProjectStudy, ReadTask
@@ -163,10 +164,18 @@ def _project_page(
             "readers": {u.id for u in service.members(db, project, service.READERS)},
             "arbiters": {u.id for u in service.members(db, project, service.ARBITERS)},
             "complete_available": list_studies(db, StudyQuery(complete=True), limit=1, offset=0)[1],
+            "candidates": _candidates(db, project.id),
             **context,
         },
         status,
     )
+
+
+def _candidates(db: Db, project_id: int) -> list[Study]:
+    """The newest studies not yet in the project, to pick from."""
+    taken = select(ProjectStudy.study_pk).where(ProjectStudy.project_id == project_id)
+    statement = select(Study).where(Study.id.not_in(taken)).order_by(Study.id.desc()).limit(100)
+    return list(db.scalars(statement))
 
 
 @router.get("/projects/{project_id}")
@@ -220,13 +229,14 @@ def add_studies(
     db: Db,
     study_ids: FormStr = "",
     all_complete: FormStr = "",
+    pick: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
 ) -> HTMLResponse:
     project = service.get_project(db, project_id)
     if all_complete:
         rows, _ = list_studies(db, StudyQuery(complete=True), limit=100000, offset=0)
         ids = [s.study_id for s in rows]
     else:
-        ids = study_ids.replace(",", " ").split()
+        ids = [*pick, *study_ids.replace(",", " ").split()]
     return _act(
         request,
         db,

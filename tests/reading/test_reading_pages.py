@@ -45,8 +45,15 @@ def test_admin_runs_a_project_from_the_pages(client, db, accounts, admin) -> Non
     )
     assert unknown.status_code == 422
     assert "Unknown study ids (2)" in unknown.text
+    page = client.get(project_url)
+    assert page.text.count('name="pick"') == 2
+    picked = client.post(
+        f"{project_url}/studies",
+        data={"csrf_token": csrf, "pick": [body["outcomes"][0]["study_id"]]},
+    )
+    assert "1 studies added." in picked.text
     added = client.post(f"{project_url}/studies", data={"csrf_token": csrf, "all_complete": "1"})
-    assert "2 studies added." in added.text
+    assert "1 studies added." in added.text
     assigned = client.post(f"{project_url}/assign", data={"csrf_token": csrf})
     assert "2 studies assigned" in assigned.text
     assert db.scalar(select(ReadTask.id).where(ReadTask.user_id == readers[0].id)) is not None
@@ -55,7 +62,6 @@ def test_admin_runs_a_project_from_the_pages(client, db, accounts, admin) -> Non
     assert "<html" not in fragment.text
     listing = client.get("/projects")
     assert "Screening 2026" in listing.text
-    del body
 
 
 def test_reader_worklist_and_next_case(client, db, accounts, admin) -> None:
