@@ -258,6 +258,26 @@ def assign(request: Request, project_id: int, principal: AdminPrincipal, db: Db)
     )
 
 
+@router.post("/projects/{project_id}/studies/{study_id}/pair")
+def assign_pair(
+    request: Request,
+    project_id: int,
+    study_id: str,
+    principal: AdminPrincipal,
+    db: Db,
+    reader1: Annotated[int, Form()] = 0,
+    reader2: Annotated[int, Form()] = 0,
+) -> HTMLResponse:
+    project = service.get_project(db, project_id)
+    return _act(
+        request,
+        db,
+        project_id,
+        lambda: service.assign_pair(db, principal.actor, project, study_id, [reader1, reader2]),
+        "Study assigned to the chosen pair.",
+    )
+
+
 @router.post("/projects/{project_id}/tasks/{task_id}/reassign")
 def reassign(
     request: Request,

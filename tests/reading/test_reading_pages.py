@@ -54,8 +54,20 @@ def test_admin_runs_a_project_from_the_pages(client, db, accounts, admin) -> Non
     assert "1 studies added." in picked.text
     added = client.post(f"{project_url}/studies", data={"csrf_token": csrf, "all_complete": "1"})
     assert "1 studies added." in added.text
+    first_study = body["outcomes"][0]["study_id"]
+    pair = client.post(
+        f"{project_url}/studies/{first_study}/pair",
+        data={"csrf_token": csrf, "reader1": readers[0].id, "reader2": readers[0].id},
+    )
+    assert pair.status_code == 422
+    assert "two different readers" in pair.text
+    pair = client.post(
+        f"{project_url}/studies/{first_study}/pair",
+        data={"csrf_token": csrf, "reader1": readers[0].id, "reader2": readers[1].id},
+    )
+    assert "assigned to the chosen pair" in pair.text
     assigned = client.post(f"{project_url}/assign", data={"csrf_token": csrf})
-    assert "2 studies assigned" in assigned.text
+    assert "1 studies assigned" in assigned.text
     assert db.scalar(select(ReadTask.id).where(ReadTask.user_id == readers[0].id)) is not None
     fragment = client.get(f"{project_url}/progress")
     assert 'id="progress"' in fragment.text
