@@ -291,7 +291,7 @@ def reassign(
         request,
         db,
         project_id,
-        lambda: service.reassign(db, principal.actor, task_id, user_id),
+        lambda: service.reassign(db, principal.actor, task_id, user_id, project_id=project_id),
         "Task reassigned.",
     )
 

@@ -275,11 +275,13 @@ def get_project_study(db: Session, project: ReadingProject, study_id: str) -> Pr
     return project_study
 
 
-def reassign(db: Session, actor: Actor, task_id: int, user_id: int) -> ReadTask:
+def reassign(
+    db: Session, actor: Actor, task_id: int, user_id: int, *, project_id: int | None = None
+) -> ReadTask:
     """Hand an unsubmitted task to someone else; the old task (and its draft) stays as history."""
     task = db.get(ReadTask, task_id)
-    if task is None:
-        raise NotFound(f"There is no task {task_id}.")
+    if task is None or project_id not in (None, task.project_study.project_id):
+        raise NotFound(f"There is no task {task_id}" + (" in this project." if project_id else "."))
     if task.status not in OPEN_TASK:
         raise Conflict("Only a task not yet submitted can be reassigned.", code="not_open")
     project = task.project_study.project
