@@ -14,6 +14,7 @@ from app.imaging.service import flags_of
 from app.reading import service
 from app.reading.models import ReadingProject, ReadTask
 from app.reading.schemas import (
+    AddedOut,
     AssignIn,
     AssignOut,
     DraftIn,
@@ -99,11 +100,11 @@ def set_pools(project_id: int, body: Pools, principal: AdminPrincipal, db: Db) -
     )
 
 
-@router.post("/projects/{project_id}/studies", response_model=AssignOut)
-def add_studies(project_id: int, body: StudiesIn, principal: AdminPrincipal, db: Db) -> AssignOut:
+@router.post("/projects/{project_id}/studies", response_model=AddedOut)
+def add_studies(project_id: int, body: StudiesIn, principal: AdminPrincipal, db: Db) -> AddedOut:
     """Add studies by id (unknown ids refuse the request; ones already in are skipped)."""
     project = service.get_project(db, project_id)
-    return AssignOut(assigned=service.add_studies(db, principal.actor, project, body.study_ids))
+    return AddedOut(added=service.add_studies(db, principal.actor, project, body.study_ids))
 
 
 @router.post("/projects/{project_id}/assign", response_model=AssignOut)

@@ -65,6 +65,10 @@ class AssignOut(BaseModel):
     assigned: int
 
 
+class AddedOut(BaseModel):
+    added: int = Field(description="Studies newly in the project (ones already in are skipped).")
+
+
 class ReassignIn(BaseModel):
     user_id: int
 

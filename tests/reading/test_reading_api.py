@@ -50,7 +50,7 @@ def setup(client, accounts, admin) -> Setup:
         json={"study_ids": [study_id]},
         headers=admin_headers,
     )
-    assert added.json() == {"assigned": 1}
+    assert added.json() == {"added": 1}
     pairs = {"pairs": [{"study_id": study_id, "readers": [users["rd1"], users["rd2"]]}]}
     assert (
         client.post(
