@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from app.audit.service import Actor
 from app.auth.deps import (
@@ -33,15 +33,14 @@ from app.auth.users import (
     NewUser,
     change_own_password,
     create_user,
-    field_error,
     get_user,
     list_users,
     reset_password,
     update_user,
 )
-from app.core.errors import AppError
+from app.core.errors import AppError, field_error
 from app.core.security import new_csrf_token, same_secret
-from app.core.web import client_ip, render
+from app.core.web import client_ip, render, see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,10 +58,6 @@ def safe_next(target: str | None) -> str:
 def secure_cookies(request: Request) -> bool:
     forced = request.app.state.settings.cookie_secure
     return forced if forced is not None else request.url.scheme == "https"
-
-
-def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # --- signing in and out ---------------------------------------------------------------------

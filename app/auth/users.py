@@ -19,7 +19,7 @@ from app.auth.rules import (
 )
 from app.auth.service import AuthKit, revoke_all_credentials
 from app.core.database import utcnow
-from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound, field_error
 from app.core.security import generate_password
 
 
@@ -30,10 +30,6 @@ class NewUser:
     role: Role
     password: str | None = None
     must_change_password: bool | None = None  # default: only when the password is generated
-
-
-def field_error(field: str, message: str) -> Invalid:
-    return Invalid(message, details=[{"field": field, "message": message}])
 
 
 def _check(field: str, problem: str | None) -> None:

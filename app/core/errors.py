@@ -67,6 +67,13 @@ class Invalid(AppError):
     code = "invalid"
 
 
+def field_error(
+    field: str, message: str, *, detail: str | None = None, code: str | None = None
+) -> Invalid:
+    """A 422 about one field: ``message`` for people, ``detail`` (default: the same) beside it."""
+    return Invalid(message, code=code, details=[{"field": field, "message": detail or message}])
+
+
 class TooManyRequests(AppError):
     status_code = 429
     code = "too_many_requests"

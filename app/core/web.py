@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,6 +47,11 @@ def render(
     """Render a page (SecurityHeaders marks it no-store)."""
     context = {"principal": getattr(request.state, "principal", None), **(context or {})}
     return templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def see_other(url: str) -> RedirectResponse:
+    """The answer to a form post that worked: go (GET) there."""
+    return RedirectResponse(url, status_code=303)
 
 
 async def submitted_csrf_token(request: Request) -> str | None:

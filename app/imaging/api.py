@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
-from app.core.errors import ERROR_RESPONSES, Invalid
+from app.core.errors import ERROR_RESPONSES, field_error
 from app.imaging.access import require_study_access
 from app.imaging.display import DisplayParams, WindowChoice
 from app.imaging.importer import Source, import_sources
@@ -139,9 +139,10 @@ def render_image(
     """The image through its display chain (rescale, VOI, inversion, flip, size)."""
     image = viewable_image(db, principal, image_id)
     if (wc is None) != (ww is None):
-        raise Invalid(
+        raise field_error(
+            "ww" if ww is None else "wc",
             "Give both wc and ww, or neither.",
-            details=[{"field": "ww" if ww is None else "wc", "message": "Missing."}],
+            detail="Missing.",
         )
     wanted = RenderRequest(WindowChoice(preset=preset, center=wc, width=ww), width, flip, format)
     wanted.validate(image)

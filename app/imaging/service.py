@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
 from app.core.database import newest_first_page, utcnow
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, Invalid, NotFound, field_error
 from app.imaging import qc
 from app.imaging.display import DisplayParams, WindowChoice, build_lut, encode, render
 from app.imaging.kit import ImagingKit
@@ -114,9 +114,10 @@ def clear_flag(
         raise Conflict("This QC flag was already cleared.", code="already_cleared")
     reason = reason.strip()
     if not reason:
-        raise Invalid(
+        raise field_error(
+            "reason",
             "Say why the flag can be cleared.",
-            details=[{"field": "reason", "message": "A reason is required."}],
+            detail="A reason is required.",
         )
     flag.cleared_at = utcnow()
     flag.cleared_by = actor.user.id if actor.user else None
@@ -161,33 +162,38 @@ class RenderRequest:
 
     def validate(self, image: Image) -> None:
         if self.fmt not in RENDER_FORMATS:
-            raise Invalid(
+            raise field_error(
+                "format",
                 f"Unknown format {self.fmt[:10]!r}; use png or jpeg.",
-                details=[{"field": "format", "message": "Use png or jpeg."}],
+                detail="Use png or jpeg.",
             )
         widest = min(MAX_RENDER_WIDTH, 2 * image.columns)
         if self.width is not None and not 1 <= self.width <= widest:
-            raise Invalid(
+            raise field_error(
+                "width",
                 f"Width must be 1 to {widest} pixels for this image.",
-                details=[{"field": "width", "message": "Out of range."}],
+                detail="Out of range.",
             )
         width = self.width or image.columns
         if width * round(image.rows * width / image.columns) > MAX_RENDER_PIXELS:
-            raise Invalid(
+            raise field_error(
+                "width",
                 "The requested image would be too large.",
-                details=[{"field": "width", "message": "Too large."}],
+                detail="Too large.",
             )
         if self.choice.width is not None and self.choice.width <= 0:
-            raise Invalid(
+            raise field_error(
+                "ww",
                 "The window width must be positive.",
-                details=[{"field": "ww", "message": "Must be greater than 0."}],
+                detail="Must be greater than 0.",
             )
         presets = len(DisplayParams.from_json(image.display).windows)
         if self.choice.preset is not None and not 0 <= self.choice.preset < max(presets, 1):
-            raise Invalid(
+            raise field_error(
+                "preset",
                 f"This image has {presets} window preset(s); preset must be 0 to "
                 f"{max(presets - 1, 0)}.",
-                details=[{"field": "preset", "message": "No such preset."}],
+                detail="No such preset.",
             )
 
     def etag(self, image: Image) -> str:
@@ -222,9 +228,10 @@ class Pixels:
     def raw(self, image: Image, level: int) -> bytes:
         """uint16 little-endian display data of one pyramid level, gzip-compressed."""
         if not 0 <= level < len(image.pyramid_widths):
-            raise Invalid(
+            raise field_error(
+                "level",
                 f"This image has pyramid levels 0 to {len(image.pyramid_widths) - 1}.",
-                details=[{"field": "level", "message": "No such level."}],
+                detail="No such level.",
             )
         key = ("raw", image.image_id, image.imported_at, level)
 

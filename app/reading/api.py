@@ -12,7 +12,7 @@ from app.imaging import access
 from app.imaging.api import image_out
 from app.imaging.service import flags_of
 from app.reading import service
-from app.reading.models import ReadingProject, ReadTask
+from app.reading.models import ProjectStudy, ReadingProject, ReadTask
 from app.reading.schemas import (
     AddedOut,
     AssignIn,
@@ -57,6 +57,16 @@ def task_out(task: ReadTask) -> TaskOut:
         started_at=task.started_at,
         submitted_at=task.submitted_at,
         active_seconds=round(task.active_seconds, 1),
+    )
+
+
+def project_study_out(found: ProjectStudy) -> ProjectStudyOut:
+    return ProjectStudyOut(
+        study_id=found.study.study_id,
+        status=found.status,
+        final_label=found.final_label,
+        final_source=found.final_source,
+        discordances=found.discordances,
     )
 
 
@@ -142,13 +152,7 @@ def progress(project_id: int, _: AdminPrincipal, db: Db) -> ProgressOut:
 @router.get("/projects/{project_id}/studies/{study_id}", response_model=ProjectStudyOut)
 def project_study(project_id: int, study_id: str, _: AdminPrincipal, db: Db) -> ProjectStudyOut:
     found = service.get_project_study(db, service.get_project(db, project_id), study_id)
-    return ProjectStudyOut(
-        study_id=found.study.study_id,
-        status=found.status,
-        final_label=found.final_label,
-        final_source=found.final_source,
-        discordances=found.discordances,
-    )
+    return project_study_out(found)
 
 
 @router.post("/projects/{project_id}/studies/{study_id}/reopen", response_model=ProjectStudyOut)
@@ -157,14 +161,7 @@ def reopen(
 ) -> ProjectStudyOut:
     """Send a final study back to arbitration (its final label is kept in history)."""
     found = service.get_project_study(db, service.get_project(db, project_id), study_id)
-    service.reopen(db, principal.actor, found, body.reason)
-    return ProjectStudyOut(
-        study_id=found.study.study_id,
-        status=found.status,
-        final_label=None,
-        final_source=None,
-        discordances=found.discordances,
-    )
+    return project_study_out(service.reopen(db, principal.actor, found, body.reason))
 
 
 @router.post("/tasks/{task_id}/reassign", response_model=TaskOut)

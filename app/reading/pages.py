@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.auth.models import User
 from app.core.errors import AppError
-from app.core.web import render
+from app.core.web import render, see_other
 from app.imaging.models import Study
 from app.imaging.service import StudyQuery, list_studies
 from app.reading import service
@@ -19,10 +20,6 @@ from app.reading.models import ProjectStudy, ReadTask
 
 router = APIRouter(include_in_schema=False)
 FormStr = Annotated[str, Form(max_length=200000)]
-
-
-def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # --- readers --------------------------------------------------------------------------------
@@ -76,22 +73,13 @@ def projects(request: Request, _: AdminPrincipal, db: Db) -> HTMLResponse:
 
 def _projects_page(request: Request, db: Db, status: int = 200, **context: Any) -> HTMLResponse:
     rows = [(p, service.progress(db, p)) for p in service.list_projects(db)]
-    default = vocabulary_text(service.rules.DEFAULT_VOCABULARY.to_json())
+    default = service.rules.vocabulary_to_text(service.rules.DEFAULT_VOCABULARY.to_json())
     return render(
         request,
         "reading/projects.html",
         {"projects": rows, "default_vocabulary": default, **context},
         status,
     )
-
-
-def vocabulary_text(vocabulary: list[dict[str, Any]]) -> str:
-    return "\n".join(c["name"] + ("*" if c["graded"] else "") for c in vocabulary)
-
-
-def vocabulary_json(text: str) -> list[dict[str, Any]]:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return [{"name": line.rstrip("*").strip(), "graded": line.endswith("*")} for line in lines]
 
 
 @router.post("/projects")
@@ -194,7 +182,9 @@ def progress_fragment(request: Request, project_id: int, _: AdminPrincipal, db: 
     )
 
 
-def _act(request: Request, db: Db, project_id: int, action, notice: str) -> HTMLResponse:
+def _act(
+    request: Request, db: Db, project_id: int, action: Callable[[], object], notice: str
+) -> HTMLResponse:
     try:
         result = action()
     except AppError as error:

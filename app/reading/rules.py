@@ -363,6 +363,17 @@ class Vocabulary:
         return cls(tuple(categories))
 
 
+def vocabulary_to_text(data: Sequence[Mapping[str, Any]]) -> str:
+    """One category per line; a trailing ``*`` marks a graded lesion (the project form)."""
+    return "\n".join(str(c["name"]) + ("*" if c.get("graded") else "") for c in data)
+
+
+def vocabulary_from_text(text: str) -> list[dict[str, Any]]:
+    """The inverse of :func:`vocabulary_to_text`; blank lines are ignored."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return [{"name": line.rstrip("*").strip(), "graded": line.endswith("*")} for line in lines]
+
+
 _GRADED = (
     "Mass",
     "Suspicious Calcification",

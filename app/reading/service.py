@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.auth.models import User
 from app.core.database import serialise_on, utcnow
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, Invalid, NotFound, field_error
 from app.imaging.models import Study
 from app.reading import rules
 from app.reading.models import (
@@ -45,10 +45,6 @@ ARBITERS = "arbiters"
 OPEN_TASK = (PENDING, IN_PROGRESS)
 
 
-def field_problem(field: str, message: str, code: str = "invalid") -> Invalid:
-    return Invalid(message, code=code, details=[{"field": field, "message": message}])
-
-
 # --- projects -------------------------------------------------------------------------------
 
 
@@ -64,19 +60,19 @@ class NewProject:
 def create_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject:
     name = new.name.strip()
     if not 1 <= len(name) <= 120:
-        raise field_problem("name", "A project needs a name of 1 to 120 characters.")
+        raise field_error("name", "A project needs a name of 1 to 120 characters.")
     if db.scalar(select(ReadingProject.id).where(ReadingProject.name == name)) is not None:
         raise Conflict(f"A project named {name!r} exists already.", code="name_taken")
     try:
         vocabulary = rules.Vocabulary.from_json(new.vocabulary) if new.vocabulary else None
     except (ValueError, TypeError, KeyError) as error:
-        raise field_problem("vocabulary", f"The vocabulary is not valid: {error}") from None
+        raise field_error("vocabulary", f"The vocabulary is not valid: {error}") from None
     try:
         project_rules = rules.ProjectRules.from_json(new.rules or {})
     except (ValueError, TypeError) as error:
-        raise field_problem("rules", f"The rules are not valid: {error}") from None
+        raise field_error("rules", f"The rules are not valid: {error}") from None
     if not 10 <= new.idle_limit_seconds <= 3600:
-        raise field_problem("idle_limit_seconds", "The idle limit must be 10 to 3600 seconds.")
+        raise field_error("idle_limit_seconds", "The idle limit must be 10 to 3600 seconds.")
     project = ReadingProject(
         name=name,
         instructions=new.instructions.strip()[:20000],
@@ -121,7 +117,7 @@ def set_pool(
     inactive = [u.username for u in users if not u.is_active]
     if missing or inactive:
         what = f"unknown user ids {sorted(missing)}" if missing else f"disabled: {inactive}"
-        raise field_problem(pool, f"Cannot put these users in the {pool} pool ({what}).")
+        raise field_error(pool, f"Cannot put these users in the {pool} pool ({what}).")
     current = db.scalars(
         select(ProjectMember).where(
             ProjectMember.project_id == project.id, ProjectMember.pool == pool
@@ -151,12 +147,12 @@ def add_studies(
     """Add studies by VinDr study id; unknown ids refuse the whole request, repeats are kept."""
     wanted = list(dict.fromkeys(s.strip().lower() for s in study_ids if s.strip()))
     if not wanted:
-        raise field_problem("study_ids", "Give at least one study id.")
+        raise field_error("study_ids", "Give at least one study id.")
     found = {s.study_id: s for s in db.scalars(select(Study).where(Study.study_id.in_(wanted)))}
     unknown = [s for s in wanted if s not in found]
     if unknown:
         listed = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        raise field_problem("study_ids", f"Unknown study ids ({len(unknown)}): {listed}")
+        raise field_error("study_ids", f"Unknown study ids ({len(unknown)}): {listed}")
     present = set(
         db.scalars(select(ProjectStudy.study_pk).where(ProjectStudy.project_id == project.id))
     )
@@ -205,7 +201,7 @@ def assign_balanced(db: Session, actor: Actor, project: ReadingProject) -> int:
     """Give every unassigned study two different readers, the least loaded first."""
     pool = [u.id for u in members(db, project, READERS)]
     if len(pool) < 2:
-        raise field_problem(READERS, "Put at least two readers in the project's reader pool.")
+        raise field_error(READERS, "Put at least two readers in the project's reader pool.")
     load = _load(db, project)
     waiting = db.scalars(
         select(ProjectStudy)
@@ -245,10 +241,10 @@ def assign_pair(
             "This study is assigned already; reassign its reads instead.", code="already_assigned"
         )
     if len(set(reader_ids)) != 2:
-        raise field_problem("readers", "Give two different readers.")
+        raise field_error("readers", "Give two different readers.")
     pool = {u.id for u in members(db, project, READERS)}
     if not set(reader_ids) <= pool:
-        raise field_problem("readers", "Both readers must be in the project's reader pool.")
+        raise field_error("readers", "Both readers must be in the project's reader pool.")
     for slot, user_id in enumerate(reader_ids, start=1):
         db.add(ReadTask(project_study_id=project_study.id, user_id=user_id, kind=READ, slot=slot))
     project_study.status = READING
@@ -287,9 +283,9 @@ def reassign(
     project = task.project_study.project
     pool = READERS if task.kind == READ else ARBITERS
     if user_id not in {u.id for u in members(db, project, pool)}:
-        raise field_problem("user_id", f"The new person must be in the project's {pool} pool.")
+        raise field_error("user_id", f"The new person must be in the project's {pool} pool.")
     if user_id in _people_on(db, task.project_study):
-        raise field_problem("user_id", "That person already reads or arbitrates this study.")
+        raise field_error("user_id", "That person already reads or arbitrates this study.")
     task.status = REASSIGNED
     fresh = ReadTask(
         project_study_id=task.project_study_id, user_id=user_id, kind=task.kind, slot=task.slot
@@ -385,7 +381,7 @@ def _parse(data: dict[str, Any]) -> rules.Label:
     try:
         return rules.parse_label(data)
     except rules.LabelError as error:
-        raise field_problem(error.field, error.message) from None
+        raise field_error(error.field, error.message) from None
 
 
 def _check_version(task: ReadTask, version: int) -> None:
@@ -588,7 +584,7 @@ def reopen(db: Session, actor: Actor, project_study: ProjectStudy, reason: str) 
     if project_study.status != FINAL:
         raise Conflict("Only a final study can be reopened.", code="not_final")
     if not reason.strip():
-        raise field_problem("reason", "Say why the study is reopened.")
+        raise field_error("reason", "Say why the study is reopened.")
     db.add(
         FinalLabelHistory(
             project_study_id=project_study.id,

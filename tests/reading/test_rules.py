@@ -39,6 +39,8 @@ from app.reading.rules import (
     parse_label,
     screening_group,
     validate,
+    vocabulary_from_text,
+    vocabulary_to_text,
 )
 
 IMAGES = {"rcc": "R", "rmlo": "R", "lcc": "L", "lmlo": "L"}
@@ -868,3 +870,10 @@ def test_iou_is_symmetric_and_bounded(x: Box, y: Box) -> None:
 @given(labels())
 def test_labels_round_trip_through_json(label: Label) -> None:
     assert parse_label(json.loads(json.dumps(label.to_json()))) == label
+
+
+def test_vocabulary_text_round_trip() -> None:
+    text = vocabulary_to_text(DEFAULT_VOCABULARY.to_json())
+    assert "Mass*" in text.splitlines()
+    assert "Skin Thickening" in text.splitlines()
+    assert vocabulary_from_text(text + "\n\n") == DEFAULT_VOCABULARY.to_json()
