@@ -36,6 +36,8 @@ from app.imaging import api as imaging_api
 from app.imaging import pages as imaging_pages
 from app.imaging.kit import ImagingKit
 from app.imaging.service import Pixels
+from app.masking import api as masking_api
+from app.masking import pages as masking_pages
 from app.reading import api as reading_api
 from app.reading import pages as reading_pages
 
@@ -95,10 +97,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_routes.api,
         imaging_api.router,
         reading_api.router,
+        masking_api.router,
         auth_pages.router,
         audit_routes.pages,
         imaging_pages.router,
         reading_pages.router,
+        masking_pages.router,
         dashboard_pages.router,
     ):
         app.include_router(router)

@@ -4,6 +4,13 @@ from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, LoginFailures, User, UserSession
 from app.core.database import Base
 from app.imaging.models import Image, ImportBatch, QcFlag, Study
+from app.masking.models import (
+    MaskingComparison,
+    MaskingImage,
+    MaskingProject,
+    MaskingReader,
+    MaskingUndo,
+)
 from app.reading.models import (
     FinalLabelHistory,
     ProjectMember,
@@ -21,6 +28,11 @@ __all__ = [
     "Image",
     "ImportBatch",
     "LoginFailures",
+    "MaskingComparison",
+    "MaskingImage",
+    "MaskingProject",
+    "MaskingReader",
+    "MaskingUndo",
     "ProjectMember",
     "ProjectStudy",
     "QcFlag",

@@ -1,0 +1,159 @@
+"""Masking API: projects and readers (admins), next pair, answers and undo (readers), results."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
+from app.core.errors import ERROR_RESPONSES
+from app.imaging import access
+from app.imaging.api import image_out
+from app.imaging.models import Image
+from app.masking import results, service
+from app.masking.models import SEED_IMAGE, MaskingProject
+from app.masking.schemas import (
+    AnswerIn,
+    AnswerOut,
+    PairOut,
+    ProgressOut,
+    ProjectCreate,
+    ProjectOut,
+    ReadersIn,
+    ResultsOut,
+    UndoneOut,
+    UndoOut,
+)
+
+router = APIRouter(prefix="/api/v1/masking", tags=["masking"], responses=ERROR_RESPONSES)
+access.allow(service.can_view_study)
+
+
+def project_out(db: Db, project: MaskingProject) -> ProjectOut:
+    seeds = service.project_images(db, project, SEED_IMAGE)
+    images = service.images_by_pk(db, seeds)
+    return ProjectOut(
+        id=project.id,
+        name=project.name,
+        mode=project.mode,
+        instructions=project.instructions,
+        level_rule=project.level_rule,
+        levels=project.levels,
+        seeds_per_level=project.seeds_per_level,
+        randomise_sides=project.randomise_sides,
+        probe_share=project.probe_share,
+        probe_gap=project.probe_gap,
+        max_attempts=project.max_attempts,
+        order_seed=project.order_seed,
+        derive_seeds_from=project.derive_seeds_from,
+        images=len(service.project_images(db, project)),
+        seed_images=[images[pk].image_id for pk in seeds],
+        readers=[reader.user.username for reader in service.readers(db, project)],
+        created_at=project.created_at,
+    )
+
+
+def pair_out(db: Db, project: MaskingProject, served: service.Served) -> PairOut:
+    progress = ProgressOut(**service.progress(db, project, served.reader).__dict__)
+    pair = served.pair
+    if pair is None:
+        return PairOut(done=True, project_id=project.id, progress=progress)
+    images = service.images_by_pk(db, [pair["query"], pair["reference"], *served.prefetch])
+    return PairOut(
+        done=False,
+        project_id=project.id,
+        comparison_id=pair["uid"],
+        query_image_id=images[pair["query"]].image_id,
+        reference_image_id=images[pair["reference"]].image_id,
+        query_side=pair["query_side"],
+        phase=pair["phase"],
+        interval=[pair["low"], pair["high"]],
+        attempt=pair["attempt"],
+        images={
+            "query": viewer_image(images[pair["query"]]),
+            "reference": viewer_image(images[pair["reference"]]),
+        },
+        prefetch=[viewer_image(images[pk]) for pk in served.prefetch],
+        progress=progress,
+    )
+
+
+def viewer_image(image: Image):
+    # QC flags are for admins; the comparison screen needs the display data only.
+    return image_out(image, [])
+
+
+@router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
+def create_project(body: ProjectCreate, principal: AdminPrincipal, db: Db) -> ProjectOut:
+    """Create a masking project: images, seeds, mode and rule, readers, probes and seeds."""
+    project = service.create_project(db, principal.actor, service.NewProject(**body.model_dump()))
+    return project_out(db, project)
+
+
+@router.get("/projects", response_model=list[ProjectOut])
+def list_projects(principal: CurrentPrincipal, db: Db) -> list[ProjectOut]:
+    """Every project for admins; the projects one reads in for everyone else."""
+    user = None if principal.user.is_admin else principal.user
+    return [project_out(db, p) for p in service.list_projects(db, user)]
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut)
+def get_project(project_id: int, principal: CurrentPrincipal, db: Db) -> ProjectOut:
+    project = service.get_project(db, project_id)
+    if not principal.user.is_admin:
+        service.reader_of(db, project, principal.user)
+    return project_out(db, project)
+
+
+@router.put("/projects/{project_id}/readers", response_model=ProjectOut)
+def set_readers(project_id: int, body: ReadersIn, principal: AdminPrincipal, db: Db) -> ProjectOut:
+    """Replace the reader pool; readers who have answered cannot be removed."""
+    project = service.get_project(db, project_id)
+    service.set_readers(db, principal.actor, project, body.user_ids)
+    return project_out(db, project)
+
+
+@router.get("/projects/{project_id}/next", response_model=PairOut)
+def next_pair(project_id: int, principal: CurrentPrincipal, db: Db) -> PairOut:
+    """The pair waiting for the caller (the same one until answered), or done."""
+    project = service.get_project(db, project_id)
+    return pair_out(db, project, service.next_pair(db, project, principal.user))
+
+
+@router.post("/comparisons/{comparison_id}", response_model=AnswerOut)
+def answer(comparison_id: str, body: AnswerIn, principal: CurrentPrincipal, db: Db) -> AnswerOut:
+    """Answer a pair; the reply carries the next pair. Repeating an answer applies it once."""
+    done = service.answer_comparison(
+        db, principal.user, comparison_id[:64], body.answer, body.reason, body.note
+    )
+    project = service.get_project(db, done.comparison.project_id)
+    return AnswerOut(
+        comparison_id=done.comparison.uid,
+        answer=done.comparison.answer,
+        outcome=done.comparison.outcome,
+        replayed=done.replayed,
+        next=pair_out(db, project, done.served),
+    )
+
+
+@router.post("/projects/{project_id}/undo", response_model=UndoOut)
+def undo(project_id: int, principal: CurrentPrincipal, db: Db) -> UndoOut:
+    """Take back the caller's latest answer and exactly its effect."""
+    project = service.get_project(db, project_id)
+    undone = service.undo_last(db, project, principal.user)
+    comparison = undone.comparison
+    images = service.images_by_pk(db, [comparison.query_pk, comparison.reference_pk])
+    return UndoOut(
+        undone=UndoneOut(
+            comparison_id=comparison.uid,
+            answer=comparison.answer,
+            query_image_id=images[comparison.query_pk].image_id,
+            reference_image_id=images[comparison.reference_pk].image_id,
+        ),
+        next=pair_out(db, project, undone.served),
+    )
+
+
+@router.get("/projects/{project_id}/results", response_model=ResultsOut)
+def project_results(project_id: int, _: AdminPrincipal, db: Db) -> ResultsOut:
+    """Each reader's order or levels, the median level per image, and agreement figures."""
+    return results.project_results(db, service.get_project(db, project_id))

@@ -1,0 +1,213 @@
+"""Shapes of the masking API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.imaging.schemas import ImageOut
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(max_length=500)
+    mode: Literal["full_sort", "levels"] = "full_sort"
+    instructions: str = Field(default="", max_length=20000)
+    image_ids: list[str] = Field(
+        default_factory=list,
+        max_length=200000,
+        description="Images to place (hex image ids). When empty, images are picked from "
+        "study_ids (all studies when empty too) by view and per_woman.",
+    )
+    study_ids: list[str] = Field(default_factory=list, max_length=200000)
+    view: Literal["MLO", "CC", "any"] = "MLO"
+    per_woman: Literal["one", "both"] = Field(
+        default="one", description="one: one breast per study, chosen at random (seeded)."
+    )
+    seed_list: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Full sort: the shared seed list, least to most masking (>= 2 image ids).",
+    )
+    level_rule: Literal["exact", "paper"] = Field(
+        default="exact",
+        description="exact: binary search over level boundaries (a consistent reader lands "
+        "in the right level); paper: CSAW-M's rule (start at a central level, a random seed "
+        "of the reference level).",
+    )
+    levels: int = Field(default=8, ge=2, le=20)
+    seeds_per_level: int = Field(default=4, ge=1, le=50)
+    level_seeds: list[list[str]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Levels: seed image ids per level (least masking level first, each "
+        "level's seeds least to most masking), shared by all readers.",
+    )
+    derive_seeds_from: int | None = Field(
+        default=None,
+        description="Levels: a full-sort project; each reader's finished list is cut into "
+        "equal parts and seeds_per_level images spread over each part become their seeds.",
+    )
+    randomise_sides: bool = Field(
+        default=False, description="Show the query left or right at random (recorded)."
+    )
+    probe_share: float = Field(
+        default=0.05, ge=0, le=0.5, description="Share of pairs re-shown blind as probes."
+    )
+    probe_gap: int = Field(
+        default=20,
+        ge=0,
+        le=10000,
+        description="A probe repeats a pair answered at least this many answers ago.",
+    )
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    order_seed: int | None = Field(default=None, ge=0, lt=2**31)
+    reader_ids: list[int] = Field(default_factory=list, max_length=1000)
+
+
+class ProjectOut(BaseModel):
+    id: int
+    name: str
+    mode: str
+    instructions: str
+    level_rule: str
+    levels: int
+    seeds_per_level: int
+    randomise_sides: bool
+    probe_share: float
+    probe_gap: int
+    max_attempts: int
+    order_seed: int
+    derive_seeds_from: int | None
+    images: int
+    seed_images: list[str]
+    readers: list[str]
+    created_at: datetime
+
+
+class ReadersIn(BaseModel):
+    user_ids: list[int] = Field(max_length=1000, description="Replaces the reader pool.")
+
+
+class ProgressOut(BaseModel):
+    total: int
+    placed: int
+    remaining: int
+    discarded: int
+    reported: int
+    comparisons: int
+    median_seconds: float | None = Field(description="Over the latest 100 answers.")
+
+
+class PairOut(BaseModel):
+    done: bool
+    project_id: int
+    comparison_id: str | None = None
+    query_image_id: str | None = None
+    reference_image_id: str | None = None
+    query_side: Literal["left", "right"] | None = None
+    phase: str | None = None
+    interval: list[int] | None = None
+    attempt: int | None = None
+    images: dict[str, ImageOut] | None = Field(
+        default=None, description="query and reference, as GET /api/v1/images/{id} gives."
+    )
+    prefetch: list[ImageOut] = Field(
+        default_factory=list, description="Images of the pairs each answer can lead to."
+    )
+    progress: ProgressOut
+
+
+class AnswerIn(BaseModel):
+    answer: Literal["query", "reference", "same", "discard"] = Field(
+        description="query: the query image hides a tumour more easily; discard: the query "
+        "cannot be judged (with a reason)."
+    )
+    reason: Literal["distorted", "incomplete", "other"] | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AnswerOut(BaseModel):
+    comparison_id: str
+    answer: str
+    outcome: str = Field(
+        description="continue, placed, aborted, reported (after max_attempts aborts), "
+        "discarded, or probe."
+    )
+    replayed: bool = Field(description="True when this answer had been applied already.")
+    next: PairOut
+
+
+class UndoneOut(BaseModel):
+    comparison_id: str
+    answer: str
+    query_image_id: str
+    reference_image_id: str
+
+
+class UndoOut(BaseModel):
+    undone: UndoneOut
+    next: PairOut
+
+
+class VersusMedianOut(BaseModel):
+    images: int
+    tau_b: float | None
+    amae: float | None
+    f1_low: float | None
+    f1_high: float | None
+
+
+class ReaderResultOut(BaseModel):
+    username: str
+    finished: bool
+    progress: ProgressOut
+    order: list[str] | None = Field(
+        default=None, description="Full sort: the sorted list, least masking first."
+    )
+    levels: dict[str, int] = Field(
+        description="Image id -> level (full sort: the list cut into equal parts)."
+    )
+    seeds: list[str] = Field(description="The reader's seed images (not answered, not scored).")
+    discarded: dict[str, str]
+    reported: list[str] = Field(description="Images aborted max_attempts times.")
+    attempts: int
+    aborts: int
+    abort_rate: float | None
+    probes: int
+    probe_agreement: float | None
+    left_share: float | None = Field(
+        description="Share of left among left/right answers (0.5 = no side bias)."
+    )
+    side_bias: float | None
+    median_response_ms: float | None
+    versus_median: VersusMedianOut
+
+
+class PairAgreementOut(BaseModel):
+    reader_a: str
+    reader_b: str
+    tau_b: float | None
+    images: int
+
+
+class ImageResultOut(BaseModel):
+    image_id: str
+    study_id: str
+    laterality: str | None
+    view: str | None
+    levels: dict[str, int]
+    ranks: dict[str, int]
+    median_level: int | None
+
+
+class ResultsOut(BaseModel):
+    project_id: int
+    mode: str
+    rule: str
+    levels: int
+    median_rule: str
+    readers: list[ReaderResultOut]
+    pairs: list[PairAgreementOut]
+    images: list[ImageResultOut]
