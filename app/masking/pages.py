@@ -1,7 +1,277 @@
-"""Masking pages: project list, creation, the admin's project page, the comparison screen."""
+"""Masking pages: the project list (readers and admins), project creation, the admin's project
+page with agreement charts, and the reader's comparison screen."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-router = APIRouter(tags=["masking pages"], include_in_schema=False)
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
+from app.auth.models import User
+from app.core.errors import AppError
+from app.core.web import render, see_other
+from app.imaging.models import Image
+from app.masking import results, search, service
+from app.masking.models import MaskingProject
+from app.masking.schemas import ResultsOut
+
+router = APIRouter(include_in_schema=False)
+FormStr = Annotated[str, Form(max_length=200000)]
+SEED_CANDIDATES = 60
+CHART_CELL = 44
+
+
+@router.get("/masking")
+def projects(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLResponse:
+    return _projects_page(request, db, principal.user)
+
+
+def _projects_page(
+    request: Request, db: Db, user: User, status: int = 200, **context: Any
+) -> HTMLResponse:
+    mine = []
+    for project in service.list_projects(db, user):
+        reader = service.reader_of(db, project, user)
+        mine.append((project, service.progress(db, project, reader, with_pace=False)))
+    admin: dict[str, Any] = {}
+    if user.is_admin:
+        admin = {
+            "all_projects": [(p, service.readers(db, p)) for p in service.list_projects(db)],
+            "users": list(
+                db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
+            ),
+            "candidates": _seed_candidates(db),
+            "full_sorts": [p for p in service.list_projects(db) if p.mode == search.FULL_SORT],
+        }
+    return render(
+        request,
+        "masking/index.html",
+        {"mine": mine, "form": {}, **admin, **context},
+        status,
+    )
+
+
+def _seed_candidates(db: Db) -> list[Image]:
+    statement = select(Image).where(Image.view == "MLO").order_by(Image.id.desc())
+    return list(db.scalars(statement.limit(SEED_CANDIDATES)))
+
+
+class ProjectForm(BaseModel):
+    """The creation form. Seeds come from the ordered id list, else from the ranks typed
+    beside the candidate images (``seed_candidate`` and ``seed_rank`` run in step)."""
+
+    model_config = ConfigDict(str_max_length=200000)
+
+    name: str = ""
+    mode: str = search.FULL_SORT
+    instructions: str = ""
+    level_rule: str = search.EXACT
+    levels: str = "8"
+    seeds_per_level: str = "4"
+    study_ids: str = ""
+    view: str = "MLO"
+    per_woman: str = "one"
+    seed_list: str = ""
+    level_seeds: str = ""
+    derive_seeds_from: str = ""
+    randomise_sides: str = ""
+    probe_percent: str = "5"
+    max_attempts: str = "3"
+    readers: list[int] = Field(default_factory=list)
+    seed_candidate: list[str] = Field(default_factory=list)
+    seed_rank: list[str] = Field(default_factory=list)
+
+    def project(self) -> service.NewProject:
+        """ValueError names a field that is not a number."""
+        ranked = sorted(
+            (_number("seed rank", rank), image_id)
+            for image_id, rank in zip(self.seed_candidate, self.seed_rank, strict=False)
+            if rank.strip()
+        )
+        return service.NewProject(
+            name=self.name,
+            mode=self.mode,
+            instructions=self.instructions,
+            level_rule=self.level_rule,
+            levels=_number("levels", self.levels),
+            seeds_per_level=_number("seeds per level", self.seeds_per_level),
+            study_ids=_ids(self.study_ids),
+            view=self.view,
+            per_woman=self.per_woman,
+            seed_list=_ids(self.seed_list) or [image_id for _, image_id in ranked],
+            level_seeds=[line.split() for line in self.level_seeds.splitlines() if line.strip()],
+            derive_seeds_from=_number("derive seeds from", self.derive_seeds_from or "0") or None,
+            randomise_sides=bool(self.randomise_sides),
+            probe_share=_number("probe percent", self.probe_percent, float) / 100,
+            max_attempts=_number("max attempts", self.max_attempts),
+            reader_ids=self.readers,
+        )
+
+    def kept(self) -> dict[str, Any]:
+        """What the admin typed, to fill the form again after an error."""
+        return {k: v for k, v in self.model_dump().items() if isinstance(v, str)}
+
+
+def _number(name: str, value: str, kind: type = int) -> Any:
+    try:
+        return kind(value.strip())
+    except ValueError:
+        raise ValueError(f"The {name} must be a number.") from None
+
+
+def _ids(text: str) -> list[str]:
+    return text.replace(",", " ").split()
+
+
+@router.post("/masking/projects")
+def create_project(
+    request: Request,
+    principal: AdminPrincipal,
+    db: Db,
+    form: Annotated[ProjectForm, Form()],
+) -> Response:
+    try:
+        project = service.create_project(db, principal.actor, form.project())
+    except (AppError, ValueError) as error:
+        db.rollback()
+        message = error.message if isinstance(error, AppError) else str(error)
+        status = error.status_code if isinstance(error, AppError) else 422
+        return _projects_page(request, db, principal.user, status, error=message, form=form.kept())
+    return see_other(f"/masking/projects/{project.id}")
+
+
+@router.get("/masking/projects/{project_id}")
+def project_page(
+    request: Request, project_id: int, principal: CurrentPrincipal, db: Db
+) -> Response:
+    project = service.get_project(db, project_id)
+    if not principal.user.is_admin:
+        service.reader_of(db, project, principal.user)
+        return see_other(f"/masking/projects/{project.id}/sort")
+    return _project_page(request, db, project)
+
+
+def _project_page(
+    request: Request, db: Db, project: MaskingProject, status: int = 200, **context: Any
+) -> HTMLResponse:
+    outcome = results.project_results(db, project)
+    users = db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
+    return render(
+        request,
+        "masking/project.html",
+        {
+            "project": project,
+            "results": outcome,
+            "users": list(users),
+            "reader_ids": {r.user_id for r in service.readers(db, project)},
+            "heatmap": heatmap(outcome),
+            "histograms": histograms(outcome, project.levels),
+            **context,
+        },
+        status,
+    )
+
+
+@router.post("/masking/projects/{project_id}/readers")
+def set_readers(
+    request: Request,
+    project_id: int,
+    principal: AdminPrincipal,
+    db: Db,
+    readers: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+) -> HTMLResponse:
+    project = service.get_project(db, project_id)
+    try:
+        service.set_readers(db, principal.actor, project, readers)
+    except AppError as error:
+        db.rollback()
+        return _project_page(request, db, project, error.status_code, error=error.message)
+    return _project_page(request, db, project, notice="Readers saved.")
+
+
+@router.get("/masking/projects/{project_id}/sort")
+def sort_screen(
+    request: Request, project_id: int, principal: CurrentPrincipal, db: Db
+) -> HTMLResponse:
+    project = service.get_project(db, project_id)
+    service.reader_of(db, project, principal.user)
+    return render(request, "masking/sort.html", {"project": project})
+
+
+# --- charts (server-drawn SVG: no inline styles under the CSP) --------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    x: int
+    y: int
+    fill: str
+    label: str
+    title: str
+
+
+def tau_colour(tau: float | None) -> str:
+    """White at 0, deepening blue towards 1, red towards -1; grey when undefined."""
+    if tau is None:
+        return "#e5e7eb"
+    strength = max(-1.0, min(1.0, tau))
+    fade = round(255 * (1 - abs(strength)))
+    return f"rgb({fade},{fade},255)" if strength >= 0 else f"rgb(255,{fade},{fade})"
+
+
+def heatmap(outcome: ResultsOut) -> dict[str, Any]:
+    """Kendall's tau-b of every pair of readers (and each against the median) as cells."""
+    names = [reader.username for reader in outcome.readers]
+    taus = {(p.reader_a, p.reader_b): p for p in outcome.pairs}
+    cells = []
+    for row, a in enumerate(names):
+        for column, b in enumerate(names):
+            pair = taus.get((a, b)) or taus.get((b, a))
+            tau = 1.0 if a == b else (pair.tau_b if pair else None)
+            count = f" over {pair.images} images" if pair else ""
+            cells.append(
+                Cell(
+                    column * CHART_CELL,
+                    row * CHART_CELL,
+                    tau_colour(tau),
+                    "n/a" if tau is None else f"{tau:.2f}",
+                    f"{a} vs {b}: tau-b {'undefined' if tau is None else f'{tau:.3f}'}{count}",
+                )
+            )
+    return {"names": names, "cells": cells, "cell": CHART_CELL, "size": CHART_CELL * len(names)}
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: int
+    y: int
+    height: int
+    level: int
+    count: int
+
+
+def histograms(outcome: ResultsOut, levels: int) -> list[dict[str, Any]]:
+    """Per reader, how many images sit in each level (seeds included)."""
+    charts = []
+    for reader in outcome.readers:
+        counts = [0] * levels
+        for level in reader.levels.values():
+            counts[level - 1] += 1
+        top = max(counts) or 1
+        bars = [
+            Bar(
+                x=index * 24,
+                y=100 - round(90 * n / top),
+                height=round(90 * n / top),
+                level=index + 1,
+                count=n,
+            )
+            for index, n in enumerate(counts)
+        ]
+        charts.append({"username": reader.username, "bars": bars, "width": 24 * levels})
+    return charts

@@ -37,5 +37,5 @@ def masking_images(client, db, admin) -> Images:
     return Images(
         ids=[image_id for _, image_id in rows],
         pk_of={image_id: pk for pk, image_id in rows},
-        id_of={pk: image_id for pk, image_id in rows},
+        id_of=dict(rows),
     )

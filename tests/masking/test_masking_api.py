@@ -99,9 +99,8 @@ def test_consistent_reader_sorts_exactly_within_the_bound(client, people, maskin
     ordered = by_value(values, masking_images.ids)
     seeds = [ordered[3], ordered[12], ordered[20]]
     project = create(client, people, image_ids=masking_images.ids, seed_list=seeds, probe_share=0)
-    assert project["images"] == 24 and project["seed_images"] == sorted(
-        seeds, key=masking_images.pk_of.get
-    )
+    assert project["images"] == 24
+    assert project["seed_images"] == sorted(seeds, key=masking_images.pk_of.get)
     log = sort_through_api(client, project["id"], people.readers["rda"], ConsistentReader(values))
 
     per_query: dict[str, int] = defaultdict(int)
@@ -118,8 +117,10 @@ def test_consistent_reader_sorts_exactly_within_the_bound(client, people, maskin
     outcome = results(client, project["id"], people)
     reader = outcome["readers"][0]
     assert reader["order"] == ordered
-    assert reader["finished"] and reader["abort_rate"] == 0
-    assert reader["progress"]["placed"] == 21 and reader["progress"]["remaining"] == 0
+    assert reader["finished"]
+    assert reader["abort_rate"] == 0
+    assert reader["progress"]["placed"] == 21
+    assert reader["progress"]["remaining"] == 0
     assert reader["progress"]["comparisons"] == len(log)
     ranks = {image["image_id"]: image["ranks"]["rda"] for image in outcome["images"]}
     assert all(ranks[i] == ordered.index(i) + 1 for i in ranks)
@@ -150,11 +151,11 @@ def test_noisy_reader_aborts_are_retried_and_every_image_ends_somewhere(
     reader = results(client, project["id"], people)["readers"][0]
     placed = set(reader["order"])
     reported = set(reader["reported"])
-    assert placed | reported == set(masking_images.ids) and not placed & reported
+    assert placed | reported == set(masking_images.ids)
+    assert not placed & reported
     assert len(reader["order"]) == len(placed)
-    assert reader["abort_rate"] > 0 and reader["aborts"] == outcomes.count("aborted") + len(
-        reported
-    )
+    assert reader["abort_rate"] > 0
+    assert reader["aborts"] == outcomes.count("aborted") + len(reported)
     logged = db.scalar(select(func.count()).select_from(MaskingComparison))
     assert logged == len(log)
 
@@ -296,7 +297,8 @@ def test_pair_is_resumed_and_an_answer_applies_once(client, db, people, masking_
     given = ConsistentReader(values).answer(first["query_image_id"], first["reference_image_id"])
     reply = send(client, first, headers, given)
     repeat = send(client, first, headers, given)  # a retry or a double key press
-    assert reply["replayed"] is False and repeat["replayed"] is True
+    assert reply["replayed"] is False
+    assert repeat["replayed"] is True
     assert repeat["next"]["comparison_id"] == reply["next"]["comparison_id"]
     assert db.scalar(select(func.count()).select_from(MaskingComparison)) == 1
     other = "query" if given != "query" else "reference"
@@ -394,8 +396,10 @@ def test_probes_repeat_answered_pairs_blind_and_leave_the_list_alone(
     assert {e["pair"]["query_side"] for e in log} == {"left", "right"}
     reader = results(client, project["id"], people)["readers"][0]
     assert reader["order"] == ordered
-    assert reader["probes"] == len(probes) and reader["probe_agreement"] == 1.0
-    assert reader["left_share"] is not None and abs(reader["side_bias"]) <= 0.5
+    assert reader["probes"] == len(probes)
+    assert reader["probe_agreement"] == 1.0
+    assert reader["left_share"] is not None
+    assert abs(reader["side_bias"]) <= 0.5
     originals = db.scalars(
         select(MaskingComparison.probe_of).where(MaskingComparison.kind == "probe")
     ).all()
@@ -423,12 +427,15 @@ def test_agreement_of_two_readers(client, people, masking_images):
     outcome = results(client, project["id"], people)
     assert [(p["reader_a"], p["reader_b"]) for p in outcome["pairs"]] == [("rda", "rdb")]
     pair = outcome["pairs"][0]
-    assert pair["images"] == 16 and 0 < pair["tau_b"] < 1
+    assert pair["images"] == 16
+    assert 0 < pair["tau_b"] < 1
     for reader in outcome["readers"]:
         versus = reader["versus_median"]
-        assert versus["images"] == 16 and versus["amae"] is not None
+        assert versus["images"] == 16
+        assert versus["amae"] is not None
     medians = {i["image_id"]: i["median_level"] for i in outcome["images"]}
-    assert len(medians) == 16 and all(1 <= m <= 4 for m in medians.values())
+    assert len(medians) == 16
+    assert all(1 <= m <= 4 for m in medians.values())
 
 
 # --- access and bad input ---------------------------------------------------------------------
