@@ -3,6 +3,7 @@
 from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, LoginFailures, User, UserSession
 from app.core.database import Base
+from app.export.models import ExportJob
 from app.imaging.models import Image, ImportBatch, QcFlag, Study
 from app.masking.models import (
     MaskingComparison,
@@ -24,6 +25,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "ExportJob",
     "FinalLabelHistory",
     "Image",
     "ImportBatch",

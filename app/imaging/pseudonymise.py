@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -145,6 +146,10 @@ def keep_set(extra: Iterable[str]) -> frozenset[str]:
     return DEFAULT_KEEP | extra
 
 
+METHOD_PREFIX = "MammoRead"
+HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def vindr_id(uid: str) -> str:
     return hashlib.md5(uid.strip().encode(), usedforsecurity=False).hexdigest()
 
@@ -161,12 +166,27 @@ class Identifiers:
 
 
 def identifiers(ds: Dataset) -> Identifiers:
-    """The VinDr ids of an original (not yet pseudonymised) dataset."""
+    """The VinDr ids of a dataset: MD5 digests of its UIDs, unless it was pseudonymised
+    already (a VinDr release file holds the hex ids; a MammoRead export holds them as
+    ``2.25.<decimal>`` and says so), in which case the ids it carries are kept, so that a
+    dataset exported and imported again keeps its ids."""
+    ours = str(ds.get("DeidentificationMethod", "")).startswith(METHOD_PREFIX)
     return Identifiers(
-        vindr_id(str(ds.StudyInstanceUID)),
-        vindr_id(str(ds.SeriesInstanceUID)),
-        vindr_id(str(ds.SOPInstanceUID)),
+        *(
+            carried_id(str(uid), ours) or vindr_id(str(uid))
+            for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        )
     )
+
+
+def carried_id(uid: str, ours: bool) -> str | None:
+    """The id a pseudonymised UID carries, if it is one."""
+    uid = uid.strip()
+    if HEX_ID.fullmatch(uid):
+        return uid
+    if ours and uid.startswith("2.25.") and uid[5:].isdigit() and int(uid[5:]) < 2**128:
+        return f"{int(uid[5:]):032x}"
+    return None
 
 
 def pseudonymise(
@@ -174,7 +194,7 @@ def pseudonymise(
 ) -> Dataset:
     """A new dataset holding only the allowed elements, with the UIDs replaced."""
     allowed = frozenset(keep)
-    method = "MammoRead allow-list, VinDr MD5 ids"  # LO: at most 64 characters
+    method = f"{METHOD_PREFIX} allow-list, VinDr MD5 ids"  # LO: at most 64 characters
     if blackout:
         method += ", corner blackout"
     clean = Dataset()

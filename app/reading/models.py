@@ -68,6 +68,9 @@ class ProjectStudy(Base):
     final_source: Mapped[str | None] = mapped_column(String(16))
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # dataset release: the study's split, and its images' row order when imported from CSV
+    split: Mapped[str | None] = mapped_column(String(8))
+    image_order: Mapped[list[str] | None] = mapped_column(JSON)
 
     study: Mapped[Study] = relationship(lazy="joined")
     project: Mapped[ReadingProject] = relationship(lazy="joined")

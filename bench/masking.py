@@ -1,0 +1,872 @@
+"""Twenty readers sorting at once (CSAW-M masking sort) against PostgreSQL, lists of ~500.
+
+    python -m bench.masking [--quick] [--grow-to N] [--place K] [--size ROWSxCOLUMNS]
+                            [--think-ms MS] [--no-wait-prefetch] [--no-render] [--workers W]
+
+Setup (not timed): a scratch PostgreSQL database ``mammoread_bench_masking_<random>`` (dropped
+at the end, also on failure) and a data directory in a temporary folder. 130 studies of 4 views
+(520 images) imported: 8 distinct synthetic exams (1024x832 by default: the size of the 832 px
+pyramid level a real 3328-column mammogram shows in a ~900 px pane) each imported under 16 or 17
+sets of new UIDs (generating 130 exams would take minutes; the render work per image is the
+same). One full-sort project over all 520 images (image_ids, view any) with 6 seed images and
+the default settings (5% probes, sides not randomised), 20 readers; an admin. Every reader
+answers as a consistent reader of one shared hidden masking value per image (the seeds are
+spread evenly over it), so every list must come out exactly sorted.
+
+Growing the lists (not timed): 20 x ~4,000 answers through the API would take far too long on 2
+cores, so each reader's list is grown in-process to --grow-to images (default 450) with the
+pure search engine (``app.masking.search``, the code the service runs) and the log written as
+the service writes it: one MaskingComparison row per answer (bulk insert), the reader's state,
+counters and version. No probes are logged in that phase. Then the server is started.
+
+Load (timed): ``mammoread serve --workers 2`` in a subprocess. 20 reader threads, each with its
+own keep-alive connection and bearer token: GET next, then answer (POST
+/api/v1/masking/comparisons/{id}); the reply carries the next pair. Every 10 answers the reader
+asks GET next again (a page reload: the same pair comes back). Each reader stops when it has
+placed --place more images (default 40, so lists end near 490) or at --timeout.
+Simulated browser (--no-render to leave out): when a pair is shown, the viewer's first-paint
+request (GET /api/v1/images/{id}/render?width=W&flip=false&format=jpeg, W the pyramid width
+static/js/masking.js firstUrls picks for a --pane of 940x900 device pixels) is sent for each
+image new on screen, and timed; then the reply's ``prefetch`` images are requested the same way
+by a second thread with its own connection (as masking.js does once the pair is painted; the
+raw-level prefetch that follows it in the browser is left out), skipping URLs fetched already.
+By default a reader answers once that prefetch has finished (a human takes longer than that);
+--no-wait-prefetch answers at once. --think-ms adds a pause before each answer (not timed).
+
+Figures: client-side latency on loopback, p50/p95/max: POST answer (answer -> next pair, the
+target: p95 <= 30 ms), GET next, the shown images' render GETs and the prefetch GETs; the same
+concurrency's GET /healthz and GET /api/v1/me measured just before (baseline), and a cold
+render (a window never asked before, so the server's render cache cannot answer) for
+comparison. "In the render cache": for each image new on screen, whether the previous reply's
+prefetch named it and whether its render had been fetched completely before the pair was shown
+(a browser's HTTP cache would then answer without a request), probes apart (they are drawn
+from old answers, unpredictable by design). Comparisons per inserted image against
+ceil(log2(n+1)) at the insertion's list length n (the protocol's bound is that + 2 ternary
+steps), for the timed window (through the API) and for the growth phase (engine). Errors,
+5xx and tracebacks in the server log, lock waits, CPU of clients / server / PostgreSQL, and
+every reader's list checked against the hidden order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import queue
+import random
+import secrets
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from app.audit.service import Actor
+from app.auth.models import Role
+from app.auth.service import AuthKit
+from app.auth.users import create_user
+from app.core import migrations
+from app.core.config import Settings
+from app.core.database import make_engine, make_session_factory, utcnow
+from app.imaging.importer import Source
+from app.imaging.kit import ImagingKit
+from app.imaging.models import Image
+from app.imaging.synthetic import ExamOptions, synthetic_exam
+from app.masking import search, service
+from app.masking.models import SEARCH, MaskingComparison, MaskingReader
+from bench.common import run_import
+from bench.reading import (
+    ADMIN_URL,
+    LOOPBACK,
+    PASSWORD,
+    LockWatch,
+    account,
+    cpu_now,
+    cpu_spent,
+    p95,
+    server,
+    server_log_problems,
+    server_version,
+)
+
+READERS = 20
+SEEDS = 6
+STUDIES = 130  # x 4 views = 520 images
+DISTINCT_EXAMS = 8
+TARGET_MS = 30.0
+API = "/api/v1/masking"
+RELOAD_EVERY = 10  # answers between two GET next (a page reload)
+VALUES_SEED = 2024
+
+
+# --- the scratch installation ---------------------------------------------------------------
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """A fresh, empty database next to ``admin_url``'s, dropped afterwards whatever happens."""
+    name = f"mammoread_bench_masking_{secrets.token_hex(4)}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def exam_copies(studies: int, options: ExamOptions) -> list[Source]:
+    """``studies`` four-view exams: DISTINCT_EXAMS synthetic ones, each imported again under new
+    study, series and image UIDs. Each file is written when the importer reads it (in turn)."""
+    exams = [synthetic_exam(seed, options)[0] for seed in range(min(DISTINCT_EXAMS, studies))]
+
+    def data(index: int, view: int) -> bytes:
+        ds = exams[index % len(exams)][view]
+        ds.StudyInstanceUID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, f'study-{index}').int}"
+        ds.SeriesInstanceUID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, f's-{index}-{view}').int}"
+        ds.SOPInstanceUID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, f'i-{index}-{view}').int}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientID = f"BENCH-{index:05d}"
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        return buffer.getvalue()
+
+    return [
+        Source(f"exam-{index:04d}/{view}.dcm", lambda i=index, v=view: data(i, v))
+        for index in range(studies)
+        for view in range(len(exams[0]))
+    ]
+
+
+@dataclass
+class Insertion:
+    length: int  # the list length when the search started
+    comparisons: int
+
+
+@dataclass
+class Installation:
+    project_id: int
+    readers: list[str]
+    values: dict[str, float]  # hidden masking value per image id
+    image_ids: dict[int, str]  # image pk -> image id
+    images: int
+    grown: list[Insertion]  # every insertion of the growth phase, all readers
+    grown_answers: int
+    lengths: list[int]  # each reader's list length when the load starts
+
+
+def consistent_answer(values: dict[str, float], query: str, reference: str) -> str:
+    """A consistent reader (tests/masking/simulation.py): never contradicts itself."""
+    if values[query] > values[reference]:
+        return "query"
+    if values[query] < values[reference]:
+        return "reference"
+    return "same"
+
+
+def install(settings: Settings, studies: int, options: ExamOptions, grow_to: int) -> Installation:
+    migrations.upgrade(settings)
+    report = run_import(settings, ImagingKit.from_settings(settings), exam_copies(studies, options))
+    assert report.count("imported") == len(report.outcomes), report.summary()
+    kit = AuthKit.from_settings(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with make_session_factory(engine)() as db:
+            image_ids = {pk: image_id for pk, image_id in db.execute(select(Image.id, Image.image_id))}
+            rng = random.Random(VALUES_SEED)
+            values = {image_id: rng.random() for image_id in sorted(image_ids.values())}
+            ordered = sorted(values, key=values.__getitem__)
+            step = (len(ordered) - 1) / (SEEDS - 1)
+            seeds = [ordered[round(n * step)] for n in range(SEEDS)]
+            cli = Actor(None, None, "bench")
+            admin, _ = create_user(db, kit, cli, account("admin", Role.ADMIN))
+            readers = [f"reader{i:02d}" for i in range(READERS)]
+            ids = [create_user(db, kit, cli, account(n, Role.READER))[0].id for n in readers]
+            project = service.create_project(
+                db,
+                Actor(admin, "127.0.0.1"),
+                service.NewProject(
+                    "Bench masking",
+                    image_ids=sorted(image_ids.values()),
+                    view="any",
+                    seed_list=seeds,
+                    order_seed=7,
+                    reader_ids=ids,
+                ),
+            )
+            grown, answers, lengths = grow(db, project, image_ids, values, grow_to)
+            return Installation(
+                project.id, readers, values, image_ids, len(image_ids), grown, answers, lengths
+            )
+    finally:
+        engine.dispose()
+
+
+def grow(
+    db: Any,
+    project: Any,
+    image_ids: dict[int, str],
+    values: dict[str, float],
+    grow_to: int,
+) -> tuple[list[Insertion], int, list[int]]:
+    """Grow every reader's list to ``grow_to`` images with the pure engine, logging each answer
+    as ``service._apply`` does (search answers only, no probes), in one transaction."""
+    insertions: list[Insertion] = []
+    total = 0
+    lengths = []
+    rule = service.rule_name(project)
+    for reader in db.scalars(select(MaskingReader).where(MaskingReader.project_id == project.id)):
+        setup = service.setup_for(project, reader)
+        state = search.ReaderState.from_json(reader.state)
+        rows: list[dict[str, Any]] = []
+        count, length = 0, 0
+        while len(state.order) < grow_to or state.current is not None:
+            state = search.start_next(state, setup)
+            pair = search.pair_for(state, setup)
+            if pair is None:
+                break
+            before = state.current
+            assert before is not None
+            if before.search.comparisons == 0 and before.search.first is None:
+                count, length = 0, len(state.order)
+            given = consistent_answer(values, image_ids[pair.query], image_ids[pair.reference])
+            state, outcome = search.answer(state, setup, pair, given)  # type: ignore[arg-type]
+            count += 1
+            if outcome.kind == "placed":
+                insertions.append(Insertion(length, count))
+            rows.append(
+                {
+                    "uid": secrets.token_hex(16),
+                    "project_id": project.id,
+                    "user_id": reader.user_id,
+                    "kind": SEARCH,
+                    "query_pk": pair.query,
+                    "reference_pk": pair.reference,
+                    "query_side": pair.query_side,
+                    "answer": given,
+                    "rule": rule,
+                    "phase": pair.phase,
+                    "interval_low": pair.low,
+                    "interval_high": pair.high,
+                    "reference_position": pair.position,
+                    "attempt": pair.attempt,
+                    "outcome": outcome.kind,
+                    "outcome_position": outcome.position,
+                    "search_before": before.to_json(),
+                }
+            )
+        start = utcnow() - timedelta(seconds=3 * len(rows) + 60)
+        jitter = random.Random(reader.user_id)
+        for n, row in enumerate(rows):
+            served = start + timedelta(seconds=3 * n)
+            response_ms = jitter.randint(800, 2800)
+            row["served_at"] = served
+            row["answered_at"] = served + timedelta(milliseconds=response_ms)
+            row["response_ms"] = response_ms
+        if rows:
+            db.execute(insert(MaskingComparison), rows)
+        reader.state = state.to_json()
+        reader.served = reader.answered = len(rows)
+        reader.version = 2 * len(rows)
+        reader.updated_at = utcnow()
+        total += len(rows)
+        lengths.append(len(state.order))
+    db.commit()
+    return insertions, total, lengths
+
+
+# --- the simulated readers ------------------------------------------------------------------
+
+
+def pick_level(widths: list[int], wanted: int) -> int:
+    best = 0
+    for k, width in enumerate(widths):
+        if width >= wanted and width <= widths[best]:
+            best = k
+    return best
+
+
+def render_url(image: dict[str, Any], pane: tuple[int, int]) -> str:
+    """The viewer's first-paint request for ``image`` in a pane (masking.js firstUrls)."""
+    columns, rows = image["columns"], image["rows"]
+    widths = image.get("pyramid_widths") or [columns]
+    scale = min(pane[0] / columns, pane[1] / rows)
+    k = pick_level(widths, math.ceil(columns * scale - 1e-6))
+    return f"/api/v1/images/{image['image_id']}/render?width={widths[k]}&flip=false&format=jpeg"
+
+
+@dataclass
+class Shown:
+    """One image new on screen: was it prefetched, and was it fetched before it was shown."""
+
+    predicted: bool
+    ready: bool
+    in_flight: bool
+    probe: bool = False
+
+
+@dataclass
+class Reader:
+    name: str
+    http: httpx.Client
+    prefetch_http: httpx.Client | None
+    values: dict[str, float]
+    pane: tuple[int, int]
+    think: float
+    wait_prefetch: bool
+    calls: list[tuple[str, float, int]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    insertions: list[Insertion] = field(default_factory=list)
+    shown: list[Shown] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    fetched: set[str] = field(default_factory=set)  # the browser's HTTP cache
+    in_flight: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    jobs: queue.Queue[list[str] | None] = field(default_factory=queue.Queue)
+    jitter: random.Random = field(default_factory=random.Random)
+
+    def request(
+        self, op: str, method: str, url: str, http: httpx.Client | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        client = http or self.http
+        start = time.perf_counter()
+        try:
+            response = client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            self.record(op, (time.perf_counter() - start) * 1000, 0)
+            self.errors.append(f"{self.name} {method} {url}: {error!r}")
+            return 0, None
+        self.record(op, (time.perf_counter() - start) * 1000, response.status_code)
+        if not 200 <= response.status_code < 300:
+            self.errors.append(
+                f"{self.name} {method} {url}: {response.status_code} {response.text[:300]}"
+            )
+            return response.status_code, None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.status_code, response.json()
+        return response.status_code, response.content
+
+    def record(self, op: str, ms: float, status: int) -> None:
+        with self.lock:
+            self.calls.append((op, ms, status))
+
+    # the browser's side: first paints and the prefetch thread
+
+    def show(
+        self, pair: dict[str, Any], before: dict[str, Any] | None, predicted: set[str]
+    ) -> None:
+        """The viewer's first-paint requests for the images new on screen."""
+        on_screen = set()
+        if before is not None:
+            on_screen = {before["query_image_id"], before["reference_image_id"]}
+        for role in ("query", "reference"):
+            image = pair["images"][role]
+            if image["image_id"] in on_screen:
+                continue
+            url = render_url(image, self.pane)
+            with self.lock:
+                ready, flying = url in self.fetched, url in self.in_flight
+            if before is not None:
+                self.shown.append(Shown(image["image_id"] in predicted, ready, flying))
+            status, _ = self.request("shown", "GET", url)
+            if status == 200:
+                with self.lock:
+                    self.fetched.add(url)
+
+    def prefetch(self, pair: dict[str, Any]) -> None:
+        urls = []
+        with self.lock:
+            for image in pair.get("prefetch", []):
+                url = render_url(image, self.pane)
+                if url not in self.fetched and url not in self.in_flight:
+                    self.in_flight.add(url)
+                    urls.append(url)
+        if urls:
+            self.jobs.put(urls)
+
+    def prefetcher(self) -> None:
+        while True:
+            urls = self.jobs.get()
+            try:
+                if urls is None:
+                    return
+                for url in urls:
+                    status, _ = self.request("prefetch", "GET", url, http=self.prefetch_http)
+                    with self.lock:
+                        self.in_flight.discard(url)
+                        if status == 200:
+                            self.fetched.add(url)
+            finally:
+                self.jobs.task_done()
+
+
+def sort_some(reader: Reader, project_id: int, place: int, render: bool, deadline: float) -> None:
+    """Answer until ``place`` more images are placed; stop at the first error or the time."""
+    try:
+        answer_loop(reader, project_id, place, render, deadline)
+    except Exception as error:  # a bug here must show as an error, not as a quiet thread
+        reader.errors.append(f"{reader.name}: {error!r}")
+
+
+def answer_loop(reader: Reader, project_id: int, place: int, render: bool, deadline: float) -> None:
+    next_url = f"{API}/projects/{project_id}/next"
+    status, pair = reader.request("next", "GET", next_url)
+    if status != 200:
+        return
+    if render:
+        reader.show(pair, None, set())
+        reader.prefetch(pair)
+    shown_from = len(reader.shown)  # this pair's entries in reader.shown start here
+    placed = answers = count = length = 0
+    while not pair["done"] and placed < place:
+        if time.monotonic() > deadline:
+            reader.errors.append(f"{reader.name}: stopped at the time limit")
+            return
+        if render and reader.wait_prefetch:
+            reader.jobs.join()
+        if reader.think:
+            time.sleep(reader.think * reader.jitter.uniform(0.5, 1.5))
+        given = consistent_answer(reader.values, pair["query_image_id"], pair["reference_image_id"])
+        url = f"{API}/comparisons/{pair['comparison_id']}"
+        status, reply = reader.request("answer", "POST", url, json={"answer": given})
+        if status != 200:
+            return
+        answers += 1
+        outcome = reply["outcome"]
+        reader.outcomes[outcome] += 1
+        if outcome == "probe":  # a pair drawn from old answers: its showing was a probe's
+            for entry in reader.shown[shown_from:]:
+                entry.probe = True
+        else:
+            low, high = pair["interval"]
+            if count == 0 and pair["attempt"] == 1 and low == 0 and pair["phase"] == "ternary":
+                length = high + 1  # the first comparison spans the whole list
+            count += 1
+            if outcome == "placed":
+                if length:  # a search begun before the window is not counted
+                    reader.insertions.append(Insertion(length, count))
+                placed += 1
+                count = length = 0
+            elif outcome != "continue":
+                reader.errors.append(f"{reader.name}: outcome {outcome!r} (consistent reader)")
+                return
+        following = reply["next"]
+        shown_from = len(reader.shown)
+        if following["done"]:
+            break
+        if render:
+            reader.show(following, pair, {i["image_id"] for i in pair.get("prefetch", [])})
+        pair = following
+        if answers % RELOAD_EVERY == 0:
+            status, again = reader.request("next", "GET", next_url)
+            if status != 200:
+                return
+            if again["comparison_id"] != pair["comparison_id"]:
+                reader.errors.append(f"{reader.name}: GET next served another pair")
+                return
+        if render:
+            reader.prefetch(pair)
+
+
+def concurrent(readers: list[Reader], path: str, repeats: int) -> list[float]:
+    """``path`` from every reader thread at once, as many times each (a baseline)."""
+    samples: list[float] = []
+    barrier = threading.Barrier(len(readers))
+
+    def run(reader: Reader) -> None:
+        barrier.wait()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            response = reader.http.get(path)
+            samples.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 200:
+                reader.errors.append(f"{reader.name} GET {path}: {response.status_code}")
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in readers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples
+
+
+def cold_renders(readers: list[Reader], image: dict[str, Any], repeats: int) -> list[float]:
+    """Renders no one asked for before (a window of their own), every reader thread at once."""
+    samples: list[float] = []
+    barrier = threading.Barrier(len(readers))
+    base = render_url(image, readers[0].pane)
+
+    def run(index: int, reader: Reader) -> None:
+        barrier.wait()
+        for n in range(repeats):
+            url = f"{base}&wc={1000 + index * repeats + n}.5&ww=1500"
+            start = time.perf_counter()
+            response = reader.http.get(url)
+            samples.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 200:
+                reader.errors.append(f"{reader.name} GET {url}: {response.status_code}")
+
+    threads = [threading.Thread(target=run, args=(i, r)) for i, r in enumerate(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples
+
+
+def sign_in(
+    base: str, names: list[str], args: argparse.Namespace, values: dict[str, float]
+) -> list[Reader]:
+    readers = []
+    for name in names:
+        response = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": name, "password": PASSWORD}, timeout=30
+        )
+        response.raise_for_status()
+        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        http = httpx.Client(base_url=base, headers=headers, timeout=30)
+        side = httpx.Client(base_url=base, headers=headers, timeout=30) if args.render else None
+        readers.append(
+            Reader(
+                name,
+                http,
+                side,
+                values,
+                args.pane,
+                args.think_ms / 1000,
+                args.wait_prefetch,
+                jitter=random.Random(name),
+            )
+        )
+    return readers
+
+
+@dataclass
+class Result:
+    readers: list[Reader]
+    healthz: list[float]
+    me: list[float]
+    cold: list[float]
+    seconds: float
+    cpu: list[float]  # seconds of CPU during the load: clients, server, PostgreSQL backends
+
+
+def load(
+    args: argparse.Namespace, setup: Installation, base: str, group: int, watch: LockWatch
+) -> Result:
+    readers = sign_in(base, setup.readers, args, setup.values)
+    prefetchers = [threading.Thread(target=r.prefetcher, daemon=True) for r in readers]
+    try:
+        concurrent(readers, "/healthz", 5)  # warm up: connections, worker pools
+        repeats = 25 if args.quick else 50
+        healthz = concurrent(readers, "/healthz", repeats)
+        me = concurrent(readers, "/api/v1/me", repeats)
+        cold: list[float] = []
+        if args.render:
+            status, pair = readers[0].request(
+                "warm", "GET", f"{API}/projects/{setup.project_id}/next"
+            )
+            readers[0].calls.clear()
+            if status == 200 and not pair["done"]:
+                cold = cold_renders(readers, pair["images"]["query"], 3 if args.quick else 5)
+            for thread in prefetchers:
+                thread.start()
+        deadline = time.monotonic() + args.timeout
+        threads = [
+            threading.Thread(
+                target=sort_some, args=(r, setup.project_id, args.place, args.render, deadline)
+            )
+            for r in readers
+        ]
+        with watch:
+            cpu_before = cpu_now(group, watch)
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            for reader in readers:
+                if args.render:
+                    reader.jobs.join()
+            seconds = time.perf_counter() - started
+            cpu = cpu_spent(cpu_before, cpu_now(group, watch))
+    finally:
+        for reader in readers:
+            reader.jobs.put(None)
+        for thread in prefetchers:
+            if thread.is_alive():
+                thread.join(timeout=10)
+        for reader in readers:
+            reader.http.close()
+            if reader.prefetch_http is not None:
+                reader.prefetch_http.close()
+    return Result(readers, healthz, me, cold, seconds, cpu)
+
+
+# --- checking and reporting -----------------------------------------------------------------
+
+
+def figure(name: str, samples: list[float], target: float | None = None) -> str:
+    if not samples:
+        return f"{name:<44} no samples"
+    line = (
+        f"{name:<44} p50 {statistics.median(samples):6.1f} ms   p95 {p95(samples):6.1f} ms   "
+        f"max {max(samples):6.1f} ms   n {len(samples):5d}"
+    )
+    if target is None:
+        return line
+    verdict = "met" if p95(samples) <= target else "NOT MET"
+    return f"{line}   p95 <= {target:.0f} ms: {verdict}"
+
+
+def bound_line(name: str, insertions: list[Insertion]) -> str:
+    if not insertions:
+        return f"  {name}: no insertion"
+    logs = [math.ceil(math.log2(i.length + 1)) for i in insertions]
+    mean = statistics.fmean(i.comparisons for i in insertions)
+    mean_log = statistics.fmean(logs)
+    excess = max(i.comparisons - b for i, b in zip(insertions, logs, strict=True))
+    over = sum(
+        i.comparisons > b + search.TERNARY_STEPS for i, b in zip(insertions, logs, strict=True)
+    )
+    lengths = [i.length for i in insertions]
+    return (
+        f"  {name}: {len(insertions)} insertions at list lengths {min(lengths)}-{max(lengths)}: "
+        f"{mean:.2f} comparisons per image vs mean ceil(log2(n+1)) {mean_log:.2f} "
+        f"(ratio {mean / mean_log:.2f}); most over ceil(log2(n+1)) {excess:+d}, over the bound "
+        f"(+{search.TERNARY_STEPS}): {over}"
+    )
+
+
+def check_lists(database_url: str, setup: Installation) -> tuple[int, list[int], int]:
+    """Readers whose list is exactly in hidden order; list lengths; comparisons logged."""
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as db:
+            states = [
+                search.ReaderState.from_json(r.state)
+                for r in db.scalars(
+                    select(MaskingReader).where(MaskingReader.project_id == setup.project_id)
+                )
+            ]
+            logged = db.scalar(select(text("count(*)")).select_from(MaskingComparison)) or 0
+    finally:
+        engine.dispose()
+    sorted_ok = 0
+    for state in states:
+        keys = [setup.values[setup.image_ids[pk]] for pk in state.order]
+        sorted_ok += keys == sorted(keys)
+    return sorted_ok, sorted(len(s.order) for s in states), logged
+
+
+def share(part: int, whole: int) -> str:
+    return f"{part} ({100 * part / whole:.1f}%)" if whole else "0"
+
+
+def print_figures(args: argparse.Namespace, setup: Installation, result: Result) -> None:
+    readers = result.readers
+    calls = [call for r in readers for call in r.calls]
+    ok = {
+        op: [ms for o, ms, status in calls if o == op and 200 <= status < 300]
+        for op in ("answer", "next", "shown", "prefetch")
+    }
+    pace = "back to back" if not args.think_ms else f"pausing {args.think_ms:.0f} ms on average"
+    waiting = (
+        ", each answer sent once its prefetch was in" if args.render and args.wait_prefetch else ""
+    )
+    print(f"latency on loopback, client-side, {READERS} readers at once ({pace}{waiting}):")
+    print(figure("GET  /healthz (baseline)", result.healthz))
+    print(figure("GET  /api/v1/me (baseline, bearer token)", result.me))
+    print(figure("POST comparisons/{id} (answer -> next pair)", ok["answer"], TARGET_MS))
+    print(figure("GET  projects/{id}/next", ok["next"]))
+    if args.render:
+        print(figure("GET  render, cold (window never asked)", result.cold))
+        print(figure("GET  render, images new on screen", ok["shown"]))
+        print(figure("GET  render, prefetch", ok["prefetch"]))
+    answers = len(ok["answer"])
+    print(
+        f"throughput: {answers} answers in {result.seconds:.1f} s ({answers / result.seconds:.1f}"
+        f" answers/s); {len(calls)} requests ({len(calls) / result.seconds:.0f}/s)"
+    )
+    client, server_cpu, database = result.cpu
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU during the load ({result.seconds:.1f} s x {cores} cores = "
+        f"{result.seconds * cores:.1f} s): clients {client:.1f} s, server {server_cpu:.1f} s, "
+        f"PostgreSQL {database:.1f} s; per answer (all its requests) "
+        f"{server_cpu / max(answers, 1) * 1000:.1f} ms server + "
+        f"{database / max(answers, 1) * 1000:.1f} ms PostgreSQL"
+    )
+    outcomes = Counter[str]()
+    for reader in readers:
+        outcomes.update(reader.outcomes)
+    print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    if args.render:
+        shown = [s for r in readers for s in r.shown]
+        for label, group in (
+            ("search pairs", [s for s in shown if not s.probe]),
+            ("probe pairs", [s for s in shown if s.probe]),
+        ):
+            print(
+                f"images new on screen, {label}: {len(group)}; named by the previous reply's "
+                f"prefetch {share(sum(s.predicted for s in group), len(group))}, fetched before "
+                f"shown (in the browser's cache) {share(sum(s.ready for s in group), len(group))}"
+                f", still in flight {share(sum(s.in_flight for s in group), len(group))}"
+            )
+    print("comparisons per inserted image (consistent readers):")
+    print(bound_line("timed window, through the API", [i for r in readers for i in r.insertions]))
+    print(bound_line("growth phase, engine in-process", setup.grown))
+    errors = [e for r in readers for e in r.errors]
+    bad_status = sum(not 200 <= status < 300 for _, _, status in calls)
+    verdict = "met" if not errors else "NOT MET"
+    print(f"errors: {len(errors)} ({bad_status} non-2xx responses)   target 0: {verdict}")
+    for error in errors[:5]:
+        print(f"  {error}")
+
+
+def run(args: argparse.Namespace) -> None:
+    rows, columns = args.size
+    options = ExamOptions(rows=rows, columns=columns)
+    with tempfile.TemporaryDirectory() as directory, scratch_database(args.database_url) as url:
+        settings = Settings(
+            data_dir=Path(directory) / "data",
+            database_url=url,
+            secret_key="bench",
+            argon2_time_cost=1,  # cheap hashes: setup speed only, sign-in is not measured
+            argon2_memory_kib=1024,
+        )
+        started = time.perf_counter()
+        setup = install(settings, args.studies, options, args.grow_to)
+        database = make_url(url).database
+        assert database is not None
+        print(
+            f"scratch database {database} on PostgreSQL {server_version(args.database_url)} "
+            f"(127.0.0.1), setup in {time.perf_counter() - started:.1f} s:"
+        )
+        print(
+            f"  {setup.images} images ({args.studies} studies x 4 views: "
+            f"{min(DISTINCT_EXAMS, args.studies)} synthetic exams {rows}x{columns} under new "
+            f"UIDs); one full-sort project over all, {SEEDS} seeds, probes 5%, {READERS} readers"
+        )
+        print(
+            f"  lists grown in-process (engine, not timed) to {min(setup.lengths)}-"
+            f"{max(setup.lengths)} images: {setup.grown_answers} answers logged; each reader "
+            f"then places {args.place} more through the API"
+        )
+        log_path = Path(directory) / "server.log"
+        watch = LockWatch(args.database_url, database)
+        try:
+            _, sessions_before = watch.counters()
+            with server(settings, log_path, args.workers) as (base, group):
+                print(f"  server: mammoread serve --workers {args.workers}, subprocess on {base}")
+                result = load(args, setup, base, group, watch)
+            deadlocks, sessions = watch.counters()
+        finally:
+            watch.engine.dispose()
+        print_figures(args, setup, result)
+        sorted_ok, lengths, logged = check_lists(url, setup)
+        verdict = "met" if sorted_ok == READERS else "NOT MET"
+        print(
+            f"lists: {sorted_ok} of {READERS} exactly in the hidden order ({verdict}), "
+            f"{lengths[0]}-{lengths[-1]} images; {logged} comparisons logged"
+        )
+        tracebacks, server_errors, first = server_log_problems(log_path)
+        print(
+            f"server side: {server_errors} responses 5xx and {tracebacks} tracebacks in its log; "
+            f"PostgreSQL: {deadlocks} deadlocks, {sessions - sessions_before} sessions opened by "
+            f"the server, sessions waiting on a lock in {watch.waiting_samples} of "
+            f"{watch.samples} samples"
+        )
+        for query, count in watch.queries.most_common(3):
+            print(f"  waiting on a lock ({count}x): {query}")
+        if first:
+            print(f"first traceback in the server log:\n{first}")
+
+
+def size(value: str) -> tuple[int, int]:
+    try:
+        rows, columns = (int(part) for part in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("give ROWSxCOLUMNS, e.g. 1024x832") from None
+    if rows < 64 or columns < 64:
+        raise argparse.ArgumentTypeError("at least 64x64")
+    return rows, columns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="20 studies of 256x208, lists grown to 40, 5 placed per reader",
+    )
+    parser.add_argument("--studies", type=int, default=STUDIES, help="4 images each")
+    parser.add_argument("--size", type=size, default=(1024, 832), help="ROWSxCOLUMNS")
+    parser.add_argument(
+        "--grow-to",
+        type=int,
+        default=450,
+        help="list length reached before the timed window (in-process)",
+    )
+    parser.add_argument(
+        "--place", type=int, default=40, help="images each reader places through the API, timed"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--timeout", type=float, default=240, help="seconds for the load")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0,
+        help="pause before each answer (0.5x to 1.5x; default 0)",
+    )
+    parser.add_argument(
+        "--pane", type=size, default=(940, 900), help="viewer pane WIDTHxHEIGHT in device pixels"
+    )
+    parser.add_argument(
+        "--no-render",
+        dest="render",
+        action="store_false",
+        help="leave out the browser's render and prefetch requests",
+    )
+    parser.add_argument(
+        "--no-wait-prefetch",
+        dest="wait_prefetch",
+        action="store_false",
+        help="answer without waiting for the prefetch to finish",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=ADMIN_URL,
+        help="an existing database on the server, to create the scratch one",
+    )
+    args = parser.parse_args()
+    if make_url(args.database_url).host not in LOOPBACK:
+        parser.error("the benchmark runs only against a PostgreSQL server on 127.0.0.1")
+    if args.quick:
+        args.studies, args.size, args.grow_to, args.place = 20, (256, 208), 40, 5
+    images = 4 * args.studies
+    if not (args.grow_to > SEEDS and args.grow_to + args.place <= images):
+        parser.error(
+            f"--grow-to must be above {SEEDS} and --grow-to + --place at most "
+            f"{images} (4 x --studies)"
+        )
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
