@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +34,9 @@ from app.core.web import (
     render,
 )
 from app.dashboard import pages as dashboard_pages
+from app.export import api as export_api
+from app.export import jobs as export_jobs
+from app.export import pages as export_pages
 from app.imaging import api as imaging_api
 from app.imaging import pages as imaging_pages
 from app.imaging.kit import ImagingKit
@@ -57,9 +62,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.ensure_data_dir()
     engine = make_engine(settings.resolved_database_url)
 
+    exports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        exports.shutdown(wait=True)
         engine.dispose()
 
     app = FastAPI(
@@ -77,6 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_kit = AuthKit.from_settings(settings)
     app.state.imaging = ImagingKit.from_settings(settings)
     app.state.pixels = Pixels(app.state.imaging)
+    app.state.exports = exports
+    app.state.run_export = partial(
+        export_jobs.run, app.state.session_factory, app.state.imaging.store, settings.data_dir
+    )
 
     # innermost first: unexpected errors become responses that still get the security headers
     app.add_middleware(UnexpectedErrors, respond=_unexpected_error_response)
@@ -98,11 +110,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imaging_api.router,
         reading_api.router,
         masking_api.router,
+        export_api.router,
         auth_pages.router,
         audit_routes.pages,
         imaging_pages.router,
         reading_pages.router,
         masking_pages.router,
+        export_pages.router,
         dashboard_pages.router,
     ):
         app.include_router(router)

@@ -242,7 +242,12 @@ def test_common_features_are_balanced(project: dict[str, list[int]], split: dict
     print(f"\n{len(shares)} features with >= 20 occurrences; worst: {worst} ({count}): {share:.3f}")
     for name, (count, share) in sorted(shares.items(), key=lambda item: item[1][0]):
         print(f"  {name:40s} {count:6d} {share:.3f}")
-    assert abs(share - TEST_SHARE) <= 0.03
+    # "A few points": one occurrence of a 24-occurrence feature is already 4 points, and a
+    # feature whose rows were placed while stratifying a rarer one can drift by 3-4.
+    assert abs(share - TEST_SHARE) <= 0.04
+    mean = np.mean([abs(share - TEST_SHARE) for _, share in shares.values()])
+    print(f"mean |test share - 0.2| over them: {mean:.4f}")
+    assert mean <= 0.01
 
 
 def test_rare_features_land_in_both_folds(
@@ -306,29 +311,40 @@ def test_iterative_stratification_time(project: dict[str, list[int]]) -> None:
 # --- the algorithm on small inputs ----------------------------------------------------------
 
 
-def test_rows_without_features_follow_the_ratios() -> None:
-    folds = iterative_stratification([[0, 0]] * 10, (0.8, 0.2), seed=5)
+SEEDS = range(30)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rows_without_features_follow_the_ratios(seed: int) -> None:
+    folds = iterative_stratification([[0, 0]] * 10, (0.8, 0.2), seed=seed)
     assert folds.count(1) == 2
 
 
-def test_a_single_feature_is_split_by_its_occurrences() -> None:
-    # Ten occurrences: fold 1 desires 2 of them; each row carries one.
-    folds = iterative_stratification([[1]] * 10, (0.8, 0.2), seed=0)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_single_feature_is_split_by_its_occurrences(seed: int) -> None:
+    # Ten occurrences, one per row: fold 1 desires 2 of them, whatever the visiting order.
+    folds = iterative_stratification([[1]] * 10, (0.8, 0.2), seed=seed)
     assert folds.count(1) == 2
 
 
 def test_counts_weigh_as_occurrences() -> None:
-    # One row carries 8 occurrences, four rows one each: the heavy row fills fold 0's desire
-    # (8 of 12 * 0.8 = 9.6), so the light rows mostly go to fold 1.
-    folds = iterative_stratification([[8], [1], [1], [1], [1]], (0.8, 0.2), seed=0)
-    assert folds[0] == 0
-    assert folds[1:].count(1) >= 2
+    # Twelve occurrences: fold 1 desires 2.4, fold 0 9.6. The heavy row's 8 never fit fold 1:
+    # however the rows are visited, fold 0 desires more when it comes.
+    rows = [[1], [1], [1], [1], [8]]
+    assert all(iterative_stratification(rows, seed=seed)[4] == 0 for seed in SEEDS)
+    # Counted as presence (one occurrence each), that row is as likely as any to go to fold 1.
+    presence = [[1]] * 5
+    assert any(iterative_stratification(presence, seed=seed)[4] == 1 for seed in SEEDS)
 
 
-def test_three_folds() -> None:
-    rows = [[i % 3 == 0, 1, 0] for i in range(60)]
-    folds = iterative_stratification([[int(v) for v in row] for row in rows], (1, 1, 1), seed=0)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_three_folds(seed: int) -> None:
+    rows = [[int(i % 3 == 0), 1, 0] for i in range(60)]
+    folds = iterative_stratification(rows, (1, 1, 1), seed=seed)
     assert [folds.count(k) for k in range(3)] == [20, 20, 20]
+    assert [sum(rows[i][0] for i in range(60) if folds[i] == k) for k in range(3)] == [7, 7, 6] or (
+        sorted(sum(rows[i][0] for i in range(60) if folds[i] == k) for k in range(3)) == [6, 7, 7]
+    )
 
 
 def test_empty_input() -> None:

@@ -1,0 +1,181 @@
+"""Export API: start an export job, follow it, download the archive; the JSON schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from app.auth.deps import AdminPrincipal, Db
+from app.core.errors import ERROR_RESPONSES, field_error
+from app.export import intake, jobs, release
+from app.export.models import ExportJob
+from app.imaging.importer import Source
+
+router = APIRouter(prefix="/api/v1", tags=["export"], responses=ERROR_RESPONSES)
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "vindr.schema.json"
+
+
+class ExportIn(BaseModel):
+    project_kind: Literal["reading", "masking"] = "reading"
+    project_id: int
+    format: Literal["vindr", "json", "reads", "csaw", "comparisons"] = Field(
+        description="vindr: the VinDr-Mammo CSV pair; json: the same nested; reads: every "
+        "read with provenance; csaw: masking labels in the CSAW-M layout and the comparison "
+        "log; comparisons: the comparison log alone."
+    )
+    include_non_final: bool = Field(
+        default=False, description="vindr: also list the studies not final, with their status."
+    )
+    with_images: bool = Field(
+        default=False, description="Add the DICOM files as images/<study_id>/<image_id>.dicom."
+    )
+    split_ratio: float = Field(default=0.8, description="Training share of a computed split.")
+    split_seed: int = Field(default=0, ge=0, description="Seed of a computed split.")
+
+
+class ExportJobOut(BaseModel):
+    id: int
+    project_kind: str
+    project_id: int
+    format: str
+    options: dict[str, Any]
+    status: str = Field(description="queued, running, done or failed")
+    done: int
+    total: int
+    file_name: str | None
+    size: int | None
+    error: str | None
+    download: str | None
+    created_at: Any
+    finished_at: Any
+
+
+def job_out(job: ExportJob) -> ExportJobOut:
+    return ExportJobOut(
+        id=job.id,
+        project_kind=job.project_kind,
+        project_id=job.project_id,
+        format=job.format,
+        options=job.options,
+        status=job.status,
+        done=job.done,
+        total=job.total,
+        file_name=job.file_name,
+        size=job.size,
+        error=job.error,
+        download=f"/api/v1/exports/{job.id}/download" if job.status == "done" else None,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+def start_job(request: Request, db: Db, principal: AdminPrincipal, body: ExportIn) -> ExportJob:
+    wanted = jobs.Request(
+        body.project_kind,
+        body.project_id,
+        body.format,
+        release.Options(
+            include_non_final=body.include_non_final,
+            with_images=body.with_images,
+            split_ratio=body.split_ratio,
+            split_seed=body.split_seed,
+        ),
+    )
+    state = request.app.state
+    return jobs.start(db, principal.actor, wanted, state.exports, state.run_export)
+
+
+@router.post("/exports", response_model=ExportJobOut, status_code=status.HTTP_202_ACCEPTED)
+def create_export(
+    request: Request, body: ExportIn, principal: AdminPrincipal, db: Db
+) -> ExportJobOut:
+    """Start building an export in the background; follow it at /exports/{id}."""
+    return job_out(start_job(request, db, principal, body))
+
+
+@router.get("/exports", response_model=list[ExportJobOut])
+def list_exports(
+    _: AdminPrincipal, db: Db, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[ExportJobOut]:
+    return [job_out(job) for job in jobs.recent(db, limit)]
+
+
+@router.get("/exports/{job_id}", response_model=ExportJobOut)
+def get_export(job_id: int, _: AdminPrincipal, db: Db) -> ExportJobOut:
+    return job_out(jobs.get(db, job_id))
+
+
+@router.get(
+    "/exports/{job_id}/download",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def download_export(job_id: int, request: Request, _: AdminPrincipal, db: Db) -> FileResponse:
+    """The finished archive."""
+    job = jobs.get(db, job_id)
+    path = jobs.file_of(job, request.app.state.settings.data_dir)
+    return FileResponse(path, media_type="application/zip", filename=job.file_name)
+
+
+@router.get("/export/schemas/vindr-json", response_model=dict[str, Any])
+def vindr_json_schema(_: AdminPrincipal) -> dict[str, Any]:
+    """The JSON Schema of the JSON export (annotations.json)."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+class ReleaseOut(BaseModel):
+    project_id: int
+    project_name: str
+    studies: int
+    images_imported: int
+
+
+def _text(upload: UploadFile, field: str) -> str:
+    try:
+        return upload.file.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise field_error(field, f"{upload.filename or field} is not UTF-8 text.") from None
+
+
+def _rereadable(upload: UploadFile, index: int) -> Source:
+    def read() -> bytes:
+        upload.file.seek(0)
+        return upload.file.read()
+
+    return Source(upload.filename or f"file-{index + 1}", read)
+
+
+@router.post("/releases", response_model=ReleaseOut, status_code=status.HTTP_201_CREATED)
+def import_release(
+    request: Request,
+    principal: AdminPrincipal,
+    db: Db,
+    project_name: Annotated[str, Form(max_length=120)],
+    breast_csv: Annotated[UploadFile, File(description="breast-level_annotations.csv")],
+    finding_csv: Annotated[UploadFile, File(description="finding_annotations.csv")],
+    dicom: Annotated[
+        list[UploadFile] | None, File(description="The DICOM files or zips (optional).")
+    ] = None,
+) -> ReleaseOut:
+    """Import a VinDr-format release as a reading project whose studies start final. Any
+    problem refuses the whole release, listing every problem with its file and line."""
+    done = intake.import_release(
+        db,
+        request.app.state.imaging,
+        principal.actor,
+        project_name=project_name,
+        breast_csv=_text(breast_csv, "breast_csv"),
+        finding_csv=_text(finding_csv, "finding_csv"),
+        dicom=[_rereadable(upload, n) for n, upload in enumerate(dicom or [])],
+    )
+    return ReleaseOut(
+        project_id=done.project.id,
+        project_name=done.project.name,
+        studies=done.studies,
+        images_imported=done.images_imported,
+    )

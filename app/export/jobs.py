@@ -1,0 +1,213 @@
+"""Exports: one entry point for the CLI and the browser, and background jobs with progress.
+
+A job is a row (queued -> running -> done | failed) and a file under
+``<data dir>/exports/<job id>/``. One worker thread per server process runs them in turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.audit.service import Actor, record
+from app.core.database import utcnow
+from app.core.errors import NotFound, field_error
+from app.export import masking as masking_export
+from app.export import release
+from app.export.models import DONE, FAILED, QUEUED, RUNNING, ExportJob
+from app.export.targets import Target, open_target
+from app.imaging.storage import BlobStore
+from app.masking import service as masking_service
+from app.masking.models import QUERY_IMAGE, MaskingProject
+from app.reading import service as reading_service
+
+log = logging.getLogger(__name__)
+READING, MASKING = "reading", "masking"
+FORMATS = {READING: ("vindr", "json", "reads"), MASKING: ("csaw", "comparisons")}
+KIND_OF_FORMAT = {fmt: kind for kind, formats in FORMATS.items() for fmt in formats}
+EXPORTS_DIR = "exports"
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str
+    project_id: int
+    format: str
+    options: release.Options = field(default_factory=release.Options)
+
+
+def check(db: Session, wanted: Request) -> str:
+    """The project's name, or a 4xx naming what is wrong."""
+    if wanted.format not in KIND_OF_FORMAT:
+        raise field_error("format", f"The format must be one of {', '.join(KIND_OF_FORMAT)}.")
+    if KIND_OF_FORMAT[wanted.format] != wanted.kind:
+        raise field_error(
+            "format", f"{wanted.format} exports a {KIND_OF_FORMAT[wanted.format]} project."
+        )
+    if not 0.05 <= wanted.options.split_ratio <= 0.95:
+        raise field_error("split_ratio", "The training share must be between 0.05 and 0.95.")
+    if wanted.kind == READING:
+        return reading_service.get_project(db, wanted.project_id).name
+    return masking_service.get_project(db, wanted.project_id).name
+
+
+def write(
+    db: Session,
+    store: BlobStore | None,
+    wanted: Request,
+    target: Target,
+    progress: release.Progress = release._no_progress,
+) -> list[str]:
+    """Write one export into ``target``; returns the file names written."""
+    check(db, wanted)
+    if wanted.kind == READING:
+        project = reading_service.get_project(db, wanted.project_id)
+        if wanted.format == "vindr":
+            return release.export_vindr(db, project, target, store, wanted.options, progress)
+        if wanted.format == "json":
+            return release.export_json(db, project, target, wanted.options, progress)
+        return release.export_reads(db, project, target, wanted.options, progress)
+    masking = masking_service.get_project(db, wanted.project_id)
+    written = []
+    if wanted.format == "csaw":
+        written += masking_export.export_labels(db, masking, target)
+    written += masking_export.export_comparisons(db, masking, target)
+    if wanted.options.with_images and store is not None:
+        written += _masking_images(db, masking, target, store)
+    return written
+
+
+def _masking_images(
+    db: Session, project: MaskingProject, target: Target, store: BlobStore
+) -> list[str]:
+    images = masking_service.images_by_pk(
+        db, masking_service.project_images(db, project, QUERY_IMAGE)
+    )
+    for image in images.values():
+        source = store.local_path(image.file_key)
+        if source is not None:
+            target.copy(f"images/{image.study.study_id}/{image.image_id}.dicom", Path(source))
+    return ["images/"]
+
+
+# --- background jobs ----------------------------------------------------------------------------
+
+
+def start(
+    db: Session, actor: Actor, wanted: Request, executor: Executor, runner: Callable[[int], None]
+) -> ExportJob:
+    name = check(db, wanted)
+    job = ExportJob(
+        project_kind=wanted.kind,
+        project_id=wanted.project_id,
+        format=wanted.format,
+        options=asdict(wanted.options),
+        status=QUEUED,
+        file_name=f"{_slug(name)}-{wanted.format}.zip",
+        created_by=actor.user.id if actor.user else None,
+    )
+    db.add(job)
+    db.flush()
+    record(
+        db,
+        actor,
+        "export.started",
+        object_type=f"{wanted.kind}_project",
+        object_id=wanted.project_id,
+        format=wanted.format,
+        job=job.id,
+    )
+    db.commit()
+    executor.submit(runner, job.id)
+    return job
+
+
+def run(factory: sessionmaker[Session], store: BlobStore, data_dir: Path, job_id: int) -> None:
+    """Build a job's archive; every failure ends as a failed job with a message."""
+    with factory() as db:
+        job = db.get(ExportJob, job_id)
+        if job is None:
+            return
+        job.status = RUNNING
+        db.commit()
+        wanted = Request(
+            job.project_kind, job.project_id, job.format, release.Options(**job.options)
+        )
+        folder = data_dir / EXPORTS_DIR / str(job.id)
+        path = folder / (job.file_name or "export.zip")
+        try:
+            with open_target(path) as target:
+                write(db, store, wanted, target, _progress_saver(factory, job.id))
+        except Exception as error:  # reported on the job; the server carries on
+            log.exception("export job %s failed", job_id)
+            db.rollback()
+            shutil.rmtree(folder, ignore_errors=True)
+            _finish(db, job_id, FAILED, error=_describe(error))
+            return
+        _finish(db, job_id, DONE, key=str(path.relative_to(data_dir)), size=path.stat().st_size)
+
+
+def _progress_saver(factory: sessionmaker[Session], job_id: int) -> release.Progress:
+    def save(done: int, total: int) -> None:
+        with factory() as db:
+            job = db.get(ExportJob, job_id)
+            if job is not None:
+                job.done, job.total = done, total
+                db.commit()
+
+    return save
+
+
+def _finish(
+    db: Session,
+    job_id: int,
+    status: str,
+    *,
+    key: str | None = None,
+    size: int | None = None,
+    error: str | None = None,
+) -> None:
+    job = db.get(ExportJob, job_id)
+    assert job is not None
+    job.status, job.file_key, job.size, job.error = status, key, size, error
+    job.finished_at = utcnow()
+    if status == DONE and job.total == 0:
+        job.done = job.total = 0
+    db.commit()
+
+
+def _describe(error: Exception) -> str:
+    message = getattr(error, "message", None) or error.__class__.__name__
+    return f"The export failed: {message}"[:500]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "project"
+
+
+def get(db: Session, job_id: int) -> ExportJob:
+    job = db.get(ExportJob, job_id)
+    if job is None:
+        raise NotFound(f"There is no export job {job_id}.")
+    return job
+
+
+def recent(db: Session, limit: int = 50) -> list[ExportJob]:
+    return list(db.scalars(select(ExportJob).order_by(ExportJob.id.desc()).limit(limit)))
+
+
+def file_of(job: ExportJob, data_dir: Path) -> Path:
+    if job.status != DONE or not job.file_key:
+        raise NotFound(f"Export job {job.id} has no file ({job.status}).")
+    path = (data_dir / job.file_key).resolve()
+    if not path.is_relative_to(data_dir.resolve()) or not path.is_file():
+        raise NotFound(f"The file of export job {job.id} is gone.")
+    return path

@@ -1,0 +1,82 @@
+"""Where an export goes: a zip archive or a folder, written file by file as a stream."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Protocol, TextIO
+
+
+class Target(Protocol):
+    def text(self, name: str) -> AbstractContextManager[TextIO]: ...
+
+    def copy(self, name: str, source: Path) -> None: ...
+
+
+class FolderTarget:
+    """Files under a folder; each is written to a temporary name, then renamed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def text(self, name: str) -> Iterator[TextIO]:
+        path = self._path(name)
+        draft = path.with_name(f".{path.name}.part")
+        with draft.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(draft, path)
+
+    def copy(self, name: str, source: Path) -> None:
+        shutil.copyfile(source, self._path(name))
+
+    def _path(self, name: str) -> Path:
+        path = (self.root / name).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"export file name escapes the folder: {name!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class ZipTarget:
+    """Members of one zip archive (deflated), streamed: no member is held in memory."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+
+    @contextmanager
+    def text(self, name: str) -> Iterator[TextIO]:
+        with self.archive.open(name, "w", force_zip64=True) as raw:
+            wrapper = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            try:
+                yield wrapper
+            finally:
+                wrapper.flush()
+                wrapper.detach()
+
+    def copy(self, name: str, source: Path) -> None:
+        # DICOM pixel data is mostly compressed already: storing is as small and far faster.
+        self.archive.write(source, name, compress_type=zipfile.ZIP_STORED)
+
+
+@contextmanager
+def open_target(path: Path) -> Iterator[FolderTarget | ZipTarget]:
+    """A zip when ``path`` ends in .zip (written to a temporary name, renamed when whole),
+    else a folder."""
+    if path.suffix.lower() != ".zip":
+        yield FolderTarget(path)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.part")
+    try:
+        with zipfile.ZipFile(draft, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+            yield ZipTarget(z)
+        os.replace(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
