@@ -70,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from app.audit.service import Actor
@@ -108,6 +108,7 @@ DISTINCT_EXAMS = 8
 TARGET_MS = 30.0
 API = "/api/v1/masking"
 RELOAD_EVERY = 10  # answers between two GET next (a page reload)
+BASELINE_EVERY = 5  # answers between two baseline requests (GET /healthz, GET /api/v1/me)
 VALUES_SEED = 2024
 
 
@@ -187,7 +188,7 @@ def install(settings: Settings, studies: int, options: ExamOptions, grow_to: int
     engine = make_engine(settings.resolved_database_url)
     try:
         with make_session_factory(engine)() as db:
-            image_ids = {pk: image_id for pk, image_id in db.execute(select(Image.id, Image.image_id))}
+            image_ids: dict[int, str] = dict(db.execute(select(Image.id, Image.image_id)).all())
             rng = random.Random(VALUES_SEED)
             values = {image_id: rng.random() for image_id in sorted(image_ids.values())}
             ordered = sorted(values, key=values.__getitem__)
@@ -311,9 +312,17 @@ def render_url(image: dict[str, Any], pane: tuple[int, int]) -> str:
 
 
 @dataclass
+class Phase:
+    name: str
+    think: float  # mean seconds between a pair shown and its answer (0.5x to 1.5x)
+    seconds: float
+
+
+@dataclass
 class Shown:
     """One image new on screen: was it prefetched, and was it fetched before it was shown."""
 
+    phase: str
     predicted: bool
     ready: bool
     in_flight: bool
@@ -327,31 +336,34 @@ class Reader:
     prefetch_http: httpx.Client | None
     values: dict[str, float]
     pane: tuple[int, int]
-    think: float
     wait_prefetch: bool
-    calls: list[tuple[str, float, int]] = field(default_factory=list)
+    jitter: random.Random
+    phase: str = ""
+    calls: list[tuple[str, str, float, int]] = field(default_factory=list)  # phase, op, ms, status
     errors: list[str] = field(default_factory=list)
-    insertions: list[Insertion] = field(default_factory=list)
+    insertions: list[tuple[str, Insertion]] = field(default_factory=list)
     shown: list[Shown] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     fetched: set[str] = field(default_factory=set)  # the browser's HTTP cache
     in_flight: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     jobs: queue.Queue[list[str] | None] = field(default_factory=queue.Queue)
-    jitter: random.Random = field(default_factory=random.Random)
+    count: int = 0  # comparisons of the search in progress
+    length: int = 0  # the list length when it began (0: begun before the load)
 
     def request(
         self, op: str, method: str, url: str, http: httpx.Client | None = None, **kwargs: Any
     ) -> tuple[int, Any]:
         client = http or self.http
+        phase = self.phase
         start = time.perf_counter()
         try:
             response = client.request(method, url, **kwargs)
         except httpx.HTTPError as error:
-            self.record(op, (time.perf_counter() - start) * 1000, 0)
+            self.record(phase, op, (time.perf_counter() - start) * 1000, 0)
             self.errors.append(f"{self.name} {method} {url}: {error!r}")
             return 0, None
-        self.record(op, (time.perf_counter() - start) * 1000, response.status_code)
+        self.record(phase, op, (time.perf_counter() - start) * 1000, response.status_code)
         if not 200 <= response.status_code < 300:
             self.errors.append(
                 f"{self.name} {method} {url}: {response.status_code} {response.text[:300]}"
@@ -361,11 +373,11 @@ class Reader:
             return response.status_code, response.json()
         return response.status_code, response.content
 
-    def record(self, op: str, ms: float, status: int) -> None:
+    def record(self, phase: str, op: str, ms: float, status: int) -> None:
         with self.lock:
-            self.calls.append((op, ms, status))
+            self.calls.append((phase, op, ms, status))
 
-    # the browser's side: first paints and the prefetch thread
+    # the browser's side: first paints, and the prefetch thread
 
     def show(
         self, pair: dict[str, Any], before: dict[str, Any] | None, predicted: set[str]
@@ -382,7 +394,7 @@ class Reader:
             with self.lock:
                 ready, flying = url in self.fetched, url in self.in_flight
             if before is not None:
-                self.shown.append(Shown(image["image_id"] in predicted, ready, flying))
+                self.shown.append(Shown(self.phase, image["image_id"] in predicted, ready, flying))
             status, _ = self.request("shown", "GET", url)
             if status == 200:
                 with self.lock:
@@ -414,33 +426,73 @@ class Reader:
             finally:
                 self.jobs.task_done()
 
+    # the reader's side: answers
 
-def sort_some(reader: Reader, project_id: int, place: int, render: bool, deadline: float) -> None:
-    """Answer until ``place`` more images are placed; stop at the first error or the time."""
+    def counted(self, pair: dict[str, Any], outcome: str) -> bool:
+        """Count one answer towards the insertion in progress; False on an unexpected outcome."""
+        if outcome == "probe":  # a pair drawn from old answers: not part of the search
+            return True
+        low, high = pair["interval"]
+        if self.count == 0 and pair["attempt"] == 1 and low == 0 and pair["phase"] == "ternary":
+            self.length = high + 1  # a search's first comparison spans the whole list
+        self.count += 1
+        if outcome == "placed":
+            if self.length:
+                self.insertions.append((self.phase, Insertion(self.length, self.count)))
+            self.count = self.length = 0
+            return True
+        if outcome != "continue":
+            self.errors.append(f"{self.name}: outcome {outcome!r} from a consistent reader")
+            return False
+        return True
+
+
+def session(
+    reader: Reader, project_id: int, phases: list[Phase], render: bool, started: float
+) -> None:
+    """One reader through every phase; stops at the first error."""
     try:
-        answer_loop(reader, project_id, place, render, deadline)
+        sort_until(reader, project_id, phases, render, started)
     except Exception as error:  # a bug here must show as an error, not as a quiet thread
         reader.errors.append(f"{reader.name}: {error!r}")
 
 
-def answer_loop(reader: Reader, project_id: int, place: int, render: bool, deadline: float) -> None:
+def current_phase(phases: list[Phase], started: float) -> Phase | None:
+    elapsed = time.monotonic() - started
+    for phase in phases:
+        if elapsed < phase.seconds:
+            return phase
+        elapsed -= phase.seconds
+    return None
+
+
+def sort_until(
+    reader: Reader, project_id: int, phases: list[Phase], render: bool, started: float
+) -> None:
+    phase = current_phase(phases, started)
+    assert phase is not None
+    reader.phase = phase.name
     next_url = f"{API}/projects/{project_id}/next"
     status, pair = reader.request("next", "GET", next_url)
     if status != 200:
         return
+    shown_at = time.monotonic()
     if render:
         reader.show(pair, None, set())
         reader.prefetch(pair)
-    shown_from = len(reader.shown)  # this pair's entries in reader.shown start here
-    placed = answers = count = length = 0
-    while not pair["done"] and placed < place:
-        if time.monotonic() > deadline:
-            reader.errors.append(f"{reader.name}: stopped at the time limit")
-            return
+    shown_from = len(reader.shown)  # the entries of the pair on screen start here
+    answers = 0
+    while not pair["done"]:
         if render and reader.wait_prefetch:
             reader.jobs.join()
-        if reader.think:
-            time.sleep(reader.think * reader.jitter.uniform(0.5, 1.5))
+        pause = phase.think * reader.jitter.uniform(0.5, 1.5) - (time.monotonic() - shown_at)
+        if pause > 0:
+            time.sleep(pause)
+        phase = current_phase(phases, started)
+        if phase is None:  # the pair on screen stays unanswered: whether a probe is unknown
+            del reader.shown[shown_from:]
+            return
+        reader.phase = phase.name
         given = consistent_answer(reader.values, pair["query_image_id"], pair["reference_image_id"])
         url = f"{API}/comparisons/{pair['comparison_id']}"
         status, reply = reader.request("answer", "POST", url, json={"answer": given})
@@ -449,29 +501,21 @@ def answer_loop(reader: Reader, project_id: int, place: int, render: bool, deadl
         answers += 1
         outcome = reply["outcome"]
         reader.outcomes[outcome] += 1
-        if outcome == "probe":  # a pair drawn from old answers: its showing was a probe's
+        if outcome == "probe":  # the pair was a probe, and so was its showing
             for entry in reader.shown[shown_from:]:
                 entry.probe = True
-        else:
-            low, high = pair["interval"]
-            if count == 0 and pair["attempt"] == 1 and low == 0 and pair["phase"] == "ternary":
-                length = high + 1  # the first comparison spans the whole list
-            count += 1
-            if outcome == "placed":
-                if length:  # a search begun before the window is not counted
-                    reader.insertions.append(Insertion(length, count))
-                placed += 1
-                count = length = 0
-            elif outcome != "continue":
-                reader.errors.append(f"{reader.name}: outcome {outcome!r} (consistent reader)")
-                return
+        if not reader.counted(pair, outcome):
+            return
         following = reply["next"]
-        shown_from = len(reader.shown)
+        shown_at, shown_from = time.monotonic(), len(reader.shown)
         if following["done"]:
-            break
+            return
         if render:
             reader.show(following, pair, {i["image_id"] for i in pair.get("prefetch", [])})
         pair = following
+        if answers % BASELINE_EVERY == 0:  # the baseline, under the very same load
+            for op, path in (("healthz", "/healthz"), ("me", "/api/v1/me")):
+                reader.request(op, "GET", path)
         if answers % RELOAD_EVERY == 0:
             status, again = reader.request("next", "GET", next_url)
             if status != 200:
@@ -481,28 +525,6 @@ def answer_loop(reader: Reader, project_id: int, place: int, render: bool, deadl
                 return
         if render:
             reader.prefetch(pair)
-
-
-def concurrent(readers: list[Reader], path: str, repeats: int) -> list[float]:
-    """``path`` from every reader thread at once, as many times each (a baseline)."""
-    samples: list[float] = []
-    barrier = threading.Barrier(len(readers))
-
-    def run(reader: Reader) -> None:
-        barrier.wait()
-        for _ in range(repeats):
-            start = time.perf_counter()
-            response = reader.http.get(path)
-            samples.append((time.perf_counter() - start) * 1000)
-            if response.status_code != 200:
-                reader.errors.append(f"{reader.name} GET {path}: {response.status_code}")
-
-    threads = [threading.Thread(target=run, args=(r,)) for r in readers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return samples
 
 
 def cold_renders(readers: list[Reader], image: dict[str, Any], repeats: int) -> list[float]:
@@ -542,16 +564,7 @@ def sign_in(
         http = httpx.Client(base_url=base, headers=headers, timeout=30)
         side = httpx.Client(base_url=base, headers=headers, timeout=30) if args.render else None
         readers.append(
-            Reader(
-                name,
-                http,
-                side,
-                values,
-                args.pane,
-                args.think_ms / 1000,
-                args.wait_prefetch,
-                jitter=random.Random(name),
-            )
+            Reader(name, http, side, values, args.pane, args.wait_prefetch, random.Random(name))
         )
     return readers
 
@@ -559,23 +572,25 @@ def sign_in(
 @dataclass
 class Result:
     readers: list[Reader]
-    healthz: list[float]
-    me: list[float]
     cold: list[float]
-    seconds: float
-    cpu: list[float]  # seconds of CPU during the load: clients, server, PostgreSQL backends
+    seconds: dict[str, float]
+    cpu: dict[str, list[float]]  # per phase: clients, server, PostgreSQL backends (CPU s)
 
 
 def load(
-    args: argparse.Namespace, setup: Installation, base: str, group: int, watch: LockWatch
+    args: argparse.Namespace,
+    setup: Installation,
+    phases: list[Phase],
+    base: str,
+    group: int,
+    watch: LockWatch,
 ) -> Result:
     readers = sign_in(base, setup.readers, args, setup.values)
     prefetchers = [threading.Thread(target=r.prefetcher, daemon=True) for r in readers]
     try:
-        concurrent(readers, "/healthz", 5)  # warm up: connections, worker pools
-        repeats = 25 if args.quick else 50
-        healthz = concurrent(readers, "/healthz", repeats)
-        me = concurrent(readers, "/api/v1/me", repeats)
+        for reader in readers:  # warm up: connections, worker pools (not timed)
+            for path in ("/healthz", "/api/v1/me"):
+                reader.http.get(path).raise_for_status()
         cold: list[float] = []
         if args.render:
             status, pair = readers[0].request(
@@ -586,25 +601,33 @@ def load(
                 cold = cold_renders(readers, pair["images"]["query"], 3 if args.quick else 5)
             for thread in prefetchers:
                 thread.start()
-        deadline = time.monotonic() + args.timeout
+        started = time.monotonic()
         threads = [
             threading.Thread(
-                target=sort_some, args=(r, setup.project_id, args.place, args.render, deadline)
+                target=session, args=(r, setup.project_id, phases, args.render, started)
             )
             for r in readers
         ]
+        seconds, cpu = {}, {}
         with watch:
-            cpu_before = cpu_now(group, watch)
-            started = time.perf_counter()
+            before = cpu_now(group, watch)
+            clock = time.perf_counter()
             for thread in threads:
                 thread.start()
-            for thread in threads:
-                thread.join()
-            for reader in readers:
-                if args.render:
-                    reader.jobs.join()
-            seconds = time.perf_counter() - started
-            cpu = cpu_spent(cpu_before, cpu_now(group, watch))
+            for phase in phases:  # CPU per phase, sampled at the boundaries
+                end = clock + phase.seconds
+                while time.perf_counter() < end and any(t.is_alive() for t in threads):
+                    time.sleep(min(0.1, max(0.0, end - time.perf_counter())))
+                if phase is phases[-1]:
+                    for thread in threads:
+                        thread.join()
+                    for reader in readers:
+                        if args.render:
+                            reader.jobs.join()
+                after = cpu_now(group, watch)
+                seconds[phase.name] = time.perf_counter() - clock
+                cpu[phase.name] = cpu_spent(before, after)
+                before, clock = after, time.perf_counter()
     finally:
         for reader in readers:
             reader.jobs.put(None)
@@ -615,7 +638,7 @@ def load(
             reader.http.close()
             if reader.prefetch_http is not None:
                 reader.prefetch_http.close()
-    return Result(readers, healthz, me, cold, seconds, cpu)
+    return Result(readers, cold, seconds, cpu)
 
 
 # --- checking and reporting -----------------------------------------------------------------
@@ -623,9 +646,9 @@ def load(
 
 def figure(name: str, samples: list[float], target: float | None = None) -> str:
     if not samples:
-        return f"{name:<44} no samples"
+        return f"  {name:<44} no samples"
     line = (
-        f"{name:<44} p50 {statistics.median(samples):6.1f} ms   p95 {p95(samples):6.1f} ms   "
+        f"  {name:<44} p50 {statistics.median(samples):6.1f} ms   p95 {p95(samples):6.1f} ms   "
         f"max {max(samples):6.1f} ms   n {len(samples):5d}"
     )
     if target is None:
@@ -638,18 +661,17 @@ def bound_line(name: str, insertions: list[Insertion]) -> str:
     if not insertions:
         return f"  {name}: no insertion"
     logs = [math.ceil(math.log2(i.length + 1)) for i in insertions]
+    pairs = list(zip(insertions, logs, strict=True))
     mean = statistics.fmean(i.comparisons for i in insertions)
     mean_log = statistics.fmean(logs)
-    excess = max(i.comparisons - b for i, b in zip(insertions, logs, strict=True))
-    over = sum(
-        i.comparisons > b + search.TERNARY_STEPS for i, b in zip(insertions, logs, strict=True)
-    )
+    excess = max(i.comparisons - b for i, b in pairs)
+    over = sum(i.comparisons > b + search.TERNARY_STEPS for i, b in pairs)
     lengths = [i.length for i in insertions]
     return (
         f"  {name}: {len(insertions)} insertions at list lengths {min(lengths)}-{max(lengths)}: "
         f"{mean:.2f} comparisons per image vs mean ceil(log2(n+1)) {mean_log:.2f} "
-        f"(ratio {mean / mean_log:.2f}); most over ceil(log2(n+1)) {excess:+d}, over the bound "
-        f"(+{search.TERNARY_STEPS}): {over}"
+        f"(ratio {mean / mean_log:.2f}); most over ceil(log2(n+1)) {excess:+d}; over the "
+        f"protocol's bound ceil(log2(n+1)) + {search.TERNARY_STEPS}: {over}"
     )
 
 
@@ -664,7 +686,7 @@ def check_lists(database_url: str, setup: Installation) -> tuple[int, list[int],
                     select(MaskingReader).where(MaskingReader.project_id == setup.project_id)
                 )
             ]
-            logged = db.scalar(select(text("count(*)")).select_from(MaskingComparison)) or 0
+            logged = db.scalar(select(func.count()).select_from(MaskingComparison)) or 0
     finally:
         engine.dispose()
     sorted_ok = 0
@@ -678,61 +700,73 @@ def share(part: int, whole: int) -> str:
     return f"{part} ({100 * part / whole:.1f}%)" if whole else "0"
 
 
-def print_figures(args: argparse.Namespace, setup: Installation, result: Result) -> None:
+def print_phase(args: argparse.Namespace, phase: Phase, result: Result) -> None:
     readers = result.readers
-    calls = [call for r in readers for call in r.calls]
+    calls = [(op, ms, st) for r in readers for ph, op, ms, st in r.calls if ph == phase.name]
     ok = {
         op: [ms for o, ms, status in calls if o == op and 200 <= status < 300]
-        for op in ("answer", "next", "shown", "prefetch")
+        for op in ("answer", "next", "shown", "prefetch", "healthz", "me")
     }
-    pace = "back to back" if not args.think_ms else f"pausing {args.think_ms:.0f} ms on average"
-    waiting = (
-        ", each answer sent once its prefetch was in" if args.render and args.wait_prefetch else ""
+    seconds = result.seconds[phase.name]
+    pace = (
+        f"each answering {phase.think * 500:.0f}-{phase.think * 1500:.0f} ms after a pair is shown"
+        if phase.think
+        else "back to back"
     )
-    print(f"latency on loopback, client-side, {READERS} readers at once ({pace}{waiting}):")
-    print(figure("GET  /healthz (baseline)", result.healthz))
-    print(figure("GET  /api/v1/me (baseline, bearer token)", result.me))
+    if args.render and args.wait_prefetch:
+        pace += ", not before its prefetch is in"
+    print(f"{phase.name}: {READERS} readers at once for {seconds:.0f} s, {pace}")
+    print(figure("GET  /healthz (baseline, every 5th answer)", ok["healthz"]))
+    print(figure("GET  /api/v1/me (baseline, bearer token)", ok["me"]))
     print(figure("POST comparisons/{id} (answer -> next pair)", ok["answer"], TARGET_MS))
-    print(figure("GET  projects/{id}/next", ok["next"]))
+    print(figure("GET  projects/{id}/next (every 10th answer)", ok["next"]))
     if args.render:
-        print(figure("GET  render, cold (window never asked)", result.cold))
         print(figure("GET  render, images new on screen", ok["shown"]))
         print(figure("GET  render, prefetch", ok["prefetch"]))
     answers = len(ok["answer"])
-    print(
-        f"throughput: {answers} answers in {result.seconds:.1f} s ({answers / result.seconds:.1f}"
-        f" answers/s); {len(calls)} requests ({len(calls) / result.seconds:.0f}/s)"
-    )
-    client, server_cpu, database = result.cpu
+    client, server_cpu, database = result.cpu[phase.name]
     cores = os.cpu_count() or 1
     print(
-        f"CPU during the load ({result.seconds:.1f} s x {cores} cores = "
-        f"{result.seconds * cores:.1f} s): clients {client:.1f} s, server {server_cpu:.1f} s, "
-        f"PostgreSQL {database:.1f} s; per answer (all its requests) "
-        f"{server_cpu / max(answers, 1) * 1000:.1f} ms server + "
-        f"{database / max(answers, 1) * 1000:.1f} ms PostgreSQL"
+        f"  throughput {answers / seconds:.1f} answers/s ({answers} answers), "
+        f"{len(calls) / seconds:.0f} requests/s; CPU ({seconds * cores:.0f} s available): "
+        f"clients {client:.1f} s, server {server_cpu:.1f} s, PostgreSQL {database:.1f} s, "
+        f"i.e. per answer with its other requests {server_cpu / max(answers, 1) * 1000:.1f} ms "
+        f"server + {database / max(answers, 1) * 1000:.1f} ms PostgreSQL"
     )
+    if args.render:
+        shown = [s for r in readers for s in r.shown if s.phase == phase.name]
+        for label, group in (
+            ("search pairs", [s for s in shown if not s.probe]),
+            ("probes", [s for s in shown if s.probe]),
+        ):
+            print(
+                f"  images new on screen, {label}: {len(group)}; named by the previous reply's "
+                f"prefetch {share(sum(s.predicted for s in group), len(group))}, rendered before "
+                f"shown (a browser cache hit) {share(sum(s.ready for s in group), len(group))}"
+                f", still in flight {share(sum(s.in_flight for s in group), len(group))}"
+            )
+    inserted = [i for r in readers for ph, i in r.insertions if ph == phase.name]
+    print(bound_line("comparisons per inserted image, through the API", inserted))
+
+
+def print_figures(
+    args: argparse.Namespace, setup: Installation, phases: list[Phase], result: Result
+) -> None:
+    print("latency on loopback, client-side (perf_counter around each request):")
+    if args.render:
+        print(figure("GET  render, cold (before the load, 20 at once)", result.cold))
+    for phase in phases:
+        print_phase(args, phase, result)
+    readers = result.readers
     outcomes = Counter[str]()
     for reader in readers:
         outcomes.update(reader.outcomes)
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
-    if args.render:
-        shown = [s for r in readers for s in r.shown]
-        for label, group in (
-            ("search pairs", [s for s in shown if not s.probe]),
-            ("probe pairs", [s for s in shown if s.probe]),
-        ):
-            print(
-                f"images new on screen, {label}: {len(group)}; named by the previous reply's "
-                f"prefetch {share(sum(s.predicted for s in group), len(group))}, fetched before "
-                f"shown (in the browser's cache) {share(sum(s.ready for s in group), len(group))}"
-                f", still in flight {share(sum(s.in_flight for s in group), len(group))}"
-            )
-    print("comparisons per inserted image (consistent readers):")
-    print(bound_line("timed window, through the API", [i for r in readers for i in r.insertions]))
-    print(bound_line("growth phase, engine in-process", setup.grown))
+    print(
+        bound_line("growth phase (engine, in-process), comparisons per inserted image", setup.grown)
+    )
     errors = [e for r in readers for e in r.errors]
-    bad_status = sum(not 200 <= status < 300 for _, _, status in calls)
+    bad_status = sum(not 200 <= status < 300 for r in readers for _, _, _, status in r.calls)
     verdict = "met" if not errors else "NOT MET"
     print(f"errors: {len(errors)} ({bad_status} non-2xx responses)   target 0: {verdict}")
     for error in errors[:5]:
@@ -742,6 +776,9 @@ def print_figures(args: argparse.Namespace, setup: Installation, result: Result)
 def run(args: argparse.Namespace) -> None:
     rows, columns = args.size
     options = ExamOptions(rows=rows, columns=columns)
+    phases = [Phase("human pace", args.think_ms / 1000, args.seconds)]
+    if args.stress_seconds > 0:
+        phases.append(Phase("back to back", 0.0, args.stress_seconds))
     with tempfile.TemporaryDirectory() as directory, scratch_database(args.database_url) as url:
         settings = Settings(
             data_dir=Path(directory) / "data",
@@ -764,9 +801,8 @@ def run(args: argparse.Namespace) -> None:
             f"UIDs); one full-sort project over all, {SEEDS} seeds, probes 5%, {READERS} readers"
         )
         print(
-            f"  lists grown in-process (engine, not timed) to {min(setup.lengths)}-"
-            f"{max(setup.lengths)} images: {setup.grown_answers} answers logged; each reader "
-            f"then places {args.place} more through the API"
+            f"  lists grown in-process (engine, not timed) to {min(setup.lengths)} images each: "
+            f"{setup.grown_answers} answers logged"
         )
         log_path = Path(directory) / "server.log"
         watch = LockWatch(args.database_url, database)
@@ -774,15 +810,15 @@ def run(args: argparse.Namespace) -> None:
             _, sessions_before = watch.counters()
             with server(settings, log_path, args.workers) as (base, group):
                 print(f"  server: mammoread serve --workers {args.workers}, subprocess on {base}")
-                result = load(args, setup, base, group, watch)
+                result = load(args, setup, phases, base, group, watch)
             deadlocks, sessions = watch.counters()
         finally:
             watch.engine.dispose()
-        print_figures(args, setup, result)
+        print_figures(args, setup, phases, result)
         sorted_ok, lengths, logged = check_lists(url, setup)
         verdict = "met" if sorted_ok == READERS else "NOT MET"
         print(
-            f"lists: {sorted_ok} of {READERS} exactly in the hidden order ({verdict}), "
+            f"lists: {sorted_ok} of {READERS} exactly in the hidden order ({verdict}), now "
             f"{lengths[0]}-{lengths[-1]} images; {logged} comparisons logged"
         )
         tracebacks, server_errors, first = server_log_problems(log_path)
@@ -800,12 +836,12 @@ def run(args: argparse.Namespace) -> None:
 
 def size(value: str) -> tuple[int, int]:
     try:
-        rows, columns = (int(part) for part in value.lower().split("x"))
+        first, second = (int(part) for part in value.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError("give ROWSxCOLUMNS, e.g. 1024x832") from None
-    if rows < 64 or columns < 64:
+        raise argparse.ArgumentTypeError("give two sizes, e.g. 1024x832") from None
+    if first < 64 or second < 64:
         raise argparse.ArgumentTypeError("at least 64x64")
-    return rows, columns
+    return first, second
 
 
 def main() -> None:
@@ -813,29 +849,26 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="20 studies of 256x208, lists grown to 40, 5 placed per reader",
+        help="20 studies of 256x208, lists grown to 40, 10 s + 5 s, 300 ms think time",
     )
     parser.add_argument("--studies", type=int, default=STUDIES, help="4 images each")
     parser.add_argument("--size", type=size, default=(1024, 832), help="ROWSxCOLUMNS")
     parser.add_argument(
-        "--grow-to",
-        type=int,
-        default=450,
-        help="list length reached before the timed window (in-process)",
+        "--grow-to", type=int, default=450, help="list length reached in-process before the load"
     )
-    parser.add_argument(
-        "--place", type=int, default=40, help="images each reader places through the API, timed"
-    )
-    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
-    parser.add_argument("--timeout", type=float, default=240, help="seconds for the load")
     parser.add_argument(
         "--think-ms",
         type=float,
-        default=0,
-        help="pause before each answer (0.5x to 1.5x; default 0)",
+        default=1500,
+        help="human pace: mean time from a pair shown to its answer (0.5x to 1.5x)",
     )
+    parser.add_argument("--seconds", type=float, default=120, help="human-pace phase")
     parser.add_argument(
-        "--pane", type=size, default=(940, 900), help="viewer pane WIDTHxHEIGHT in device pixels"
+        "--stress-seconds", type=float, default=30, help="back-to-back phase after it (0: none)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--pane", type=size, default=(940, 900), help="viewer pane WIDTHxHEIGHT, device pixels"
     )
     parser.add_argument(
         "--no-render",
@@ -852,19 +885,18 @@ def main() -> None:
     parser.add_argument(
         "--database-url",
         default=ADMIN_URL,
-        help="an existing database on the server, to create the scratch one",
+        help="an existing database on the server, to create the scratch one next to",
     )
     args = parser.parse_args()
     if make_url(args.database_url).host not in LOOPBACK:
         parser.error("the benchmark runs only against a PostgreSQL server on 127.0.0.1")
     if args.quick:
-        args.studies, args.size, args.grow_to, args.place = 20, (256, 208), 40, 5
-    images = 4 * args.studies
-    if not (args.grow_to > SEEDS and args.grow_to + args.place <= images):
-        parser.error(
-            f"--grow-to must be above {SEEDS} and --grow-to + --place at most "
-            f"{images} (4 x --studies)"
-        )
+        args.studies, args.size, args.grow_to = 20, (256, 208), 40
+        args.seconds, args.stress_seconds, args.think_ms = 10, 5, 300
+    if not args.grow_to > SEEDS or args.grow_to + 20 > 4 * args.studies:
+        parser.error(f"--grow-to must be above {SEEDS} and at most 4 x --studies - 20")
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
     run(args)
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol, TextIO
+
+CHUNK = 1 << 20
 
 
 class Target(Protocol):
@@ -45,20 +47,22 @@ class FolderTarget:
 
 
 class ZipTarget:
-    """Members of one zip archive (deflated), streamed: no member is held in memory."""
+    """Members of one zip archive (deflated). Text members are written to temporary files
+    first (several may be open at once, which a zip cannot do), so nothing is held in
+    memory; each goes into the archive when it is closed."""
 
-    def __init__(self, archive: zipfile.ZipFile) -> None:
+    def __init__(self, archive: zipfile.ZipFile, scratch: Path) -> None:
         self.archive = archive
+        self.scratch = scratch
 
     @contextmanager
     def text(self, name: str) -> Iterator[TextIO]:
-        with self.archive.open(name, "w", force_zip64=True) as raw:
-            wrapper = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            try:
-                yield wrapper
-            finally:
-                wrapper.flush()
-                wrapper.detach()
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="", dir=self.scratch) as f:
+            yield f
+            f.flush()
+            f.buffer.seek(0)
+            with self.archive.open(name, "w", force_zip64=True) as member:
+                shutil.copyfileobj(f.buffer, member, CHUNK)
 
     def copy(self, name: str, source: Path) -> None:
         # DICOM pixel data is mostly compressed already: storing is as small and far faster.
@@ -76,7 +80,7 @@ def open_target(path: Path) -> Iterator[FolderTarget | ZipTarget]:
     draft = path.with_name(f".{path.name}.part")
     try:
         with zipfile.ZipFile(draft, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
-            yield ZipTarget(z)
+            yield ZipTarget(z, path.parent)
         os.replace(draft, path)
     finally:
         draft.unlink(missing_ok=True)

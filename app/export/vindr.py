@@ -290,9 +290,11 @@ def parse_release(
     files are skipped.
     """
     release = _Release(known_image_ids)
-    breast_read = release.read(breast_csv, BREAST_FILE, BREAST_HEADER, release.add_breast_row)
+    release.breast_read = release.read(
+        breast_csv, BREAST_FILE, BREAST_HEADER, release.add_breast_row
+    )
     finding_read = release.read(finding_csv, FINDING_FILE, FINDING_HEADER, release.add_finding_row)
-    release.finish(both_read=breast_read and finding_read)
+    release.finish(both_read=release.breast_read and finding_read)
     problems = sorted(release.problems, key=_problem_order)
     return ParsedRelease(studies=[] if problems else release.studies_out(), problems=problems)
 

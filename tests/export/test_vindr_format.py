@@ -193,8 +193,9 @@ def test_vocabulary_is_the_release_vocabulary_and_ours() -> None:
         "Suspicious Lymph Node",
     )
     assert NO_FINDING == rules.NO_FINDING == "No Finding"
-    assert GRADED == tuple(c.name for c in DEFAULT_VOCABULARY.categories if c.graded)
-    assert ASSOCIATED == tuple(c.name for c in DEFAULT_VOCABULARY.categories if not c.graded)
+    vocabulary = DEFAULT_VOCABULARY.categories
+    assert tuple(c.name for c in vocabulary if c.graded) == GRADED
+    assert tuple(c.name for c in vocabulary if not c.graded) == ASSOCIATED
     assert SPLITS == ("training", "test")
 
 
@@ -270,9 +271,7 @@ def test_a_box_on_an_image_outside_the_study_is_refused() -> None:
 def test_writing_formats_what_it_is_given() -> None:
     """Non-final studies (no split yet) and images of unknown side are written, not refused."""
     unknown_side = ImageFacts(SA, E1, A1, "", "", 10, 20)
-    assert breast_rows([unknown_side], {}, "") == [
-        [SA, E1, A1, "", "", "10", "20", "", "", ""]
-    ]
+    assert breast_rows([unknown_side], {}, "") == [[SA, E1, A1, "", "", "10", "20", "", "", ""]]
     assert finding_rows([unknown_side], {}, "")[0][9:] == ["['No Finding']", *[""] * 6]
 
 
@@ -358,7 +357,9 @@ CORNER = st.one_of(
 
 @st.composite
 def box_json(draw: st.DrawFn, images: list[ImageFacts]) -> dict[str, Any]:
-    categories = draw(st.lists(st.sampled_from(GRADED + ASSOCIATED), min_size=1, max_size=3, unique=True))
+    categories = draw(
+        st.lists(st.sampled_from(GRADED + ASSOCIATED), min_size=1, max_size=3, unique=True)
+    )
     graded = any(name in GRADED for name in categories)
     xs, ys = sorted(draw(st.tuples(CORNER, CORNER))), sorted(draw(st.tuples(CORNER, CORNER)))
     image = draw(st.sampled_from(images))
@@ -370,7 +371,13 @@ def box_json(draw: st.DrawFn, images: list[ImageFacts]) -> dict[str, Any]:
 def study(draw: st.DrawFn, number: int) -> tuple[list[ImageFacts], dict[str, Any], str]:
     study_id = md5(f"synthetic-study-{number}")
     series = [md5(f"synthetic-series-{number}-{k}") for k in range(draw(st.integers(1, 2)))]
-    views = draw(st.lists(st.sampled_from([("L", "CC"), ("L", "MLO"), ("R", "CC"), ("R", "MLO")]), min_size=1, max_size=5))
+    views = draw(
+        st.lists(
+            st.sampled_from([("L", "CC"), ("L", "MLO"), ("R", "CC"), ("R", "MLO")]),
+            min_size=1,
+            max_size=5,
+        )
+    )
     images = [
         ImageFacts(
             study_id,
@@ -462,7 +469,7 @@ def breast_line(
 ) -> str:
     row = {
         "study_id": study_id,
-        "series_id": E1,
+        "series_id": E1 if study_id == SA else E3,
         "image_id": image_id,
         "laterality": laterality,
         "view_position": view,
@@ -492,20 +499,31 @@ def finding_line(
     return f"{head},{quoted},{birads},{corners},{split}"
 
 
+def box_line(
+    image_id: str,
+    categories: str,
+    birads: str,
+    corners: str = "1.0,2.0,3.0,4.0",
+    laterality: str = "L",
+    view: str = "CC",
+    **cells: str,
+) -> str:
+    return finding_line(image_id, laterality, view, categories, birads, corners, **cells)
+
+
 def text(header: tuple[str, ...], *lines: str) -> str:
     return "\n".join([",".join(header), *lines]) + "\n"
 
 
 def test_a_malformed_release_lists_every_problem_with_its_line() -> None:
-    long_id = "Z" * 200
     breast = text(
         BREAST_HEADER,
         breast_line(A1),  # 2
         breast_line(A2, "L", "MLO", breast_birads="BI-RADS 0"),  # 3
         breast_line(A3, "X", "CC"),  # 4
         breast_line(A4, "R", "MLO", height="0", breast_density="DENSITY E"),  # 5
-        breast_line(long_id, study_id=SB),  # 6
-        ",".join([SB, E1, B1, "L", "CC", "10", "10", "BI-RADS 1", "DENSITY B"]),  # 7
+        breast_line("Z" * 200, study_id=SB),  # 6
+        ",".join([SB, E3, B1, "L", "CC", "10", "10", "BI-RADS 1", "DENSITY B"]),  # 7
         breast_line(B2, "R", "CC", study_id=SB, split="validation"),  # 8
         breast_line(A1, "R", "MLO", study_id=SB),  # 9
         breast_line(B3, "L", "CC", study_id=SB, split="test"),  # 10
@@ -513,43 +531,84 @@ def test_a_malformed_release_lists_every_problem_with_its_line() -> None:
     )
     finding = text(
         FINDING_HEADER,
-        finding_line(A1, categories="['Mass', 'Calcification']", birads="BI-RADS 4", corners="1.0,2.0,3.0,4.0"),  # 2
-        finding_line(A1, categories="['Mass']", corners="1.0,2.0,3.0,4.0"),  # 3
-        finding_line(A2, "L", "MLO", categories="['Skin Retraction']", birads="BI-RADS 4", corners="1.0,2.0,3.0,4.0"),  # 4
+        box_line(A1, "['Mass', 'Calcification']", "BI-RADS 4"),  # 2
+        box_line(A1, "['Mass']", ""),  # 3
+        box_line(A2, "['Skin Retraction']", "BI-RADS 4", view="MLO"),  # 4
         finding_line(A2, "L", "MLO", corners="5.0,,,"),  # 5
-        finding_line(A4, "R", "MLO", categories="['Mass']", birads="BI-RADS 5", corners="abc,2.0,3.0,4.0"),  # 6
-        finding_line(A4, "R", "MLO", categories="['Mass']", birads="BI-RADS 5", corners="9.5,2.0,3.0,1.0"),  # 7
+        box_line(A4, "['Mass']", "BI-RADS 5", "abc,2.0,3.0,4.0", "R", "MLO"),  # 6
+        box_line(A4, "['Mass']", "BI-RADS 5", "9.5,2.0,3.0,4.0", "R", "MLO"),  # 7
         finding_line(C1, study_id=SB),  # 8
-        finding_line(B3, "L", "CC", categories="['Asymmetry']", birads="BI-RADS 2", corners="1.0,2.0,3.0,4.0", study_id=SB, split="test"),  # 9
+        box_line(B3, "['Asymmetry']", "BI-RADS 2", study_id=SB, split="test"),  # 9
         finding_line(B4, "L", "MLO", categories="['No Finding', 'Mass']", study_id=SB),  # 10
         finding_line(B2, "R", "CC", study_id=SB, breast_birads="BI-RADS 5", split="test"),  # 11
-    )  # fmt: skip
+    )
     parsed = parse_release(breast, finding, known_image_ids={A1, A2, A4, B2, B3})
+    birads_1_to_5 = ", ".join(f"'BI-RADS {n}'" for n in range(1, 5)) + " or 'BI-RADS 5'"
     expected = [
-        (BREAST, 3, "breast_birads must be 'BI-RADS 1', 'BI-RADS 2', 'BI-RADS 3', 'BI-RADS 4' or 'BI-RADS 5'; got 'BI-RADS 0'"),
+        (BREAST, 3, f"breast_birads must be {birads_1_to_5}; got 'BI-RADS 0'"),
         (BREAST, 4, "laterality must be 'L' or 'R'; got 'X'"),
-        (BREAST, 4, f"image_id {A3!r} has no DICOM file"),
         (BREAST, 4, f"image_id {A3!r} has no row in {FINDING}"),
+        (BREAST, 4, f"image_id {A3!r} has no DICOM file"),
         (BREAST, 5, "height must be a positive whole number (pixels); got '0'"),
-        (BREAST, 5, "breast_density must be 'DENSITY A', 'DENSITY B', 'DENSITY C' or 'DENSITY D'; got 'DENSITY E'"),
-        (BREAST, 6, "image_id must be 32 lowercase hexadecimal characters (an MD5 digest); got 'ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ...'"),
-        (BREAST, 7, "9 columns instead of 10; got "),
+        (
+            BREAST,
+            5,
+            "breast_density must be 'DENSITY A', 'DENSITY B', 'DENSITY C' or 'DENSITY D'; "
+            "got 'DENSITY E'",
+        ),
+        (
+            BREAST,
+            6,
+            "image_id must be 32 lowercase hexadecimal characters (an MD5 digest); "
+            f"got '{'Z' * 57}...'",
+        ),
+        (BREAST, 7, f"9 columns instead of 10; got '{SB},{E3[:24]}...'"),
         (BREAST, 8, "split must be 'training' or 'test'; got 'validation'"),
-        (BREAST, 9, f"image_id {A1!r} is also in study {SA!r} (line 2); an image belongs to one study"),
-        (BREAST, 10, f"split 'test' differs from 'training' on line 11 for study {SB!r}"),
+        (BREAST, 9, f"image_id {A1!r} is also in study {SA!r} (line 2); an image belongs to"),
+        (BREAST, 10, f"split 'test' differs from 'training' on line 6 for study {SB!r}"),
         (BREAST, 11, f"image_id {B4!r} has no DICOM file"),
-        (FINDING, 2, "finding_categories names an unknown category 'Calcification'; the VinDr-Mammo vocabulary is No Finding, Mass, Suspicious Calcification"),
-        (FINDING, 3, "a box with a graded lesion (Mass) needs a finding_birads of 'BI-RADS 3', 'BI-RADS 4' or 'BI-RADS 5'; got ''"),
-        (FINDING, 4, "a box with only associated features (Skin Retraction) has an empty finding_birads; got 'BI-RADS 4'"),
+        (
+            FINDING,
+            2,
+            "finding_categories names an unknown category 'Calcification'; the VinDr-Mammo "
+            "vocabulary is No Finding, Mass, Suspicious Calcification, Asymmetry,",
+        ),
+        (
+            FINDING,
+            3,
+            "a box with a graded lesion (Mass) needs a finding_birads of 'BI-RADS 3', "
+            "'BI-RADS 4' or 'BI-RADS 5'; got ''",
+        ),
+        (
+            FINDING,
+            4,
+            "a box with only associated features (Skin Retraction) has an empty "
+            "finding_birads; got 'BI-RADS 4'",
+        ),
         (FINDING, 5, "a 'No Finding' row has no box; got xmin '5.0'"),
         (FINDING, 5, f"image_id {A2!r} has a 'No Finding' row and box rows (line 4)"),
         (FINDING, 6, "xmin must be a number within +-1e+06 (pixels) or empty; got 'abc'"),
-        (FINDING, 7, "ymax '1.0' is less than ymin '2.0'"),
+        (FINDING, 7, "xmax '3.0' is less than xmin '9.5'"),
         (FINDING, 8, f"image_id {C1!r} is not in {BREAST}"),
-        (FINDING, 9, "finding_birads must be 'BI-RADS 3', 'BI-RADS 4', 'BI-RADS 5' or empty; got 'BI-RADS 2'"),
-        (FINDING, 10, "finding_categories combines 'No Finding' with other categories; got \"['No Finding', 'Mass']\""),
-        (FINDING, 11, f"breast_birads 'BI-RADS 5' differs from 'BI-RADS 1' on {BREAST} line 8 for image_id {B2!r}"),
-    ]  # fmt: skip
+        (
+            FINDING,
+            9,
+            "finding_birads must be 'BI-RADS 3', 'BI-RADS 4', 'BI-RADS 5' or empty; "
+            "got 'BI-RADS 2'",
+        ),
+        (
+            FINDING,
+            10,
+            "finding_categories combines 'No Finding' with other categories; "
+            "got \"['No Finding', 'Mass']\"",
+        ),
+        (
+            FINDING,
+            11,
+            f"breast_birads 'BI-RADS 5' differs from 'BI-RADS 1' on {BREAST} line 8 "
+            f"for image_id {B2!r}",
+        ),
+    ]
     assert parsed.studies == []
     assert located(parsed) == [(file, line) for file, line, _ in expected]
     for problem, (_, _, fragment) in zip(parsed.problems, expected, strict=True):
@@ -557,36 +616,24 @@ def test_a_malformed_release_lists_every_problem_with_its_line() -> None:
 
 
 def test_every_breast_level_value_is_checked() -> None:
-    breast = text(
-        BREAST_HEADER,
-        breast_line(
-            A1,
-            "l",
-            "ML",
-            study_id="5A" * 16,
-            series_id="e1",
-            height="3518.0",
-            width="-2",
-            breast_birads="BI-RADS 6",
-            breast_density="C",
-            split="Training",
-        ),
-    )
+    bad = {
+        "study_id": "5A" * 16,
+        "series_id": "e1",
+        "laterality": "l",
+        "view_position": "ML",
+        "height": "3518.0",
+        "width": "-2",
+        "breast_birads": "BI-RADS 6",
+        "breast_density": "C",
+        "split": "Training",
+    }
+    breast = text(BREAST_HEADER, breast_line(A1, **bad))
     parsed = parse_release(breast, text(FINDING_HEADER, finding_line(A1)))
+    assert {problem.line for problem in parsed.problems} == {2}
     messages = [problem.message for problem in parsed.problems]
-    assert [m.split(" ")[0] for m in messages] == [
-        "study_id",
-        "series_id",
-        "laterality",
-        "view_position",
-        "height",
-        "width",
-        "breast_birads",
-        "breast_density",
-        "split",
-    ]
-    assert all(m.endswith(("'5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A'", "'e1'", "'l'", "'ML'", "'3518.0'", "'-2'", "'BI-RADS 6'", "'C'", "'Training'")) for m in messages)  # fmt: skip
-    assert {p.line for p in parsed.problems} == {2}
+    assert [message.split(" ")[0] for message in messages] == list(bad)
+    for message, value in zip(messages, bad.values(), strict=True):
+        assert message.endswith(f"; got {value!r}")
 
 
 def test_breast_labels_must_agree_on_both_images_of_a_breast() -> None:
@@ -615,14 +662,14 @@ def test_image_rows_must_agree_between_and_within_files() -> None:
     breast = text(BREAST_HEADER, breast_line(A1), breast_line(A2, "R", "CC"))
     finding = text(
         FINDING_HEADER,
-        finding_line(A1, "L", "MLO", categories="['Mass']", birads="BI-RADS 4", corners="1,2,3,4"),
-        finding_line(A1, study_id=SB, categories="['Mass']", birads="BI-RADS 4", corners="1,2,3,4", height="3000"),
+        box_line(A1, "['Mass']", "BI-RADS 4", "1,2,3,4", view="MLO"),
+        box_line(A1, "['Mass']", "BI-RADS 4", "1,2,3,4", study_id=SB, series_id=E1, height="3000"),
         finding_line(A1),
         finding_line(A2, "R", "CC", split="test"),
         finding_line(A2, "R", "CC"),
         finding_line(C1, series_id=E2),
         finding_line(C1, series_id=E3),
-    )  # fmt: skip
+    )
     parsed = parse_release(breast, finding)
     assert [str(problem) for problem in parsed.problems] == [
         f"{FINDING}, line 2: view_position 'MLO' differs from 'CC' on {BREAST} line 2 "
@@ -638,6 +685,7 @@ def test_image_rows_must_agree_between_and_within_files() -> None:
         f"{FINDING}, line 6: a second 'No Finding' row for image_id {A2!r} (first on line 5)",
         f"{FINDING}, line 7: image_id {C1!r} is not in {BREAST}",
         f"{FINDING}, line 8: series_id {E3!r} differs from {E2!r} on line 7 for image_id {C1!r}",
+        f"{FINDING}, line 8: a second 'No Finding' row for image_id {C1!r} (first on line 7)",
     ]
 
 
@@ -646,9 +694,9 @@ def test_ids_belong_to_one_study() -> None:
         BREAST_HEADER,
         breast_line(A1),
         breast_line(A1, "L", "MLO"),
-        breast_line(A2, study_id=SB),
+        breast_line(A2, study_id=SB, series_id=E1),
     )
-    finding = text(FINDING_HEADER, finding_line(A1), finding_line(A2, study_id=SB))
+    finding = text(FINDING_HEADER, finding_line(A1), finding_line(A2, study_id=SB, series_id=E1))
     parsed = parse_release(breast, finding)
     assert [str(problem) for problem in parsed.problems] == [
         f"{BREAST}, line 3: a second row for image_id {A1!r} (first on line 2)",
@@ -661,10 +709,11 @@ def test_a_box_needs_all_four_coordinates_and_negative_ones_are_fine() -> None:
     breast = text(BREAST_HEADER, breast_line(A1, breast_birads="BI-RADS 4"))
     finding = text(
         FINDING_HEADER,
-        finding_line(A1, categories="['Mass']", birads="BI-RADS 4", corners="-12.5,-3.0,,40.0", breast_birads="BI-RADS 4"),
-        finding_line(A1, categories="['Mass']", birads="BI-RADS 4", corners="-12.5,-3.0,0.0,40.0", breast_birads="BI-RADS 4"),
-        finding_line(A1, categories="['Mass']", birads="BI-RADS 4", corners="nan,inf,1e7,1_0", breast_birads="BI-RADS 4"),
-    )  # fmt: skip
+        *(
+            box_line(A1, "['Mass']", "BI-RADS 4", corners, breast_birads="BI-RADS 4")
+            for corners in ("-12.5,-3.0,,40.0", "-12.5,-3.0,0.0,40.0", "nan,inf,1e7,1_0")
+        ),
+    )
     parsed = parse_release(breast, finding)
     assert [(p.line, p.message.split(";")[0]) for p in parsed.problems] == [
         (2, "a box needs xmin, ymin, xmax and ymax"),
@@ -681,11 +730,8 @@ def test_categories_must_be_written_as_python_writes_a_list() -> None:
     cells = ["['Mass','Asymmetry']", '["Mass"]', "[]", "Mass", "['Mass', 'Mass']"]
     finding = text(
         FINDING_HEADER,
-        *(
-            finding_line(A1, categories=cell, birads="BI-RADS 4", corners="1.0,2.0,3.0,4.0", breast_birads="BI-RADS 4")
-            for cell in cells
-        ),
-    )  # fmt: skip
+        *(box_line(A1, cell, "BI-RADS 4", breast_birads="BI-RADS 4") for cell in cells),
+    )
     parsed = parse_release(breast, finding)
     assert [p.line for p in parsed.problems] == [2, 3, 4, 5, 6]
     for problem, cell in zip(parsed.problems, cells, strict=True):
@@ -704,7 +750,7 @@ def test_bad_header_gives_one_problem_naming_the_expected_header() -> None:
             1,
             "the header must be exactly 'study_id,series_id,image_id,laterality,view_position,"
             "height,width,breast_birads,breast_density,split'; got "
-            "'study_id,series_id,image_id,laterality,view_position,heigh...'",
+            "'study_id,series_id,image_id,laterality,view_position,heig...'",
         )
     ]
 
