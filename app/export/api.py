@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 
 from app.auth.deps import AdminPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, field_error
-from app.export import intake, jobs, release
+from app.export import intake, jobs, release, report
 from app.export.models import ExportJob
 from app.imaging.importer import Source
+from app.reading import service as reading_service
 
 router = APIRouter(prefix="/api/v1", tags=["export"], responses=ERROR_RESPONSES)
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "vindr.schema.json"
@@ -179,3 +180,11 @@ def import_release(
         studies=done.studies,
         images_imported=done.images_imported,
     )
+
+
+@router.get("/reading/projects/{project_id}/agreement", response_model=report.AgreementReportOut)
+def agreement(project_id: int, _: AdminPrincipal, db: Db) -> report.AgreementReportOut:
+    """Reader agreement per item type (percent, quadratic-weighted kappa, Gwet's AC1), lesion
+    F1 at the project's IoU threshold, arbitration rate, and each reader against the final
+    label in two screening mappings, with reading time per case."""
+    return report.agreement_report(db, reading_service.get_project(db, project_id))

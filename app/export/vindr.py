@@ -132,7 +132,7 @@ def breast_rows(
     unknown side gets empty breast cells, a BI-RADS 0 is written ``BI-RADS 0``; such files do
     not re-import (:func:`parse_release` accepts the release's values only).
     """
-    read, _ = _prepared(images, label, split)
+    read = _parsed(label)
     return [[*_image_cells(image, read), split] for image in images]
 
 
@@ -144,9 +144,11 @@ def finding_rows(
     row with empty finding BI-RADS and coordinates. A box without a BI-RADS (associated
     features only) has an empty finding BI-RADS.
 
-    Raises ValueError for a box on an image that is not in ``images``: it would be lost.
+    Raises ValueError for a box on an image that is not in ``images`` (it would be lost)
+    and for an image listed twice (its boxes would be written twice).
     """
-    read, boxes_on = _prepared(images, label, split)
+    read = _parsed(label)
+    boxes_on = _boxes_by_image(images, read)
     rows: list[list[str]] = []
     for image in images:
         cells = _image_cells(image, read)
@@ -168,11 +170,12 @@ def default_image_order(images: Iterable[ImageFacts]) -> list[ImageFacts]:
     return sorted(images, key=key)
 
 
-def _prepared(
-    images: Sequence[ImageFacts], label: Mapping[str, Any] | Label, split: str
-) -> tuple[Label, dict[str, list[Box]]]:
-    """The parsed label and its boxes by image id, after checking the images."""
-    read = label if isinstance(label, Label) else parse_label(label)
+def _parsed(label: Mapping[str, Any] | Label) -> Label:
+    return label if isinstance(label, Label) else parse_label(label)
+
+
+def _boxes_by_image(images: Sequence[ImageFacts], read: Label) -> dict[str, list[Box]]:
+    """Each image's boxes, in label order."""
     boxes_on: dict[str, list[Box]] = {}
     for image in images:
         if image.image_id in boxes_on:
@@ -184,7 +187,7 @@ def _prepared(
                 f"Box {box.id!r} is on image {box.image_id!r}, which is not among the images."
             )
         boxes_on[box.image_id].append(box)
-    return read, boxes_on
+    return boxes_on
 
 
 def _image_cells(image: ImageFacts, read: Label) -> list[str]:

@@ -14,7 +14,10 @@ import pytest
 
 from tests.imaging.helpers import dataset_bytes, exam_files
 
-BREAST_HEADER = "study_id,series_id,image_id,laterality,view_position,height,width,breast_birads,breast_density,split"
+BREAST_HEADER = (
+    "study_id,series_id,image_id,laterality,view_position,height,width,breast_birads,"
+    "breast_density,split"
+)
 FINDING_HEADER = (
     "study_id,series_id,image_id,laterality,view_position,height,width,breast_birads,"
     "breast_density,finding_categories,finding_birads,xmin,ymin,xmax,ymax,split"

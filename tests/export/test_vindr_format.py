@@ -266,6 +266,9 @@ def test_a_box_on_an_image_outside_the_study_is_refused() -> None:
     label = {**LABEL_B, "boxes": [json_box("x", A1, (1, 2, 3, 4), ["Mass"], 4)]}
     with pytest.raises(ValueError, match="not among the images"):
         finding_rows(STUDY_B, label, "test")
+    with pytest.raises(ValueError, match="listed twice"):
+        finding_rows([*STUDY_A, STUDY_A[0]], LABEL_A, "training")
+    assert len(breast_rows(STUDY_B, label, "test")) == 4  # the breast file has no boxes
 
 
 def test_writing_formats_what_it_is_given() -> None:
