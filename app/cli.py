@@ -477,11 +477,26 @@ def _project_id(session: Session, kind: str, wanted: str) -> int:
     type=click.Path(exists=True, path_type=Path),
     help="DICOM files, folders or zips (may be given several times).",
 )
+@click.option(
+    "--start-as",
+    type=click.Choice(["final", "first_read"]),
+    default="final",
+    show_default=True,
+    help="first_read: each label is a first read; a second reader and arbitration follow.",
+)
+@click.option("--first-reader", default="", help="first_read: the user the labels belong to.")
 @pass_context
 def import_release_command(
-    context: Context, project_name: str, breast: Path, finding: Path, dicom_paths: tuple[Path, ...]
+    context: Context,
+    project_name: str,
+    breast: Path,
+    finding: Path,
+    dicom_paths: tuple[Path, ...],
+    start_as: str,
+    first_reader: str,
 ) -> None:
-    """Import a VinDr-format release as a project whose studies start final."""
+    """Import a VinDr-format release as a project whose studies start final (or as first
+    reads to be read again)."""
     from app.export.intake import import_release
     from app.imaging.kit import ImagingKit
 
@@ -497,12 +512,15 @@ def import_release_command(
                 breast_csv=breast.read_text(encoding="utf-8"),
                 finding_csv=finding.read_text(encoding="utf-8"),
                 dicom=sources,
+                start_as=start_as,
+                first_reader=find_user(session, first_reader) if first_reader else None,
             )
         except AppError as error:
             for detail in error.details or []:
                 click.echo(f"{detail.get('field')}: {detail.get('message')}", err=True)
             raise click.ClickException(error.message) from None
     click.echo(
-        f"Project {intake.project.name!r} (id {intake.project.id}): {intake.studies} final "
-        f"studies, {intake.images_imported} DICOM files imported."
+        f"Project {intake.project.name!r} (id {intake.project.id}): {intake.studies} "
+        f"{'final studies' if start_as == 'final' else 'studies with a first read'}, "
+        f"{intake.images_imported} DICOM files imported."
     )

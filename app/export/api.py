@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from app.auth.deps import AdminPrincipal, Db
+from app.auth.users import find_user
 from app.core.errors import ERROR_RESPONSES, field_error
 from app.export import intake, jobs, release, report
 from app.export.models import ExportJob
@@ -162,9 +163,17 @@ def import_release(
     dicom: Annotated[
         list[UploadFile] | None, File(description="The DICOM files or zips (optional).")
     ] = None,
+    start_as: Annotated[
+        Literal["final", "first_read"],
+        Form(description="final, or first_read: each label is a first read to re-read."),
+    ] = "final",
+    first_reader: Annotated[
+        str, Form(max_length=64, description="first_read: whose read the labels are.")
+    ] = "",
 ) -> ReleaseOut:
-    """Import a VinDr-format release as a reading project whose studies start final. Any
-    problem refuses the whole release, listing every problem with its file and line."""
+    """Import a VinDr-format release as a reading project whose studies start final, or as
+    first reads to be read again and arbitrated. Any problem refuses the whole release,
+    listing every problem with its file and line."""
     done = intake.import_release(
         db,
         request.app.state.imaging,
@@ -173,6 +182,8 @@ def import_release(
         breast_csv=_text(breast_csv, "breast_csv"),
         finding_csv=_text(finding_csv, "finding_csv"),
         dicom=[_rereadable(upload, n) for n, upload in enumerate(dicom or [])],
+        start_as=start_as,
+        first_reader=find_user(db, first_reader) if first_reader else None,
     )
     return ReleaseOut(
         project_id=done.project.id,

@@ -19,17 +19,29 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
+from app.auth.models import User
 from app.core.database import utcnow
-from app.core.errors import Conflict, Invalid
+from app.core.errors import Conflict, Invalid, field_error
 from app.export import vindr
 from app.imaging.importer import Source, expand, import_sources
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
 from app.imaging.pseudonymise import identifiers
 from app.reading import service as reading_service
-from app.reading.models import FINAL, ProjectStudy, ReadingProject
+from app.reading.models import (
+    FINAL,
+    READ,
+    READING,
+    SUBMITTED,
+    ProjectStudy,
+    ReadingProject,
+    ReadSubmission,
+    ReadTask,
+)
 
 IMPORTED = "imported"
+FIRST_READ = "first_read"
+START_AS = (FINAL, FIRST_READ)
 HEADER_FACTS = ("study_id", "series_id", "height", "width")
 FACTS = (*HEADER_FACTS, "laterality", "view_position")
 MAX_LISTED = 200
@@ -51,8 +63,18 @@ def import_release(
     breast_csv: str,
     finding_csv: str,
     dicom: Sequence[Source] = (),
+    start_as: str = FINAL,
+    first_reader: User | None = None,
 ) -> Intake:
-    """Create ``project_name`` from a release; DICOM files may be imported already."""
+    """Create ``project_name`` from a release; DICOM files may be imported already.
+
+    ``start_as`` final: the studies are final with the released labels. first_read: each
+    released label is ``first_reader``'s submitted read 1; assigning the project gives every
+    study a second reader, and discordant pairs go to arbitration as usual."""
+    if start_as not in START_AS:
+        raise field_error("start_as", f"start_as must be {' or '.join(START_AS)}.")
+    if start_as == FIRST_READ and (first_reader is None or not first_reader.is_active):
+        raise field_error("first_reader", "Name the active user the released reads belong to.")
     if db.scalar(select(ReadingProject.id).where(ReadingProject.name == project_name.strip())):
         raise Conflict(f"A project named {project_name!r} exists already.", code="name_taken")
     dicom = list(expand(dicom, kit))
@@ -78,7 +100,11 @@ def import_release(
     project = reading_service.create_project(
         db, actor, reading_service.NewProject(project_name, "Imported VinDr-format release.")
     )
-    _add_final_studies(db, project, parsed.studies)
+    if start_as == FINAL:
+        _add_final_studies(db, project, parsed.studies)
+    else:
+        assert first_reader is not None
+        _add_first_reads(db, project, parsed.studies, first_reader)
     record(
         db,
         actor,
@@ -86,6 +112,7 @@ def import_release(
         object_type="reading_project",
         object_id=project.id,
         studies=len(parsed.studies),
+        start_as=start_as,
     )
     db.commit()
     imported = report.count("imported") if report else 0
@@ -195,28 +222,71 @@ def _refusal(problems: Sequence[vindr.Problem]) -> Invalid:
     )
 
 
+def _study_pks(db: Session, studies: Sequence[vindr.ParsedStudy]) -> dict[str, int]:
+    first_images = [s.images[0].image_id for s in studies]
+    rows = db.execute(
+        select(Image.image_id, Image.study_pk).where(Image.image_id.in_(first_images))
+    ).all()
+    by_image = dict(rows)
+    return {s.study_id: by_image[s.images[0].image_id] for s in studies}
+
+
+def _project_study(
+    project: ReadingProject, study_pk: int, study: vindr.ParsedStudy
+) -> ProjectStudy:
+    return ProjectStudy(
+        project_id=project.id,
+        study_pk=study_pk,
+        split=study.split,
+        image_order=[image.image_id for image in study.images],
+    )
+
+
 def _add_final_studies(
     db: Session, project: ReadingProject, studies: Sequence[vindr.ParsedStudy]
 ) -> None:
-    study_pks = dict(
-        db.execute(
-            select(Image.image_id, Image.study_pk).where(
-                Image.image_id.in_([s.images[0].image_id for s in studies])
-            )
-        ).all()
-    )
     now = utcnow()
     for study in studies:
+        added = _project_study(project, _study_pks(db, [study])[study.study_id], study)
+        added.status, added.final_label, added.final_source = FINAL, study.label, IMPORTED
+        added.finalized_at = now
+        db.add(added)
+    db.flush()
+
+
+def _add_first_reads(
+    db: Session, project: ReadingProject, studies: Sequence[vindr.ParsedStudy], reader: User
+) -> None:
+    now = utcnow()
+    pks = _study_pks(db, studies)
+    for study in studies:
+        added = _project_study(project, pks[study.study_id], study)
+        added.status = READING
+        db.add(added)
+        db.flush()
+        task = ReadTask(
+            project_study_id=added.id,
+            user_id=reader.id,
+            kind=READ,
+            slot=1,
+            status=SUBMITTED,
+            draft=study.label,
+            version=1,
+            submitted_at=now,
+        )
+        db.add(task)
+        db.flush()
         db.add(
-            ProjectStudy(
-                project_id=project.id,
-                study_pk=study_pks[study.images[0].image_id],
-                status=FINAL,
-                final_label=study.label,
-                final_source=IMPORTED,
-                finalized_at=now,
-                split=study.split,
-                image_order=[image.image_id for image in study.images],
+            ReadSubmission(
+                task_id=task.id,
+                project_study_id=added.id,
+                user_id=reader.id,
+                kind=READ,
+                slot=1,
+                label=study.label,
+                warnings=[],
+                submitted_at=now,
+                active_seconds=0.0,
             )
         )
     db.flush()

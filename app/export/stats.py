@@ -339,9 +339,7 @@ def chart(table: Table) -> Chart:
             count = row.counts[name]
             y = top + offset * BAR
             length = count * scale
-            rects.append(
-                Rect(x0, y, length, BAR - 1, SERIES_COLOURS[name], _tip(spec, row, name))
-            )
+            rects.append(Rect(x0, y, length, BAR - 1, SERIES_COLOURS[name], _tip(spec, row, name)))
             texts.append(Text(x0 + length + 4, y + BAR - 2, str(count), 10))
     return Chart(table.name, spec.title, round(width), round(height), rects, lines, texts)
 
@@ -377,7 +375,9 @@ def svg(drawing: Chart) -> str:
             f'<rect x="{_number(rect.x)}" y="{_number(rect.y)}" width="{_number(rect.width)}" '
             f'height="{_number(rect.height)}" fill="{rect.fill}"'
         )
-        parts.append(f"{shape}><title>{escape(rect.tip)}</title></rect>" if rect.tip else f"{shape}/>")
+        parts.append(
+            f"{shape}><title>{escape(rect.tip)}</title></rect>" if rect.tip else f"{shape}/>"
+        )
     for line in drawing.lines:
         parts.append(
             f'<line x1="{_number(line.x1)}" y1="{_number(line.y1)}" x2="{_number(line.x2)}" '

@@ -198,7 +198,8 @@ def _least_loaded(candidates: Iterable[int], load: Counter[int], exclude: set[in
 
 
 def assign_balanced(db: Session, actor: Actor, project: ReadingProject) -> int:
-    """Give every unassigned study two different readers, the least loaded first."""
+    """Give every unassigned study two different readers, and a study that came with a first
+    read (an imported release) its second one; the least loaded first."""
     pool = [u.id for u in members(db, project, READERS)]
     if len(pool) < 2:
         raise field_error(READERS, "Put at least two readers in the project's reader pool.")
@@ -219,16 +220,38 @@ def assign_balanced(db: Session, actor: Actor, project: ReadingProject) -> int:
                 ReadTask(project_study_id=project_study.id, user_id=user_id, kind=READ, slot=slot)
             )
         project_study.status = READING
+    second_reads = _assign_second_reads(db, project, pool, load)
     record(
         db,
         actor,
         "project.assigned",
         object_type="reading_project",
         object_id=project.id,
-        studies=len(waiting),
+        studies=len(waiting) + second_reads,
     )
     db.commit()
-    return len(waiting)
+    return len(waiting) + second_reads
+
+
+def _assign_second_reads(
+    db: Session, project: ReadingProject, pool: list[int], load: Counter[int]
+) -> int:
+    """Studies that came with a first read (an imported release) get their second reader."""
+    live = (ReadTask.kind == READ) & (ReadTask.status != REASSIGNED)
+    half_read = db.execute(
+        select(ReadTask.project_study_id, func.min(ReadTask.user_id))
+        .join(ProjectStudy, ReadTask.project_study_id == ProjectStudy.id)
+        .where(ProjectStudy.project_id == project.id, ProjectStudy.status == READING, live)
+        .group_by(ReadTask.project_study_id)
+        .having(func.count() == 1)
+        .order_by(ReadTask.project_study_id)
+    ).all()
+    for project_study_id, first_reader in half_read:
+        user_id = _least_loaded(pool, load, {first_reader})
+        assert user_id is not None
+        load[user_id] += 1
+        db.add(ReadTask(project_study_id=project_study_id, user_id=user_id, kind=READ, slot=2))
+    return len(half_read)
 
 
 def assign_pair(

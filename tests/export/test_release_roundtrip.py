@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.cli import main
 from app.imaging.models import Image
-from app.reading.models import ProjectStudy, ReadingProject
+from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission
 from tests.export.conftest import Release, build_release
 from tests.helpers import assert_error, bearer
 
@@ -158,3 +158,71 @@ def test_facts_that_differ_from_the_dicom_are_refused(tmp_path, client, db, admi
     )
     error = assert_error(response, 422, "invalid_release")
     assert any("height 4096 but the DICOM has 256" in d["message"] for d in error["details"])
+
+
+def test_a_release_as_first_reads_gets_second_reads_and_arbitration(
+    client, db, accounts, admin, release: Release
+) -> None:
+    first = accounts.add("senior")
+    second = accounts.add("junior")
+    arbiter = accounts.add("arb")
+    headers = bearer(client, "admin")
+    refused = client.post(
+        "/api/v1/releases",
+        data={"project_name": "Re-read", "start_as": "first_read"},
+        files=[
+            ("breast_csv", ("b.csv", release.breast_csv.encode())),
+            ("finding_csv", ("f.csv", release.finding_csv.encode())),
+        ],
+        headers=headers,
+    )
+    assert assert_error(refused, 422)["details"][0]["field"] == "first_reader"
+    response = client.post(
+        "/api/v1/releases",
+        data={"project_name": "Re-read", "start_as": "first_read", "first_reader": "senior"},
+        files=[
+            ("breast_csv", ("b.csv", release.breast_csv.encode())),
+            ("finding_csv", ("f.csv", release.finding_csv.encode())),
+            *[("dicom", (p.name, p.read_bytes())) for p in release.dicom_dir.rglob("*.dicom")],
+        ],
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    project_id = response.json()["project_id"]
+    pools = {"readers": [first.id, second.id], "arbiters": [arbiter.id]}
+    client.put(f"/api/v1/reading/projects/{project_id}/pools", json=pools, headers=headers)
+    assigned = client.post(
+        f"/api/v1/reading/projects/{project_id}/assign", json={}, headers=headers
+    )
+    assert assigned.status_code == 200, assigned.text
+    junior = bearer(client, "junior")
+    tasks = client.get("/api/v1/reading/tasks", headers=junior).json()
+    assert len(tasks) == 4
+    labels = {
+        ps.study.study_id: ps for ps in db.scalars(select(ProjectStudy).order_by(ProjectStudy.id))
+    }
+    imported = {
+        study: db.scalar(
+            select(ReadSubmission.label).where(ReadSubmission.project_study_id == ps.id)
+        )
+        for study, ps in labels.items()
+    }
+    changed = next(iter(imported))
+    for task in tasks:
+        label = dict(imported[task["study_id"]])
+        if task["study_id"] == changed:
+            label = {
+                **label,
+                "breasts": {"R": {"birads": 1, "density": "A"}, "L": {"birads": 1, "density": "A"}},
+            }
+        current = client.get(f"/api/v1/reading/tasks/{task['id']}", headers=junior).json()
+        submitted = client.post(
+            f"/api/v1/reading/tasks/{task['id']}/submit",
+            json={"label": label, "version": current["version"]},
+            headers=junior,
+        )
+        assert submitted.status_code == 200, submitted.text
+    db.expire_all()
+    statuses = {ps.study.study_id: ps.status for ps in db.scalars(select(ProjectStudy))}
+    assert statuses.pop(changed) == "arbitration"
+    assert set(statuses.values()) == {"final"}

@@ -1,0 +1,244 @@
+"""Dataset statistics of a reading project (VinDr-Mammo's tables 3-5): the page with its
+charts, the same as CSV, each chart as SVG or PNG, and the tables as JSON for the API.
+
+Counted over the project's final studies, split as an export with default options splits
+them (:func:`app.export.release.study_splits`), streamed in batches (counters only); open QC
+flags over all the project's studies.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+from pydantic import BaseModel
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.deps import AdminPrincipal, Db
+from app.core.errors import ERROR_RESPONSES, Invalid, NotFound
+from app.core.web import render
+from app.export import release, stats
+from app.imaging.models import QcFlag
+from app.reading import service
+from app.reading.models import FINAL, ProjectStudy, ReadingProject
+
+# Not APIRouter(include_in_schema=False): FastAPI ANDs the router's flag with each route's, so
+# the JSON route could not opt back in. Every page route opts out of the schema itself.
+router = APIRouter()
+
+
+# --- collecting ---------------------------------------------------------------------------------
+
+
+def collect(factory: sessionmaker[Session], project_id: int) -> stats.Statistics:
+    """The project's statistics, read in a session of its own: streaming the studies empties
+    its session after each batch, which must not detach the request's objects."""
+    with factory() as db:
+        project = service.get_project(db, project_id)
+        splits = release.study_splits(db, project, release.Options())
+        accumulator = stats.Accumulator()
+        ids = release._study_ids(db, project, [FINAL])
+        for batch in release._batches(db, ids):
+            for project_study in batch:
+                study = project_study.study
+                accumulator.add_study(
+                    splits.get(study.study_id, ""),
+                    project_study.final_label,
+                    [image.image_id for image in study.images],
+                    study.patient_age,
+                )
+        for kind, studies in _open_flags(db, project):
+            accumulator.add_qc(kind, studies)
+    return accumulator.result()
+
+
+def _open_flags(db: Session, project: ReadingProject) -> list[tuple[str, int]]:
+    """Per QC kind, how many of the project's studies (any status) have an open flag."""
+    statement = (
+        select(QcFlag.kind, func.count(distinct(QcFlag.study_pk)))
+        .join(ProjectStudy, ProjectStudy.study_pk == QcFlag.study_pk)
+        .where(ProjectStudy.project_id == project.id, QcFlag.cleared_at.is_(None))
+        .group_by(QcFlag.kind)
+    )
+    return [(kind, int(count)) for kind, count in db.execute(statement).all()]
+
+
+def _statistics(
+    request: Request, db: Session, project_id: int
+) -> tuple[ReadingProject, stats.Statistics]:
+    project = service.get_project(db, project_id)
+    return project, collect(request.app.state.session_factory, project.id)
+
+
+def _table(statistics: stats.Statistics, name: str) -> stats.Table:
+    try:
+        return statistics.table(name)
+    except KeyError:
+        raise _unknown_table(name) from None
+
+
+def _unknown_table(name: str) -> NotFound:
+    return NotFound(
+        f"There is no statistics table {name[:60]!r}; the tables are "
+        f"{', '.join(stats.TABLE_NAMES)}."
+    )
+
+
+def _attachment(content: bytes | str, media_type: str, filename: str) -> Response:
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def csv_text(statistics: stats.Statistics) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(stats.csv_rows(statistics))
+    return buffer.getvalue()
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/statistics", include_in_schema=False)
+def statistics_page(
+    request: Request,
+    project_id: int,
+    _: AdminPrincipal,
+    db: Db,
+    output: Annotated[str | None, Query(alias="format", max_length=20)] = None,
+) -> Response:
+    """The tables and charts; ``?format=csv`` gives every table as one CSV."""
+    if output not in (None, "", "html", "csv"):
+        raise Invalid(f"Unknown format {output!r}: use csv, or no format for the page.")
+    project, statistics = _statistics(request, db, project_id)
+    if output == "csv":
+        name = f"project-{project.id}-statistics.csv"
+        return _attachment(csv_text(statistics), "text/csv; charset=utf-8", name)
+    # stats.svg escapes every text and attribute it writes (names come from labels)
+    charts = {
+        table.name: Markup(stats.svg(stats.chart(table)))  # noqa: S704
+        for table in statistics.tables
+    }
+    return _page(request, project, statistics, charts)
+
+
+def _page(
+    request: Request,
+    project: ReadingProject,
+    statistics: stats.Statistics,
+    charts: dict[str, Markup],
+) -> HTMLResponse:
+    return render(
+        request,
+        "export/statistics.html",
+        {
+            "project": project,
+            "statistics": statistics,
+            "totals": statistics.table("totals"),
+            "charts": charts,
+            "splits": stats.SPLITS,
+        },
+    )
+
+
+@router.get("/projects/{project_id}/statistics/{table}.svg", include_in_schema=False)
+def statistics_svg(
+    request: Request, project_id: int, table: str, _: AdminPrincipal, db: Db
+) -> Response:
+    if table not in stats.SPECS:
+        raise _unknown_table(table)
+    project, statistics = _statistics(request, db, project_id)
+    drawing = stats.chart(_table(statistics, table))
+    name = f"project-{project.id}-{table}.svg"
+    return _attachment(stats.svg(drawing), "image/svg+xml; charset=utf-8", name)
+
+
+@router.get("/projects/{project_id}/statistics/{table}.png", include_in_schema=False)
+def statistics_png(
+    request: Request, project_id: int, table: str, _: AdminPrincipal, db: Db
+) -> Response:
+    if table not in stats.SPECS:
+        raise _unknown_table(table)
+    project, statistics = _statistics(request, db, project_id)
+    drawing = stats.chart(_table(statistics, table))
+    return _attachment(stats.png(drawing), "image/png", f"project-{project.id}-{table}.png")
+
+
+# --- API ----------------------------------------------------------------------------------------
+
+
+class RowOut(BaseModel):
+    row: str
+    counts: dict[str, int]
+    rate_per_100_images: dict[str, float | None] | None = None
+    note: str = ""
+
+
+class TableOut(BaseModel):
+    name: str
+    title: str
+    unit: str
+    splits: list[str]
+    rows: list[RowOut]
+
+
+class StatisticsOut(BaseModel):
+    """The dataset statistics of a reading project. Tables: ``totals`` (studies, images,
+    boxes), ``birads`` and ``density`` (breasts), ``findings`` (boxes per category; No
+    Finding: images without a box; with the rate per 100 images), ``finding_birads`` (boxes
+    per graded category x finding BI-RADS), ``age`` (studies per 10 years), ``qc`` (studies
+    with an open QC flag, all splits only). Counts are per split: training, test, all."""
+
+    project_id: int
+    project_name: str
+    splits: list[str]
+    images: dict[str, int]
+    tables: list[TableOut]
+
+
+def statistics_out(project: ReadingProject, statistics: stats.Statistics) -> StatisticsOut:
+    return StatisticsOut(
+        project_id=project.id,
+        project_name=project.name,
+        splits=list(stats.SPLITS),
+        images=statistics.images,
+        tables=[
+            TableOut(
+                name=table.name,
+                title=table.spec.title,
+                unit=table.spec.unit,
+                splits=list(table.spec.splits),
+                rows=[
+                    RowOut(
+                        row=row.name,
+                        counts=row.counts,
+                        rate_per_100_images=row.rates if table.spec.rated else None,
+                        note=row.note,
+                    )
+                    for row in table.rows
+                ],
+            )
+            for table in statistics.tables
+        ],
+    )
+
+
+@router.get(
+    "/api/v1/reading/projects/{project_id}/statistics",
+    response_model=StatisticsOut,
+    tags=["reading"],
+    responses=ERROR_RESPONSES,
+    include_in_schema=True,
+)
+def statistics_api(request: Request, project_id: int, _: AdminPrincipal, db: Db) -> StatisticsOut:
+    """Dataset statistics of a project's final studies per split, as the statistics page
+    shows them (administrators)."""
+    project, statistics = _statistics(request, db, project_id)
+    return statistics_out(project, statistics)
