@@ -137,14 +137,14 @@ class ReleaseOut(BaseModel):
     images_imported: int
 
 
-def _text(upload: UploadFile, field: str) -> str:
+def uploaded_text(upload: UploadFile, field: str) -> str:
     try:
         return upload.file.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise field_error(field, f"{upload.filename or field} is not UTF-8 text.") from None
 
 
-def _rereadable(upload: UploadFile, index: int) -> Source:
+def rereadable(upload: UploadFile, index: int) -> Source:
     def read() -> bytes:
         upload.file.seek(0)
         return upload.file.read()
@@ -179,9 +179,9 @@ def import_release(
         request.app.state.imaging,
         principal.actor,
         project_name=project_name,
-        breast_csv=_text(breast_csv, "breast_csv"),
-        finding_csv=_text(finding_csv, "finding_csv"),
-        dicom=[_rereadable(upload, n) for n, upload in enumerate(dicom or [])],
+        breast_csv=uploaded_text(breast_csv, "breast_csv"),
+        finding_csv=uploaded_text(finding_csv, "finding_csv"),
+        dicom=[rereadable(upload, n) for n, upload in enumerate(dicom or [])],
         start_as=start_as,
         first_reader=find_user(db, first_reader) if first_reader else None,
     )

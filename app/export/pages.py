@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
 from app.auth.deps import AdminPrincipal, Db
-from app.core.errors import AppError
+from app.auth.models import User
+from app.auth.users import find_user
+from app.core.errors import AppError, field_error
 from app.core.web import render, see_other
-from app.export import jobs, release, report
+from app.export import intake, jobs, release, report
+from app.export.api import rereadable, uploaded_text
 from app.masking import service as masking_service
 from app.reading import service as reading_service
 
@@ -84,3 +88,48 @@ def agreement_page(request: Request, project_id: int, _: AdminPrincipal, db: Db)
         "export/agreement.html",
         {"project": project, "report": report.agreement_report(db, project)},
     )
+
+
+def _release_page(request: Request, db: Db, status: int = 200, **context: Any) -> HTMLResponse:
+    readers = db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
+    return render(request, "export/release.html", {"users": list(readers), **context}, status)
+
+
+@router.get("/releases/import")
+def release_form(request: Request, _: AdminPrincipal, db: Db) -> HTMLResponse:
+    return _release_page(request, db)
+
+
+@router.post("/releases/import")
+def release_import(
+    request: Request,
+    principal: AdminPrincipal,
+    db: Db,
+    project_name: Annotated[str, Form(max_length=120)] = "",
+    breast_csv: Annotated[UploadFile | None, File()] = None,
+    finding_csv: Annotated[UploadFile | None, File()] = None,
+    dicom: Annotated[list[UploadFile] | None, File()] = None,
+    start_as: Annotated[str, Form(max_length=20)] = "final",
+    first_reader: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    form = {"project_name": project_name, "start_as": start_as, "first_reader": first_reader}
+    try:
+        if breast_csv is None or finding_csv is None or not breast_csv.filename:
+            raise field_error("breast_csv", "Choose both CSV files of the release.")
+        done = intake.import_release(
+            db,
+            request.app.state.imaging,
+            principal.actor,
+            project_name=project_name,
+            breast_csv=uploaded_text(breast_csv, "breast_csv"),
+            finding_csv=uploaded_text(finding_csv, "finding_csv"),
+            dicom=[rereadable(u, n) for n, u in enumerate(dicom or []) if u.filename],
+            start_as=start_as,
+            first_reader=find_user(db, first_reader) if first_reader else None,
+        )
+    except AppError as error:
+        db.rollback()
+        return _release_page(
+            request, db, error.status_code, error=error.message, problems=error.details, form=form
+        )
+    return see_other(f"/projects/{done.project.id}")

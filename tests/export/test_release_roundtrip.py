@@ -14,7 +14,7 @@ from app.cli import main
 from app.imaging.models import Image
 from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission
 from tests.export.conftest import Release, build_release
-from tests.helpers import assert_error, bearer
+from tests.helpers import assert_error, bearer, login
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
 
@@ -226,3 +226,33 @@ def test_a_release_as_first_reads_gets_second_reads_and_arbitration(
     statuses = {ps.study.study_id: ps.status for ps in db.scalars(select(ProjectStudy))}
     assert statuses.pop(changed) == "arbitration"
     assert set(statuses.values()) == {"final"}
+
+
+def test_the_release_page_lists_problems_then_imports(client, db, admin, release: Release) -> None:
+    csrf = login(client, "admin")
+    assert "breast-level_annotations.csv" in client.get("/releases/import").text
+    breast_csv, finding_csv = bad_release(release)
+    refused = client.post(
+        "/releases/import",
+        data={"csrf_token": csrf, "project_name": "Page"},
+        files=[
+            ("breast_csv", ("b.csv", breast_csv.encode())),
+            ("finding_csv", ("f.csv", finding_csv.encode())),
+        ],
+    )
+    assert refused.status_code == 422
+    assert "nothing was imported" in refused.text
+    assert "breast-level_annotations.csv:3" in refused.text
+    done = client.post(
+        "/releases/import",
+        data={"csrf_token": csrf, "project_name": "Page"},
+        files=[
+            ("breast_csv", ("b.csv", release.breast_csv.encode())),
+            ("finding_csv", ("f.csv", release.finding_csv.encode())),
+            *[("dicom", (p.name, p.read_bytes())) for p in release.dicom_dir.rglob("*.dicom")],
+        ],
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    project_page = client.get(done.headers["location"])
+    assert "Statistics" in project_page.text
