@@ -1,50 +1,53 @@
-"""Twenty readers sorting at once (CSAW-M masking sort) against PostgreSQL, lists of ~500.
+"""Twenty readers sorting at once (CSAW-M masking sort) against PostgreSQL, lists of ~450-470.
 
-    python -m bench.masking [--quick] [--grow-to N] [--place K] [--size ROWSxCOLUMNS]
-                            [--think-ms MS] [--no-wait-prefetch] [--no-render] [--workers W]
+    python -m bench.masking [--quick] [--grow-to N] [--think-ms MS] [--seconds S]
+                            [--stress-seconds S] [--size ROWSxCOLUMNS] [--no-render]
+                            [--no-wait-prefetch] [--workers W]
 
 Setup (not timed): a scratch PostgreSQL database ``mammoread_bench_masking_<random>`` (dropped
 at the end, also on failure) and a data directory in a temporary folder. 130 studies of 4 views
-(520 images) imported: 8 distinct synthetic exams (1024x832 by default: the size of the 832 px
-pyramid level a real 3328-column mammogram shows in a ~900 px pane) each imported under 16 or 17
-sets of new UIDs (generating 130 exams would take minutes; the render work per image is the
-same). One full-sort project over all 520 images (image_ids, view any) with 6 seed images and
-the default settings (5% probes, sides not randomised), 20 readers; an admin. Every reader
-answers as a consistent reader of one shared hidden masking value per image (the seeds are
-spread evenly over it), so every list must come out exactly sorted.
+(520 images): 8 distinct synthetic exams, 1024x832 by default (the size of the 832 px pyramid
+level a real 3328-column mammogram shows in a ~900 px pane), each imported again under new
+study, series and image UIDs (generating 130 exams would take minutes; the render work per image
+is the same). One full-sort project over all 520 images (image_ids, view any) with 6 seed images
+and the default settings (5% probes, sides not randomised), 20 readers. Every reader answers as
+a consistent reader of one hidden masking value per image (the seeds spread evenly over it), so
+every list must come out exactly sorted.
 
-Growing the lists (not timed): 20 x ~4,000 answers through the API would take far too long on 2
-cores, so each reader's list is grown in-process to --grow-to images (default 450) with the
-pure search engine (``app.masking.search``, the code the service runs) and the log written as
-the service writes it: one MaskingComparison row per answer (bulk insert), the reader's state,
-counters and version. No probes are logged in that phase. Then the server is started.
+Growing the lists (not timed): 20 x ~3,700 answers through the API would take far too long on 2
+cores, so each reader's list is grown in-process to --grow-to images (default 450) with the pure
+search engine (``app.masking.search``, the code the service runs) and logged as the service logs
+answers: a MaskingComparison row per answer (bulk insert), the reader's state, counters and
+version. No probes are logged in that phase.
 
-Load (timed): ``mammoread serve --workers 2`` in a subprocess. 20 reader threads, each with its
-own keep-alive connection and bearer token: GET next, then answer (POST
-/api/v1/masking/comparisons/{id}); the reply carries the next pair. Every 10 answers the reader
-asks GET next again (a page reload: the same pair comes back). Each reader stops when it has
-placed --place more images (default 40, so lists end near 490) or at --timeout.
-Simulated browser (--no-render to leave out): when a pair is shown, the viewer's first-paint
+Load (timed): ``mammoread serve --workers 2`` in a subprocess; 20 reader threads, each with its
+own keep-alive connection and bearer token: GET next, then answers (POST
+/api/v1/masking/comparisons/{id}); each reply carries the next pair. Two phases, the same
+readers going on: "human pace" (--seconds, default 120; each answer sent 0.5x to 1.5x
+--think-ms, default 1500 ms, after its pair was shown; the readers start spread over that time)
+and "back to back" (--stress-seconds, default 30; 0 leaves it out): capacity, and what
+saturation does. Every 10 answers a reader asks GET next again (a page reload: the same pair
+must come back); every 5 answers it sends GET /healthz and GET /api/v1/me (the baseline, under
+the very same load).
+Simulated browser (--no-render leaves it out): when a pair is shown, the viewer's first-paint
 request (GET /api/v1/images/{id}/render?width=W&flip=false&format=jpeg, W the pyramid width
-static/js/masking.js firstUrls picks for a --pane of 940x900 device pixels) is sent for each
-image new on screen, and timed; then the reply's ``prefetch`` images are requested the same way
-by a second thread with its own connection (as masking.js does once the pair is painted; the
-raw-level prefetch that follows it in the browser is left out), skipping URLs fetched already.
-By default a reader answers once that prefetch has finished (a human takes longer than that);
---no-wait-prefetch answers at once. --think-ms adds a pause before each answer (not timed).
+static/js/masking.js firstUrls picks for a 940x900 device-pixel pane, --pane) is sent for each
+image new on screen, and timed; then a second thread with its own connection requests the
+reply's ``prefetch`` images the same way, skipping URLs fetched already (masking.js; the
+raw-level requests that follow in the browser are left out). An answer is not sent before that
+prefetch is in (--no-wait-prefetch: at the think time regardless).
 
-Figures: client-side latency on loopback, p50/p95/max: POST answer (answer -> next pair, the
-target: p95 <= 30 ms), GET next, the shown images' render GETs and the prefetch GETs; the same
-concurrency's GET /healthz and GET /api/v1/me measured just before (baseline), and a cold
-render (a window never asked before, so the server's render cache cannot answer) for
-comparison. "In the render cache": for each image new on screen, whether the previous reply's
-prefetch named it and whether its render had been fetched completely before the pair was shown
-(a browser's HTTP cache would then answer without a request), probes apart (they are drawn
-from old answers, unpredictable by design). Comparisons per inserted image against
-ceil(log2(n+1)) at the insertion's list length n (the protocol's bound is that + 2 ternary
-steps), for the timed window (through the API) and for the growth phase (engine). Errors,
-5xx and tracebacks in the server log, lock waits, CPU of clients / server / PostgreSQL, and
-every reader's list checked against the hidden order.
+Figures: client-side latency on loopback, p50/p95/max, per phase: POST answer (answer -> next
+pair; target p95 <= 30 ms), GET next, render GETs of images new on screen and of the prefetch,
+the baseline; a cold render (a window never asked for, 20 at once, before the load) to compare
+with. "In the render cache": for each image new on screen, whether the previous reply's
+prefetch named it and whether its render had been fetched completely before it was shown (a
+browser's HTTP cache answers then, without a request), probes apart (drawn from old answers, so
+unpredictable by design). Comparisons per inserted image against ceil(log2(n+1)) at the list
+length n when its search began (the protocol's bound is that + 2 ternary steps), through the API
+and for the growth phase. Throughput and CPU of the clients, the server and PostgreSQL per
+phase; errors, 5xx and tracebacks in the server log, lock waits, deadlocks; every reader's list
+checked against the hidden order.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ DISTINCT_EXAMS = 8
 TARGET_MS = 30.0
 API = "/api/v1/masking"
 RELOAD_EVERY = 10  # answers between two GET next (a page reload)
+SLICE_SECONDS = 30  # the answer latency is shown per slice this long, too
 BASELINE_EVERY = 5  # answers between two baseline requests (GET /healthz, GET /api/v1/me)
 VALUES_SEED = 2024
 
@@ -340,6 +344,7 @@ class Reader:
     jitter: random.Random
     phase: str = ""
     calls: list[tuple[str, str, float, int]] = field(default_factory=list)  # phase, op, ms, status
+    answer_times: list[tuple[float, float]] = field(default_factory=list)  # monotonic, ms
     errors: list[str] = field(default_factory=list)
     insertions: list[tuple[str, Insertion]] = field(default_factory=list)
     shown: list[Shown] = field(default_factory=list)
@@ -376,6 +381,8 @@ class Reader:
     def record(self, phase: str, op: str, ms: float, status: int) -> None:
         with self.lock:
             self.calls.append((phase, op, ms, status))
+            if op == "answer" and 200 <= status < 300:
+                self.answer_times.append((time.monotonic(), ms))
 
     # the browser's side: first paints, and the prefetch thread
 
@@ -472,6 +479,7 @@ def sort_until(
     phase = current_phase(phases, started)
     assert phase is not None
     reader.phase = phase.name
+    time.sleep(reader.jitter.uniform(0, phase.think))  # readers do not all open at once
     next_url = f"{API}/projects/{project_id}/next"
     status, pair = reader.request("next", "GET", next_url)
     if status != 200:
@@ -572,6 +580,7 @@ def sign_in(
 @dataclass
 class Result:
     readers: list[Reader]
+    started: float  # time.monotonic() when the first phase began
     cold: list[float]
     seconds: dict[str, float]
     cpu: dict[str, list[float]]  # per phase: clients, server, PostgreSQL backends (CPU s)
@@ -638,7 +647,7 @@ def load(
             reader.http.close()
             if reader.prefetch_http is not None:
                 reader.prefetch_http.close()
-    return Result(readers, cold, seconds, cpu)
+    return Result(readers, started, cold, seconds, cpu)
 
 
 # --- checking and reporting -----------------------------------------------------------------
@@ -700,7 +709,9 @@ def share(part: int, whole: int) -> str:
     return f"{part} ({100 * part / whole:.1f}%)" if whole else "0"
 
 
-def print_phase(args: argparse.Namespace, phase: Phase, result: Result) -> None:
+def print_phase(
+    args: argparse.Namespace, phases: list[Phase], phase: Phase, result: Result
+) -> None:
     readers = result.readers
     calls = [(op, ms, st) for r in readers for ph, op, ms, st in r.calls if ph == phase.name]
     ok = {
@@ -723,6 +734,14 @@ def print_phase(args: argparse.Namespace, phase: Phase, result: Result) -> None:
     if args.render:
         print(figure("GET  render, images new on screen", ok["shown"]))
         print(figure("GET  render, prefetch", ok["prefetch"]))
+    if phase.seconds >= 2 * SLICE_SECONDS:  # warm-up (caches, connections) or steady
+        begin = result.started + sum(p.seconds for p in phases[: phases.index(phase)])
+        slices = []
+        for n in range(int(phase.seconds // SLICE_SECONDS)):
+            low, high = begin + n * SLICE_SECONDS, begin + (n + 1) * SLICE_SECONDS
+            part = [ms for r in readers for t, ms in r.answer_times if low <= t < high]
+            slices.append(f"{p95(part):.0f}" if len(part) > 1 else "-")
+        print(f"    POST answer p95 per {SLICE_SECONDS} s of the phase: {' / '.join(slices)} ms")
     answers = len(ok["answer"])
     client, server_cpu, database = result.cpu[phase.name]
     cores = os.cpu_count() or 1
@@ -756,7 +775,7 @@ def print_figures(
     if args.render:
         print(figure("GET  render, cold (before the load, 20 at once)", result.cold))
     for phase in phases:
-        print_phase(args, phase, result)
+        print_phase(args, phases, phase, result)
     readers = result.readers
     outcomes = Counter[str]()
     for reader in readers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-SCRIPTS = ("bench.auth", "bench.hanging", "bench.importing", "bench.reading")
+SCRIPTS = ("bench.auth", "bench.hanging", "bench.importing", "bench.reading", "bench.masking")
 
 
 def main() -> None:

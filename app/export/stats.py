@@ -287,6 +287,7 @@ class Chart:
     title: str
     width: int
     height: int
+    grid: list[Line]  # drawn first, behind the bars
     rects: list[Rect]
     lines: list[Line]
     texts: list[Text]
@@ -315,7 +316,8 @@ def chart(table: Table) -> Chart:
     scale = PLOT_WIDTH / ticks[-1]
     width = x0 + PLOT_WIDTH + 56
     height = TOP + plot_height + 44
-    rects = [Rect(0, 0, width, height, BACKGROUND)]
+    rects: list[Rect] = []
+    grid: list[Line] = []
     lines: list[Line] = []
     texts = [Text(8, 20, spec.title, 14, bold=True)]
     legend_x = float(x0)
@@ -327,7 +329,7 @@ def chart(table: Table) -> Chart:
     bottom = TOP + plot_height
     for tick in ticks:
         x = x0 + tick * scale
-        lines.append(Line(x, TOP, x, bottom, GRID))
+        grid.append(Line(x, TOP, x, bottom, GRID))
         texts.append(Text(x, bottom + 14, str(tick), 10, "middle"))
     lines.append(Line(x0, TOP, x0, bottom, INK))
     lines.append(Line(x0, bottom, x0 + PLOT_WIDTH, bottom, INK))
@@ -341,7 +343,7 @@ def chart(table: Table) -> Chart:
             length = count * scale
             rects.append(Rect(x0, y, length, BAR - 1, SERIES_COLOURS[name], _tip(spec, row, name)))
             texts.append(Text(x0 + length + 4, y + BAR - 2, str(count), 10))
-    return Chart(table.name, spec.title, round(width), round(height), rects, lines, texts)
+    return Chart(table.name, spec.title, round(width), round(height), grid, rects, lines, texts)
 
 
 def _short(name: str) -> str:
@@ -369,7 +371,9 @@ def svg(drawing: Chart) -> str:
         f'width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
         f"aria-label={quoteattr(drawing.title + ' chart')}>",
         f"<title>{escape(drawing.title)}</title>",
+        f'<rect x="0" y="0" width="{w}" height="{h}" fill="{BACKGROUND}"/>',
     ]
+    parts += [_svg_line(line) for line in drawing.grid]
     for rect in drawing.rects:
         shape = (
             f'<rect x="{_number(rect.x)}" y="{_number(rect.y)}" width="{_number(rect.width)}" '
@@ -378,11 +382,7 @@ def svg(drawing: Chart) -> str:
         parts.append(
             f"{shape}><title>{escape(rect.tip)}</title></rect>" if rect.tip else f"{shape}/>"
         )
-    for line in drawing.lines:
-        parts.append(
-            f'<line x1="{_number(line.x1)}" y1="{_number(line.y1)}" x2="{_number(line.x2)}" '
-            f'y2="{_number(line.y2)}" stroke="{line.stroke}" stroke-width="1"/>'
-        )
+    parts += [_svg_line(line) for line in drawing.lines]
     for text in drawing.texts:
         weight = ' font-weight="bold"' if text.bold else ""
         parts.append(
@@ -392,6 +392,13 @@ def svg(drawing: Chart) -> str:
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def _svg_line(line: Line) -> str:
+    return (
+        f'<line x1="{_number(line.x1)}" y1="{_number(line.y1)}" x2="{_number(line.x2)}" '
+        f'y2="{_number(line.y2)}" stroke="{line.stroke}" stroke-width="1"/>'
+    )
 
 
 _PIL_ANCHORS = {"start": "ls", "middle": "ms", "end": "rs"}
@@ -406,6 +413,9 @@ def png(drawing: Chart, scale: int = 2) -> bytes:
     """The same chart drawn with Pillow, ``scale`` times the SVG's pixel size."""
     image = Image.new("RGB", (drawing.width * scale, drawing.height * scale), BACKGROUND)
     draw = ImageDraw.Draw(image)
+    for line in drawing.grid:
+        points = (line.x1 * scale, line.y1 * scale, line.x2 * scale, line.y2 * scale)
+        draw.line(points, fill=line.stroke, width=scale)
     for rect in drawing.rects:
         if rect.width <= 0 or rect.height <= 0:
             continue
