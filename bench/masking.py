@@ -75,6 +75,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.auth.models import Role
@@ -88,7 +89,7 @@ from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
 from app.imaging.synthetic import ExamOptions, synthetic_exam
 from app.masking import search, service
-from app.masking.models import SEARCH, MaskingComparison, MaskingReader
+from app.masking.models import SEARCH, MaskingComparison, MaskingProject, MaskingReader
 from bench.common import run_import
 from bench.reading import (
     ADMIN_URL,
@@ -223,8 +224,8 @@ def install(settings: Settings, studies: int, options: ExamOptions, grow_to: int
 
 
 def grow(
-    db: Any,
-    project: Any,
+    db: Session,
+    project: MaskingProject,
     image_ids: dict[int, str],
     values: dict[str, float],
     grow_to: int,
@@ -868,7 +869,7 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="20 studies of 256x208, lists grown to 40, 10 s + 5 s, 300 ms think time",
+        help="defaults: 20 studies of 256x208, lists grown to 40, 10 s + 5 s, 300 ms think time",
     )
     parser.add_argument("--studies", type=int, default=STUDIES, help="4 images each")
     parser.add_argument("--size", type=size, default=(1024, 832), help="ROWSxCOLUMNS")
@@ -909,9 +910,12 @@ def main() -> None:
     args = parser.parse_args()
     if make_url(args.database_url).host not in LOOPBACK:
         parser.error("the benchmark runs only against a PostgreSQL server on 127.0.0.1")
-    if args.quick:
-        args.studies, args.size, args.grow_to = 20, (256, 208), 40
-        args.seconds, args.stress_seconds, args.think_ms = 10, 5, 300
+    if args.quick:  # smaller defaults; options given explicitly still win
+        quick = {"studies": 20, "size": (256, 208), "grow_to": 40, "seconds": 10}
+        quick |= {"stress_seconds": 5, "think_ms": 300}
+        for name, value in quick.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
     if not args.grow_to > SEEDS or args.grow_to + 20 > 4 * args.studies:
         parser.error(f"--grow-to must be above {SEEDS} and at most 4 x --studies - 20")
     if args.seconds <= 0:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-SCRIPTS = ("bench.auth", "bench.hanging", "bench.importing", "bench.reading", "bench.masking")
+SCRIPTS = (
+    "bench.auth",
+    "bench.hanging",
+    "bench.importing",
+    "bench.reading",
+    "bench.masking",
+    "bench.export",
+)
 
 
 def main() -> None:

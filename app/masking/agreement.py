@@ -21,14 +21,12 @@ from collections import Counter
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from itertools import combinations
 
+from app.masking.search import ANSWERS, QUERY, REFERENCE, SAME
+
 LEFT = "left"
 RIGHT = "right"
 SIDES = (LEFT, RIGHT)
-QUERY = "query"
-REFERENCE = "reference"
-SAME = "same"
 DISCARD = "discard"
-ANSWERS = (QUERY, REFERENCE, SAME)
 LOW_MASKING = frozenset({1, 2})
 
 

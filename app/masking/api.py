@@ -28,7 +28,8 @@ router = APIRouter(prefix="/api/v1/masking", tags=["masking"], responses=ERROR_R
 access.allow(service.can_view_study)
 
 
-def project_out(db: Db, project: MaskingProject) -> ProjectOut:
+def project_out(db: Db, project: MaskingProject, *, admin: bool = True) -> ProjectOut:
+    """Readers do not see the seeds and probe settings: they would let them foresee probes."""
     seeds = service.project_images(db, project, SEED_IMAGE)
     images = service.images_by_pk(db, seeds)
     return ProjectOut(
@@ -40,12 +41,12 @@ def project_out(db: Db, project: MaskingProject) -> ProjectOut:
         levels=project.levels,
         seeds_per_level=project.seeds_per_level,
         randomise_sides=project.randomise_sides,
-        probe_share=project.probe_share,
-        probe_gap=project.probe_gap,
+        probe_share=project.probe_share if admin else None,
+        probe_gap=project.probe_gap if admin else None,
         max_attempts=project.max_attempts,
-        order_seed=project.order_seed,
+        order_seed=project.order_seed if admin else None,
         derive_seeds_from=project.derive_seeds_from,
-        images=len(service.project_images(db, project)),
+        images=service.image_count(db, project),
         seed_images=[images[pk].image_id for pk in seeds],
         readers=[reader.user.username for reader in service.readers(db, project)],
         created_at=project.created_at,
@@ -92,8 +93,9 @@ def create_project(body: ProjectCreate, principal: AdminPrincipal, db: Db) -> Pr
 @router.get("/projects", response_model=list[ProjectOut])
 def list_projects(principal: CurrentPrincipal, db: Db) -> list[ProjectOut]:
     """Every project for admins; the projects one reads in for everyone else."""
-    user = None if principal.user.is_admin else principal.user
-    return [project_out(db, p) for p in service.list_projects(db, user)]
+    admin = principal.user.is_admin
+    user = None if admin else principal.user
+    return [project_out(db, p, admin=admin) for p in service.list_projects(db, user)]
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
@@ -101,7 +103,7 @@ def get_project(project_id: int, principal: CurrentPrincipal, db: Db) -> Project
     project = service.get_project(db, project_id)
     if not principal.user.is_admin:
         service.reader_of(db, project, principal.user)
-    return project_out(db, project)
+    return project_out(db, project, admin=principal.user.is_admin)
 
 
 @router.put("/projects/{project_id}/readers", response_model=ProjectOut)
@@ -126,10 +128,11 @@ def answer(comparison_id: str, body: AnswerIn, principal: CurrentPrincipal, db: 
         db, principal.user, comparison_id[:64], body.answer, body.reason, body.note
     )
     project = service.get_project(db, done.comparison.project_id)
+    outcome = done.comparison.outcome
     return AnswerOut(
         comparison_id=done.comparison.uid,
         answer=done.comparison.answer,
-        outcome=done.comparison.outcome,
+        outcome="continue" if outcome == "probe" else outcome,  # probes stay blind
         replayed=done.replayed,
         next=pair_out(db, project, done.served),
     )

@@ -5,7 +5,7 @@ comparison log (answers taken back by undo do not count)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -33,8 +33,11 @@ from app.masking.schemas import (
 
 MEDIAN_RULE = (
     "Median of the readers' levels; with an even number of readers the two middle levels "
-    "are averaged and a half is rounded towards the centre of the scale."
+    "are averaged and a half is rounded towards the centre of the scale (down when it is "
+    "the centre itself, e.g. 4.5 of 8 -> 4)."
 )
+# Low (1-2) and high (L-1, L) masking only separate on a scale of at least 4 levels.
+F1_MIN_LEVELS = 4
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,10 @@ def _reader_out(
         for e in log
         if e.kind == PROBE and e.probe_of in originals and e.answer in agreement.ANSWERS
     ]
+    # With the query always on the left, "left" only means "query harder": no side bias.
     sides = [agreement.chosen_side(e.answer, e.query_side) for e in log]
+    if not project.randomise_sides:
+        sides = []
     every_level = (
         search.level_cut(state.order, project.levels) if state.order else dict(state.placed)
     )
@@ -190,9 +196,17 @@ def _versus_median(levels: dict[int, int], medians: dict[int, int], scale: int) 
         images=len(common),
         tau_b=_rounded(agreement.kendall_tau_b(mine, truth)) if common else None,
         amae=_rounded(agreement.amae(truth, mine)),
-        f1_low=_rounded(agreement.f1(truth, mine, agreement.low_levels(scale))),
-        f1_high=_rounded(agreement.f1(truth, mine, agreement.high_levels(scale))),
+        f1_low=_f1(truth, mine, scale, agreement.low_levels),
+        f1_high=_f1(truth, mine, scale, agreement.high_levels),
     )
+
+
+def _f1(
+    truth: list[int], mine: list[int], scale: int, positive: Callable[[int], frozenset[int]]
+) -> float | None:
+    if scale < F1_MIN_LEVELS:
+        return None
+    return _rounded(agreement.f1(truth, mine, positive(scale)))
 
 
 def _pairs(project: MaskingProject, labels: Sequence[ReaderLabels]) -> list[PairAgreementOut]:

@@ -75,10 +75,10 @@ class ProjectOut(BaseModel):
     levels: int
     seeds_per_level: int
     randomise_sides: bool
-    probe_share: float
-    probe_gap: int
+    probe_share: float | None = Field(description="Admins only.")
+    probe_gap: int | None = Field(description="Admins only.")
     max_attempts: int
-    order_seed: int
+    order_seed: int | None = Field(description="Admins only.")
     derive_seeds_from: int | None
     images: int
     seed_images: list[str]
@@ -132,8 +132,8 @@ class AnswerOut(BaseModel):
     comparison_id: str
     answer: str
     outcome: str = Field(
-        description="continue, placed, aborted, reported (after max_attempts aborts), "
-        "discarded, or probe."
+        description="continue, placed, aborted, reported (after max_attempts aborts) or "
+        "discarded. A consistency probe answers continue: probes are blind."
     )
     replayed: bool = Field(description="True when this answer had been applied already.")
     next: PairOut

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
 
 from app.audit.service import Actor, record
 from app.auth.models import User
@@ -240,6 +240,11 @@ def project_images(db: Session, project: MaskingProject, role: str | None = None
     return list(db.scalars(statement.order_by(MaskingImage.image_pk)))
 
 
+def image_count(db: Session, project: MaskingProject) -> int:
+    statement = select(func.count()).where(MaskingImage.project_id == project.id)
+    return db.scalar(statement) or 0
+
+
 # --- readers --------------------------------------------------------------------------------
 
 
@@ -404,12 +409,16 @@ def next_pair(db: Session, project: MaskingProject, user: User) -> Served:
     return served
 
 
-def _serve(db: Session, project: MaskingProject, reader: MaskingReader) -> Served:
+def _serve(
+    db: Session, project: MaskingProject, reader: MaskingReader, *, restart_clock: bool = True
+) -> Served:
+    """The pending pair (its clock restarted: it is being shown again), or a new one."""
     setup = setup_for(project, reader)
     state = search.ReaderState.from_json(reader.state)
     now = utcnow()
     if reader.pending is not None:
-        reader.pending = {**reader.pending, "served_at": now.isoformat()}
+        if restart_clock:
+            reader.pending = {**reader.pending, "served_at": now.isoformat()}
         return Served(reader, reader.pending, _prefetch(state, setup, reader.pending))
     started = search.start_next(state, setup)
     if started is not state:
@@ -419,13 +428,18 @@ def _serve(db: Session, project: MaskingProject, reader: MaskingReader) -> Serve
         if reader.finished_at is None:
             reader.finished_at = now
         return Served(reader, None)
-    pending = _probe(db, project, reader) or _search_pending(pair, project)
+    shown = _search_pending(pair, project)
+    pending = _probe(db, project, reader, shown) or shown
+    _make_pending(reader, pending, now)
+    return Served(reader, pending, _prefetch(started, setup, pending))
+
+
+def _make_pending(reader: MaskingReader, pending: dict[str, Any], now: datetime) -> None:
     pending["uid"] = secrets.token_hex(16)
     pending["served_at"] = now.isoformat()
     reader.pending, reader.pending_uid = pending, pending["uid"]
     reader.served += 1
     reader.version += 1
-    return Served(reader, pending, _prefetch(started, setup, pending))
 
 
 def _search_pending(pair: search.Pair, project: MaskingProject) -> dict[str, Any]:
@@ -448,8 +462,11 @@ def rule_name(project: MaskingProject) -> str:
     return "ternary_binary" if project.mode == search.FULL_SORT else project.level_rule
 
 
-def _probe(db: Session, project: MaskingProject, reader: MaskingReader) -> dict[str, Any] | None:
-    """Now and then, a pair answered long enough ago, shown again blind (sides redrawn)."""
+def _probe(
+    db: Session, project: MaskingProject, reader: MaskingReader, shown: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Now and then, a pair answered long enough ago, shown again blind: sides redrawn, and
+    the phase, interval and attempt those of the search it interrupts."""
     coin = search.draw(reader.seed, "probe", reader.served) % 1_000_000
     if coin >= project.probe_share * 1_000_000:
         return None
@@ -484,16 +501,12 @@ def _probe(db: Session, project: MaskingProject, reader: MaskingReader) -> dict[
     if project.randomise_sides:
         side = ("left", "right")[search.draw(reader.seed, "probe-side", reader.served) % 2]
     return {
+        **shown,
         "kind": PROBE,
         "query": original.query_pk,
         "reference": original.reference_pk,
         "position": original.reference_position,
-        "phase": original.phase,
-        "attempt": original.attempt,
-        "low": original.interval_low,
-        "high": original.interval_high,
         "query_side": side,
-        "rule": original.rule,
         "probe_of": original.id,
     }
 
@@ -554,6 +567,10 @@ def answer_comparison(
         return replay
     reader = db.scalar(select(MaskingReader).where(MaskingReader.pending_uid == uid))
     if reader is None or reader.user_id != user.id:
+        # the same answer may have been committed by a twin request a moment ago
+        replay = _replayed(db, user, uid, given)
+        if replay is not None:
+            return replay
         raise _not_current()
     reader = _locked(db, reader)
     if reader.pending_uid != uid:
@@ -593,7 +610,7 @@ def _replayed(db: Session, user: User, uid: str, given: str) -> Answered | None:
         )
     project = get_project(db, logged.project_id)
     reader = _locked(db, reader_of(db, project, user))
-    served = _serve(db, project, reader)
+    served = _serve(db, project, reader, restart_clock=False)
     db.commit()
     return Answered(logged, True, served)
 
@@ -695,15 +712,31 @@ def undo_last(db: Session, project: MaskingProject, user: User) -> Undone:
         state = search.undo(state, setup_for(project, reader), before, outcome)
     db.add(MaskingUndo(comparison_id=last.id, project_id=project.id, user_id=user.id))
     reader.state = state.to_json()
-    reader.pending, reader.pending_uid = None, None
     reader.answered -= 1
-    reader.version += 1
     reader.finished_at = None
-    reader.updated_at = utcnow()
+    reader.updated_at = now = utcnow()
+    _make_pending(reader, _pending_of(last), now)
     db.flush()
-    served = _serve(db, project, reader)
+    served = _serve(db, project, reader, restart_clock=False)
     db.commit()
     return Undone(last, served)
+
+
+def _pending_of(comparison: MaskingComparison) -> dict[str, Any]:
+    """The pair an answer was given to, to show it again after an undo (a probe too)."""
+    return {
+        "kind": comparison.kind,
+        "query": comparison.query_pk,
+        "reference": comparison.reference_pk,
+        "position": comparison.reference_position,
+        "phase": comparison.phase,
+        "attempt": comparison.attempt,
+        "low": comparison.interval_low,
+        "high": comparison.interval_high,
+        "query_side": comparison.query_side,
+        "rule": comparison.rule,
+        "probe_of": comparison.probe_of,
+    }
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -759,4 +792,5 @@ def images_by_pk(db: Session, pks: Iterable[int]) -> dict[int, Image]:
     wanted = set(pks)
     if not wanted:
         return {}
-    return {image.id: image for image in db.scalars(select(Image).where(Image.id.in_(wanted)))}
+    statement = select(Image).where(Image.id.in_(wanted)).options(joinedload(Image.study))
+    return {image.id: image for image in db.scalars(statement)}

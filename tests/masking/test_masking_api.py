@@ -390,7 +390,11 @@ def test_probes_repeat_answered_pairs_blind_and_leave_the_list_alone(
         randomise_sides=True,
     )
     log = sort_through_api(client, project["id"], people.readers["rda"], ConsistentReader(values))
-    probes = [e for e in log if e["outcome"] == "probe"]
+    assert "probe" not in {e["outcome"] for e in log}  # blind: a probe answers "continue"
+    probe_uids = set(
+        db.scalars(select(MaskingComparison.uid).where(MaskingComparison.kind == "probe"))
+    )
+    probes = [e for e in log if e["pair"]["comparison_id"] in probe_uids]
     assert probes, "a 30 % probe share over dozens of pairs shows some probes"
     assert all(set(e["pair"]) == set(log[0]["pair"]) for e in log)  # nothing tells them apart
     assert {e["pair"]["query_side"] for e in log} == {"left", "right"}
@@ -504,3 +508,61 @@ def test_readers_with_answers_stay(client, people, masking_images):
     assert "rda" in assert_error(refused, 409, "reader_has_answers")["message"]
     kept = client.put(url, json={"user_ids": [people.ids["rda"]]}, headers=people.admin)
     assert kept.json()["readers"] == ["rda"]
+
+
+def test_undo_brings_back_the_same_pair_even_among_probes(client, people, masking_images):
+    values = hidden(masking_images)
+    ordered = by_value(values, masking_images.ids)
+    project = create(
+        client,
+        people,
+        image_ids=masking_images.ids,
+        seed_list=ordered[:2],
+        probe_share=0.5,
+        probe_gap=0,
+        randomise_sides=True,
+    )
+    headers = people.readers["rda"]
+    reader = ConsistentReader(values)
+    pair = next_pair(client, project["id"], headers)
+    for _ in range(30):
+        reply = send(
+            client, pair, headers, reader.answer(pair["query_image_id"], pair["reference_image_id"])
+        )
+        undone = client.post(f"{API}/projects/{project['id']}/undo", headers=headers).json()
+        again = undone["next"]
+        for key in ("query_image_id", "reference_image_id", "query_side", "phase", "interval"):
+            assert again[key] == pair[key], key
+        reply = send(
+            client,
+            again,
+            headers,
+            reader.answer(again["query_image_id"], again["reference_image_id"]),
+        )
+        pair = reply["next"]
+        if pair["done"]:
+            break
+    sort_through_api(client, project["id"], headers, reader)
+    assert results(client, project["id"], people)["readers"][0]["order"] == ordered
+
+
+def test_small_scales_and_fixed_sides_report_what_is_defined(client, people, masking_images):
+    values = hidden(masking_images, seed=2)
+    ordered = by_value(values, masking_images.ids)
+    project = create(
+        client,
+        people,
+        mode="levels",
+        levels=3,
+        seeds_per_level=1,
+        image_ids=masking_images.ids,
+        level_seeds=[[ordered[2]], [ordered[10]], [ordered[20]]],
+        probe_share=0,
+    )
+    sort_through_api(client, project["id"], people.readers["rda"], ConsistentReader(values))
+    reader = results(client, project["id"], people)["readers"][0]
+    assert reader["versus_median"]["f1_low"] is None  # low and high overlap on 3 levels
+    assert reader["left_share"] is None  # the query was always on the left
+    seen = client.get(f"{API}/projects/{project['id']}", headers=people.readers["rda"]).json()
+    assert seen["order_seed"] is None
+    assert seen["probe_share"] is None
