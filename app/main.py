@@ -67,8 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        export_jobs.fail_interrupted(app.state.session_factory)
         yield
-        exports.shutdown(wait=True)
+        exports.shutdown(wait=True, cancel_futures=True)
         engine.dispose()
 
     app = FastAPI(

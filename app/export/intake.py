@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.auth.models import User
 from app.core.database import utcnow
-from app.core.errors import Conflict, Invalid, field_error
-from app.export import vindr
+from app.core.errors import Invalid, field_error
+from app.export import release, vindr
 from app.imaging.importer import Source, expand, import_sources
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
@@ -75,11 +75,20 @@ def import_release(
         raise field_error("start_as", f"start_as must be {' or '.join(START_AS)}.")
     if start_as == FIRST_READ and (first_reader is None or not first_reader.is_active):
         raise field_error("first_reader", "Name the active user the released reads belong to.")
-    if db.scalar(select(ReadingProject.id).where(ReadingProject.name == project_name.strip())):
-        raise Conflict(f"A project named {project_name!r} exists already.", code="name_taken")
+    reading_service.checked_project_name(db, project_name)
     dicom = list(expand(dicom, kit))
-    carried = _ids_in(dicom)
-    present = set(db.scalars(select(Image.image_id)))
+    carried, unreadable = _ids_in(dicom)
+    if unreadable:
+        raise Invalid(
+            f"{len(unreadable)} files are not readable DICOM; nothing was imported.",
+            code="invalid_release",
+            details=[
+                {"field": name[:200], "message": "not a readable DICOM file"}
+                for name in unreadable[:MAX_LISTED]
+            ],
+        )
+    lines = _image_lines(breast_csv)
+    present = _stored_ids(db, list(lines))
     parsed = vindr.parse_release(
         io.StringIO(breast_csv, newline=""),
         io.StringIO(finding_csv, newline=""),
@@ -87,17 +96,20 @@ def import_release(
     )
     problems = list(parsed.problems)
     if not problems:
-        problems = _fact_problems(db, parsed.studies, carried, breast_csv)
+        problems = _fact_problems(db, parsed.studies, carried, lines)
     if problems:
         raise _refusal(problems)
     report = import_sources(db, kit, dicom, actor=actor, channel="release") if dicom else None
     if report is not None and report.count("rejected"):
         rejected = [o for o in report.outcomes if o.status == "rejected"]
         raise Invalid(
-            f"{len(rejected)} DICOM files were refused; nothing else was imported.",
+            f"{len(rejected)} DICOM files were refused, so the project was not created. The "
+            f"{report.count('imported')} accepted images are stored and will be recognised "
+            "when the release is sent again.",
+            code="invalid_release",
             details=[{"field": o.name[:200], "message": o.reason or ""} for o in rejected[:50]],
         )
-    project = reading_service.create_project(
+    project = reading_service.add_project(
         db, actor, reading_service.NewProject(project_name, "Imported VinDr-format release.")
     )
     if start_as == FINAL:
@@ -119,12 +131,15 @@ def import_release(
     return Intake(project, len(parsed.studies), imported)
 
 
-def _ids_in(dicom: Sequence[Source]) -> dict[str, vindr.ImageFacts]:
-    """The ids and size each DICOM file will be stored with, read from its header only."""
+def _ids_in(dicom: Sequence[Source]) -> tuple[dict[str, vindr.ImageFacts], list[str]]:
+    """The ids and size each DICOM file will be stored with, read from its header only;
+    and the names of the files that are not readable DICOM."""
     carried: dict[str, vindr.ImageFacts] = {}
+    unreadable: list[str] = []
     for source in dicom:
         ds = _header(source)
         if ds is None:
+            unreadable.append(source.name)
             continue
         ids = identifiers(ds)
         carried[ids.image_id] = vindr.ImageFacts(
@@ -136,7 +151,7 @@ def _ids_in(dicom: Sequence[Source]) -> dict[str, vindr.ImageFacts]:
             height=int(ds.get("Rows", 0) or 0),
             width=int(ds.get("Columns", 0) or 0),
         )
-    return carried
+    return carried, unreadable
 
 
 def _header(source: Source) -> pydicom.Dataset | None:
@@ -153,9 +168,8 @@ def _fact_problems(
     db: Session,
     studies: Sequence[vindr.ParsedStudy],
     carried: dict[str, vindr.ImageFacts],
-    breast_csv: str,
+    lines: dict[str, int],
 ) -> list[vindr.Problem]:
-    lines = _image_lines(breast_csv)
     wanted = [image for study in studies for image in study.images]
     stored = {
         image.image_id: image
@@ -189,18 +203,16 @@ def _fact_problems(
     return problems
 
 
+def _stored_ids(db: Session, image_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(image_ids), 5000):
+        chunk = image_ids[start : start + 5000]
+        found.update(db.scalars(select(Image.image_id).where(Image.image_id.in_(chunk))))
+    return found
+
+
 def _stored_facts(image: Image | None) -> vindr.ImageFacts | None:
-    if image is None:
-        return None
-    return vindr.ImageFacts(
-        study_id=image.study.study_id,
-        series_id=image.series_id,
-        image_id=image.image_id,
-        laterality=image.laterality or "",
-        view_position=image.view or "",
-        height=image.rows,
-        width=image.columns,
-    )
+    return None if image is None else release.facts(image)
 
 
 def _image_lines(breast_csv: str) -> dict[str, int]:

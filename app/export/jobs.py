@@ -14,7 +14,8 @@ from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.service import Actor, record
@@ -70,6 +71,8 @@ def write(
     check(db, wanted)
     if wanted.kind == READING:
         project = reading_service.get_project(db, wanted.project_id)
+        release.keep_splits(db, project, wanted.options)
+        _one_snapshot(db)
         if wanted.format == "vindr":
             return release.export_vindr(db, project, target, store, wanted.options, progress)
         if wanted.format == "json":
@@ -83,6 +86,15 @@ def write(
     if wanted.options.with_images and store is not None:
         written += _masking_images(db, masking, target, store)
     return written
+
+
+def _one_snapshot(db: Session) -> None:
+    """Read the whole export from one snapshot of the database (PostgreSQL; SQLite's
+    writers wait for the reader anyway), so that a study finalised meanwhile is in every
+    file or in none."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.commit()
+        db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def _masking_images(
@@ -155,6 +167,26 @@ def run(factory: sessionmaker[Session], store: BlobStore, data_dir: Path, job_id
         _finish(db, job_id, DONE, key=str(path.relative_to(data_dir)), size=path.stat().st_size)
 
 
+def fail_interrupted(factory: sessionmaker[Session]) -> int:
+    """At start-up: jobs left queued or running by a stopped server will never finish."""
+    try:
+        with factory() as db:
+            result = db.execute(
+                update(ExportJob)
+                .where(ExportJob.status.in_((QUEUED, RUNNING)))
+                .values(
+                    status=FAILED,
+                    error="The server stopped before this export finished; start it again.",
+                    finished_at=utcnow(),
+                )
+            )
+            db.commit()
+            return result.rowcount or 0
+    except SQLAlchemyError:  # a database not migrated yet: nothing to clean
+        log.warning("could not check for interrupted export jobs", exc_info=True)
+        return 0
+
+
 def _progress_saver(factory: sessionmaker[Session], job_id: int) -> release.Progress:
     def save(done: int, total: int) -> None:
         with factory() as db:
@@ -185,7 +217,11 @@ def _finish(
 
 
 def _describe(error: Exception) -> str:
-    message = getattr(error, "message", None) or error.__class__.__name__
+    # A label the writers refuse says which (ValueError); anything else only its kind: a
+    # driver's message may quote data.
+    message = getattr(error, "message", None) or (
+        str(error) if isinstance(error, ValueError) else error.__class__.__name__
+    )
     return f"The export failed: {message}"[:500]
 
 

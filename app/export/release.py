@@ -10,14 +10,14 @@ R-CC, R-MLO (ties by image id); within an image, boxes in the label's order.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from app.export import split, vindr
 from app.export.targets import Target
@@ -25,8 +25,8 @@ from app.imaging.models import Image, Study
 from app.imaging.storage import LocalStore
 from app.reading.models import FINAL, ProjectStudy, ReadingProject, ReadSubmission, ReadTask
 
-BREAST_FILE = "breast-level_annotations.csv"
-FINDING_FILE = "finding_annotations.csv"
+BREAST_FILE = vindr.BREAST_FILE
+FINDING_FILE = vindr.FINDING_FILE
 NON_FINAL_FILE = "non_final_studies.csv"
 NON_FINAL_HEADER = [*vindr.BREAST_HEADER[:7], "status"]
 READS_FILE = "reads.csv"
@@ -58,15 +58,21 @@ class Options:
 
 @dataclass(frozen=True)
 class StudyRows:
-    """One study as the writers need it."""
+    """One study as the writers need it: plain values, read column by column (no ORM
+    objects, no image display data), its images in export order."""
 
+    id: int
     study_id: str
     status: str
-    images: list[vindr.ImageFacts]
     label: dict[str, Any] | None
-    split: str
     finalized_at: datetime | None
+    stored_split: str | None
+    patient_age: int | None
+    images: list[vindr.ImageFacts]
     image_keys: list[tuple[str, str]]  # (image id, storage key)
+
+    def split(self, splits: Mapping[str, str]) -> str:
+        return splits.get(self.study_id, "")
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -76,25 +82,79 @@ def _no_progress(done: int, total: int) -> None:
 # --- reading the project in batches ------------------------------------------------------------
 
 
-def _study_ids(db: Session, project: ReadingProject, statuses: Sequence[str] | None) -> list[int]:
+def study_ids(db: Session, project: ReadingProject, statuses: Sequence[str] | None) -> list[int]:
+    """The project's studies (with these statuses), in the order they entered it."""
     statement = select(ProjectStudy.id).where(ProjectStudy.project_id == project.id)
     if statuses is not None:
         statement = statement.where(ProjectStudy.status.in_(statuses))
     return list(db.scalars(statement.order_by(ProjectStudy.id)))
 
 
-def _batches(db: Session, ids: Sequence[int]) -> Iterator[list[ProjectStudy]]:
-    """Project studies with their images, BATCH at a time; the session forgets each batch."""
+STUDY_COLUMNS = (
+    ProjectStudy.id,
+    ProjectStudy.study_pk,
+    Study.study_id,
+    ProjectStudy.status,
+    ProjectStudy.final_label,
+    ProjectStudy.finalized_at,
+    ProjectStudy.split,
+    ProjectStudy.image_order,
+    Study.patient_age,
+)
+IMAGE_COLUMNS = (
+    Image.study_pk,
+    Image.series_id,
+    Image.image_id,
+    Image.laterality,
+    Image.view,
+    Image.rows,
+    Image.columns,
+    Image.file_key,
+)
+
+
+def batches(db: Session, ids: Sequence[int]) -> Iterator[list[StudyRows]]:
+    """The studies ``ids`` with their images, BATCH at a time: memory stays bounded."""
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        rows = db.scalars(
-            select(ProjectStudy)
-            .where(ProjectStudy.id.in_(chunk))
-            .options(joinedload(ProjectStudy.study).selectinload(Study.images))
-            .order_by(ProjectStudy.id)
-        ).unique()
-        yield list(rows)
-        db.expunge_all()
+        studies = db.execute(
+            select(*STUDY_COLUMNS).join(Study).where(ProjectStudy.id.in_(chunk))
+        ).all()
+        images: dict[int, list[Any]] = {}
+        statement = select(*IMAGE_COLUMNS).where(Image.study_pk.in_([s[1] for s in studies]))
+        for row in db.execute(statement.order_by(Image.id)):
+            images.setdefault(row[0], []).append(row)
+        yield [_rows(study, images.get(study[1], [])) for study in sorted(studies)]
+
+
+def _rows(study: Any, images: Sequence[Any]) -> StudyRows:
+    ps_id, _, study_id, status, label, finalized_at, split_value, image_order, age = study
+    keys = {image[2]: image[7] for image in images}
+    facts_of = [
+        vindr.ImageFacts(study_id, i[1], i[2], i[3] or "", i[4] or "", i[5], i[6]) for i in images
+    ]
+    ordered = _ordered(facts_of, image_order)
+    return StudyRows(
+        id=ps_id,
+        study_id=study_id,
+        status=status,
+        label=label,
+        finalized_at=finalized_at,
+        stored_split=split_value,
+        patient_age=age,
+        images=ordered,
+        image_keys=[(f.image_id, keys[f.image_id]) for f in ordered],
+    )
+
+
+def _ordered(
+    images: list[vindr.ImageFacts], image_order: list[str] | None
+) -> list[vindr.ImageFacts]:
+    """The imported release's order when there was one, else L-CC, L-MLO, R-CC, R-MLO."""
+    if not image_order:
+        return vindr.default_image_order(images)
+    rank = {image_id: n for n, image_id in enumerate(image_order)}
+    return sorted(images, key=lambda f: (rank.get(f.image_id, len(rank)), f.image_id))
 
 
 def facts(image: Image) -> vindr.ImageFacts:
@@ -109,46 +169,59 @@ def facts(image: Image) -> vindr.ImageFacts:
     )
 
 
-def ordered_images(project_study: ProjectStudy) -> list[Image]:
-    images = list(project_study.study.images)
-    if project_study.image_order:
-        rank = {image_id: n for n, image_id in enumerate(project_study.image_order)}
-        return sorted(images, key=lambda i: (rank.get(i.image_id, len(rank)), i.image_id))
-    by_id = {i.image_id: i for i in images}
-    return [by_id[f.image_id] for f in vindr.default_image_order([facts(i) for i in images])]
-
-
-def _study_rows(project_study: ProjectStudy, splits: dict[str, str]) -> StudyRows:
-    images = ordered_images(project_study)
-    study_id = project_study.study.study_id
-    return StudyRows(
-        study_id=study_id,
-        status=project_study.status,
-        images=[facts(i) for i in images],
-        label=project_study.final_label,
-        split=splits.get(study_id, ""),
-        finalized_at=project_study.finalized_at,
-        image_keys=[(i.image_id, i.file_key) for i in images],
+def study_splits(db: Session, project: ReadingProject, options: Options) -> dict[str, str]:
+    """The split of every final study: the stored one where there is one (an imported
+    release, or an earlier export), and for the others an iterative stratification balanced
+    around the stored ones (seeded, so reproducible)."""
+    features: dict[str, list[int]] = {}
+    final = study_ids(db, project, [FINAL])
+    kept = (
+        dict(
+            db.execute(
+                select(Study.study_id, ProjectStudy.split)
+                .join(Study)
+                .where(ProjectStudy.id.in_(final), ProjectStudy.split.is_not(None))
+            ).all()
+        )
+        if final
+        else {}
+    )
+    if len(kept) == len(final):
+        return kept
+    stored: dict[str, str] = {}
+    for batch in batches(db, final):
+        for study in batch:
+            if study.stored_split:
+                stored[study.study_id] = study.stored_split
+            image_ids = [image.image_id for image in study.images]
+            features[study.study_id] = split.study_features(study.label or {}, image_ids)
+    return split.assign_split(
+        features, ratio=options.split_ratio, seed=options.split_seed, kept=stored
     )
 
 
-def study_splits(db: Session, project: ReadingProject, options: Options) -> dict[str, str]:
-    """The stored split of every final study when all have one (an imported release, or a
-    split made before); otherwise a fresh iterative stratification of the final studies,
-    seeded and so reproducible."""
-    ids = _study_ids(db, project, [FINAL])
-    stored: dict[str, str] = {}
-    features: dict[str, list[int]] = {}
-    for batch in _batches(db, ids):
-        for project_study in batch:
-            study_id = project_study.study.study_id
-            if project_study.split:
-                stored[study_id] = project_study.split
-            image_ids = [i.image_id for i in project_study.study.images]
-            features[study_id] = split.study_features(project_study.final_label or {}, image_ids)
-    if len(stored) == len(ids):
-        return stored
-    return split.assign_split(features, ratio=options.split_ratio, seed=options.split_seed)
+def keep_splits(db: Session, project: ReadingProject, options: Options) -> int:
+    """Store the split of the final studies that have none, so that a study never moves
+    between training and test from one export (dataset version) to the next."""
+    splits = study_splits(db, project, options)
+    missing = (
+        select(ProjectStudy.id, Study.study_id)
+        .join(Study)
+        .where(
+            ProjectStudy.project_id == project.id,
+            ProjectStudy.status == FINAL,
+            ProjectStudy.split.is_(None),
+        )
+    )
+    rows = db.execute(missing).all()
+    for project_study_id, study_id in rows:
+        db.execute(
+            update(ProjectStudy)
+            .where(ProjectStudy.id == project_study_id, ProjectStudy.split.is_(None))
+            .values(split=splits[study_id])
+        )
+    db.commit()
+    return len(rows)
 
 
 # --- writers -----------------------------------------------------------------------------------
@@ -166,7 +239,7 @@ def export_vindr(
     optionally the non-final studies with their status, and the pseudonymised DICOM files as
     ``images/<study_id>/<image_id>.dicom``."""
     splits = study_splits(db, project, options)
-    ids = _study_ids(db, project, [FINAL])
+    ids = study_ids(db, project, [FINAL])
     written = [BREAST_FILE, FINDING_FILE]
     total = len(ids)
     with target.text(BREAST_FILE) as breast_file, target.text(FINDING_FILE) as finding_file:
@@ -174,11 +247,11 @@ def export_vindr(
         breasts.writerow(vindr.BREAST_HEADER)
         findings.writerow(vindr.FINDING_HEADER)
         done = 0
-        for batch in _batches(db, ids):
-            for project_study in batch:
-                rows = _study_rows(project_study, splits)
-                breasts.writerows(vindr.breast_rows(rows.images, rows.label or {}, rows.split))
-                findings.writerows(vindr.finding_rows(rows.images, rows.label or {}, rows.split))
+        for batch in batches(db, ids):
+            for rows in batch:
+                label, split_name = rows.label or {}, rows.split(splits)
+                breasts.writerows(vindr.breast_rows(rows.images, label, split_name))
+                findings.writerows(vindr.finding_rows(rows.images, label, split_name))
                 if options.with_images and store is not None:
                     _copy_images(target, store, rows)
             done += len(batch)
@@ -196,15 +269,15 @@ def _copy_images(target: Target, store: LocalStore, rows: StudyRows) -> None:
 
 
 def _write_non_final(db: Session, project: ReadingProject, target: Target) -> str:
-    ids = _study_ids(db, project, ["unassigned", "reading", "arbitration"])
+    ids = study_ids(db, project, ["unassigned", "reading", "arbitration"])
     with target.text(NON_FINAL_FILE) as handle:
         writer = vindr.csv_writer(handle)
         writer.writerow(NON_FINAL_HEADER)
-        for batch in _batches(db, ids):
-            for project_study in batch:
-                for image in ordered_images(project_study):
-                    row = vindr.breast_rows([facts(image)], {}, "")[0][:7]
-                    writer.writerow([*row, project_study.status])
+        for batch in batches(db, ids):
+            for rows in batch:
+                for image in rows.images:
+                    row = vindr.breast_rows([image], {}, "")[0][:7]
+                    writer.writerow([*row, rows.status])
     return NON_FINAL_FILE
 
 
@@ -218,7 +291,7 @@ def export_json(
     """The same content as the CSV pair, nested: studies -> breasts and images -> findings,
     with real numbers, arrays and nulls. Schema: ``app/export/schemas/vindr.schema.json``."""
     splits = study_splits(db, project, options)
-    ids = _study_ids(db, project, [FINAL])
+    ids = study_ids(db, project, [FINAL])
     with target.text(JSON_FILE) as handle:
         head = {
             "format": JSON_FORMAT,
@@ -229,10 +302,9 @@ def export_json(
         handle.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "studies": [')
         first = True
         done = 0
-        for batch in _batches(db, ids):
-            for project_study in batch:
-                rows = _study_rows(project_study, splits)
-                handle.write(("\n" if first else ",\n") + json.dumps(study_json(rows)))
+        for batch in batches(db, ids):
+            for rows in batch:
+                handle.write(("\n" if first else ",\n") + json.dumps(study_json(rows, splits)))
                 first = False
             done += len(batch)
             progress(done, len(ids))
@@ -240,13 +312,13 @@ def export_json(
     return [JSON_FILE]
 
 
-def study_json(rows: StudyRows) -> dict[str, Any]:
+def study_json(rows: StudyRows, splits: Mapping[str, str]) -> dict[str, Any]:
     label = rows.label or {}
     breasts = label.get("breasts", {})
     boxes = label.get("boxes", [])
     return {
         "study_id": rows.study_id,
-        "split": rows.split or None,
+        "split": rows.split(splits) or None,
         "breasts": [
             {
                 "laterality": lat,
@@ -292,27 +364,26 @@ def export_reads(
     finding-file shape with ``rad_id`` and ``role`` after the id columns and the read's
     times after the split. The final rows, without those columns, are the VinDr rows."""
     splits = study_splits(db, project, options)
-    ids = _study_ids(db, project, None)
+    ids = study_ids(db, project, None)
     rad_ids = _rad_ids(db, project)
     with target.text(READS_FILE) as handle:
         writer = vindr.csv_writer(handle)
         writer.writerow(READS_HEADER)
         done = 0
-        for batch in _batches(db, ids):
-            reads = _submissions(db, [ps.id for ps in batch])
-            for project_study in batch:
-                rows = _study_rows(project_study, splits)
-                for submission in reads.get(project_study.id, []):
-                    provenance = (rad_ids[submission.user_id], ROLES[submission.slot])
+        for batch in batches(db, ids):
+            reads = _submissions(db, [rows.id for rows in batch])
+            for rows in batch:
+                for submission in reads.get(rows.id, []):
+                    provenance = (rad_ids.get(submission.user_id, ""), ROLES[submission.slot])
                     times = (
                         _time(submission.started_at),
                         _time(submission.submitted_at),
                         f"{submission.active_seconds:.1f}",
                     )
-                    _write_read(writer, rows, submission.label, provenance, times)
-                if project_study.status == FINAL and rows.label is not None:
+                    _write_read(writer, rows, splits, submission.label, provenance, times)
+                if rows.status == FINAL and rows.label is not None:
                     times = ("", _time(rows.finalized_at), "")
-                    _write_read(writer, rows, rows.label, ("", "final"), times)
+                    _write_read(writer, rows, splits, rows.label, ("", "final"), times)
             done += len(batch)
             progress(done, len(ids))
     return [READS_FILE]
@@ -321,22 +392,31 @@ def export_reads(
 def _write_read(
     writer: Any,
     rows: StudyRows,
+    splits: Mapping[str, str],
     label: dict[str, Any],
     provenance: tuple[str, str],
     times: tuple[str, str, str],
 ) -> None:
-    for row in vindr.finding_rows(rows.images, label, rows.split):
+    for row in vindr.finding_rows(rows.images, label, rows.split(splits)):
         writer.writerow([*row[:3], *provenance, *row[3:], *times])
 
 
-def _submissions(db: Session, project_study_ids: Sequence[int]) -> dict[int, list[ReadSubmission]]:
+def _submissions(db: Session, project_study_ids: Sequence[int]) -> dict[int, list[Any]]:
     statement = (
-        select(ReadSubmission)
+        select(
+            ReadSubmission.project_study_id,
+            ReadSubmission.user_id,
+            ReadSubmission.slot,
+            ReadSubmission.label,
+            ReadSubmission.started_at,
+            ReadSubmission.submitted_at,
+            ReadSubmission.active_seconds,
+        )
         .where(ReadSubmission.project_study_id.in_(project_study_ids))
         .order_by(ReadSubmission.id)
     )
-    grouped: dict[int, list[ReadSubmission]] = {}
-    for submission in db.scalars(statement):
+    grouped: dict[int, list[Any]] = {}
+    for submission in db.execute(statement):
         grouped.setdefault(submission.project_study_id, []).append(submission)
     return grouped
 

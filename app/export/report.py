@@ -20,12 +20,18 @@ from app.reading.models import FINAL, ProjectStudy, ReadingProject, ReadSubmissi
 from app.reading.rules import BREAST_BIRADS, DENSITIES, LATERALITIES, ProjectRules
 
 BATCH = 1000
+ASSESSED_BIRADS = tuple(b for b in BREAST_BIRADS if b != 0)
 GROUPINGS = {"vindr": agreement.VINDR_GROUPS, "seed002": agreement.SEED002_GROUPS}
 
 
 class ItemAgreementOut(BaseModel):
     item: str
     pairs: int
+    excluded: int = Field(
+        default=0,
+        description="Pairs left out: BI-RADS 0 (incomplete, needs more imaging) is not a "
+        "step on the 1-5 scale the weighted kappa measures distances on.",
+    )
     percent_agreement: float | None
     kappa: float | None
     kappa_weights: str | None
@@ -51,7 +57,8 @@ class ReaderReportOut(BaseModel):
     username: str
     reads: int
     arbitrations: int
-    median_seconds_per_case: float | None
+    median_seconds_per_case: float | None = Field(description="Reads, not arbitrations.")
+    median_seconds_per_arbitration: float | None
     breasts_compared: int
     screening: dict[str, dict[str, GroupFigureOut]] = Field(
         description="Per mapping (vindr: 1 / 2 / 3-5; seed002: 1 / 2-3 / 0-4-5), per group: "
@@ -76,6 +83,7 @@ class _ReaderTally:
     reads: int = 0
     arbitrations: int = 0
     seconds: list[float] = field(default_factory=list)
+    arbitration_seconds: list[float] = field(default_factory=list)
     reference: list[int | None] = field(default_factory=list)
     given: list[int | None] = field(default_factory=list)
 
@@ -86,6 +94,7 @@ class _Tally:
     double_read: int = 0
     arbitrated: int = 0
     birads: tuple[list[int], list[int]] = field(default_factory=lambda: ([], []))
+    birads_zero: int = 0
     density: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
     lesions: list[int] = field(default_factory=lambda: [0, 0, 0])
     readers: dict[int, _ReaderTally] = field(default_factory=lambda: defaultdict(_ReaderTally))
@@ -132,11 +141,12 @@ def _count_study(
     by_slot = {read.slot: read for read in reads}
     for read in reads:
         reader = tally.readers[read.user_id]
-        reader.seconds.append(read.active_seconds)
         if read.slot == 0:
             reader.arbitrations += 1
+            reader.arbitration_seconds.append(read.active_seconds)
             continue
         reader.reads += 1
+        reader.seconds.append(read.active_seconds)
         if final is not None:
             for lat in LATERALITIES:
                 reader.reference.append(_breast(final, lat).get("birads"))
@@ -147,7 +157,11 @@ def _count_study(
     tally.arbitrated += 0 in by_slot
     first, second = by_slot[1].label, by_slot[2].label
     for lat in LATERALITIES:
-        _pair(tally.birads, _breast(first, lat).get("birads"), _breast(second, lat).get("birads"))
+        pair = (_breast(first, lat).get("birads"), _breast(second, lat).get("birads"))
+        if 0 in pair:
+            tally.birads_zero += 1
+        else:
+            _pair(tally.birads, *pair)
         _pair(
             tally.density, _breast(first, lat).get("density"), _breast(second, lat).get("density")
         )
@@ -168,10 +182,13 @@ def _pair(vectors: tuple[list[Any], list[Any]], a: Any, b: Any) -> None:
         vectors[1].append(b)
 
 
-def _item(name: str, a: list[Any], b: list[Any], categories: Sequence[Any]) -> ItemAgreementOut:
+def _item(
+    name: str, a: list[Any], b: list[Any], categories: Sequence[Any], excluded: int = 0
+) -> ItemAgreementOut:
     return ItemAgreementOut(
         item=name,
         pairs=len(a),
+        excluded=excluded,
         percent_agreement=_round(agreement.percent_agreement(a, b)),
         kappa=_round(agreement.cohen_kappa(a, b, categories=categories, weights="quadratic")),
         kappa_weights="quadratic",
@@ -199,7 +216,7 @@ def _report(
         if tally.double_read
         else None,
         items=[
-            _item("breast BI-RADS", *tally.birads, BREAST_BIRADS),
+            _item("breast BI-RADS", *tally.birads, ASSESSED_BIRADS, excluded=tally.birads_zero),
             _item("breast density", *tally.density, DENSITIES),
         ],
         lesions=LesionAgreementOut(
@@ -237,12 +254,15 @@ def _reader_out(username: str, reader: _ReaderTally) -> ReaderReportOut:
         username=username,
         reads=reader.reads,
         arbitrations=reader.arbitrations,
-        median_seconds_per_case=round(statistics.median(reader.seconds), 1)
-        if reader.seconds
-        else None,
+        median_seconds_per_case=_median(reader.seconds),
+        median_seconds_per_arbitration=_median(reader.arbitration_seconds),
         breasts_compared=compared,
         screening=screening,
     )
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
 
 
 def _round(value: float | None) -> float | None:

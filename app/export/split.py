@@ -125,6 +125,7 @@ def iterative_stratification(
     features: Sequence[Sequence[int]],
     ratios: Sequence[float] = (0.8, 0.2),
     seed: int = 0,
+    fixed: Sequence[int | None] | None = None,
 ) -> list[int]:
     """A fold index per row, by iterative stratification (Sechidis, Tsoumakas and Vlahavas,
     2011, "On the stratification of multi-label data"), generalised to count features.
@@ -152,6 +153,10 @@ def iterative_stratification(
     they also carry (Suspicious Calcification BI-RADS 5 under breast BI-RADS 5) can end a few
     points off its ratio.
 
+    ``fixed`` (optional, one entry per row) pins rows to a fold (a split published
+    before): they count against their fold's desires first, and only the other rows are
+    stratified, so that the whole set stays balanced.
+
     Raises ``ValueError`` when the rows differ in length, a count is negative or not an
     integer, or a ratio is not a positive finite number.
     """
@@ -168,6 +173,20 @@ def iterative_stratification(
     remaining = counts.sum(axis=0)
     unassigned = np.ones(rows, dtype=bool)
     assignment = [-1] * rows
+    pinned = list(fixed) if fixed is not None else [None] * rows
+    if len(pinned) != rows:
+        raise ValueError("fixed must have one entry per row.")
+    for row, original in enumerate(visit):
+        fold = pinned[original]
+        if fold is None:
+            continue
+        if not 0 <= fold < folds:
+            raise ValueError(f"a fixed fold must be 0 to {folds - 1}; got {fold!r}.")
+        assignment[row] = fold
+        unassigned[row] = False
+        desired[fold] -= counts[row]
+        desired_rows[fold] -= 1
+        remaining -= counts[row]
 
     while remaining.any():
         available = np.flatnonzero(remaining > 0)
@@ -196,17 +215,26 @@ def iterative_stratification(
 
 
 def assign_split(
-    features_by_study: Mapping[str, Sequence[int]], ratio: float = 0.8, seed: int = 0
+    features_by_study: Mapping[str, Sequence[int]],
+    ratio: float = 0.8,
+    seed: int = 0,
+    kept: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """``"training"`` or ``"test"`` per study id: :func:`iterative_stratification` with
     ratios ``(ratio, 1 - ratio)`` over the studies sorted by id, so the result does not
-    depend on the mapping's order; fold 0 is training, fold 1 test. The result lists the
+    depend on the mapping's order; fold 0 is training, fold 1 test. Studies in ``kept``
+    keep their split and the others are balanced around them. The result lists the
     studies in id order. Raises ``ValueError`` unless ``0 < ratio < 1``."""
     if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1:
         raise ValueError(f"ratio must be a number strictly between 0 and 1; got {ratio!r}.")
     studies = sorted(features_by_study)
+    kept = kept or {}
+    fold_of = {TRAINING: 0, TEST: 1}
     folds = iterative_stratification(
-        [features_by_study[study] for study in studies], (ratio, 1 - ratio), seed
+        [features_by_study[study] for study in studies],
+        (ratio, 1 - ratio),
+        seed,
+        fixed=[fold_of.get(kept.get(study, "")) for study in studies],
     )
     return {
         study: TRAINING if fold == 0 else TEST for study, fold in zip(studies, folds, strict=True)

@@ -42,13 +42,12 @@ def collect(factory: sessionmaker[Session], project_id: int) -> stats.Statistics
         project = service.get_project(db, project_id)
         splits = release.study_splits(db, project, release.Options())
         accumulator = stats.Accumulator()
-        ids = release._study_ids(db, project, [FINAL])
-        for batch in release._batches(db, ids):
-            for project_study in batch:
-                study = project_study.study
+        ids = release.study_ids(db, project, [FINAL])
+        for batch in release.batches(db, ids):
+            for study in batch:
                 accumulator.add_study(
-                    splits.get(study.study_id, ""),
-                    project_study.final_label,
+                    study.split(splits),
+                    study.label,
                     [image.image_id for image in study.images],
                     study.patient_age,
                 )

@@ -57,12 +57,25 @@ class NewProject:
     idle_limit_seconds: int = 60
 
 
-def create_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject:
-    name = new.name.strip()
+def checked_project_name(db: Session, name: str) -> str:
+    """The name, stripped, or a 4xx: 1 to 120 characters, not taken."""
+    name = name.strip()
     if not 1 <= len(name) <= 120:
         raise field_error("name", "A project needs a name of 1 to 120 characters.")
     if db.scalar(select(ReadingProject.id).where(ReadingProject.name == name)) is not None:
         raise Conflict(f"A project named {name!r} exists already.", code="name_taken")
+    return name
+
+
+def create_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject:
+    project = add_project(db, actor, new)
+    db.commit()
+    return project
+
+
+def add_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject:
+    """The project, added to the session's transaction (the caller commits)."""
+    name = checked_project_name(db, new.name)
     try:
         vocabulary = rules.Vocabulary.from_json(new.vocabulary) if new.vocabulary else None
     except (ValueError, TypeError, KeyError) as error:
@@ -86,7 +99,6 @@ def create_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject
     record(
         db, actor, "project.created", object_type="reading_project", object_id=project.id, name=name
     )
-    db.commit()
     return project
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pydicom
 import pytest
 from sklearn.metrics import cohen_kappa_score
+from sqlalchemy import select
 
 from app.imaging.pseudonymise import carried_id
 from tests.helpers import assert_error, bearer, login
@@ -240,7 +241,7 @@ def test_agreement_report_matches_scikit_learn(client, project: Project) -> None
     first, second = [1, 1, 4, 1, 4, 1], [1, 1, 4, 1, 1, 1]
     assert birads["pairs"] == 6
     assert birads["percent_agreement"] == pytest.approx(5 / 6, abs=1e-4)
-    expected = cohen_kappa_score(first, second, labels=[0, 1, 2, 3, 4, 5], weights="quadratic")
+    expected = cohen_kappa_score(first, second, labels=[1, 2, 3, 4, 5], weights="quadratic")
     assert birads["kappa"] == pytest.approx(expected, abs=1e-4)
     lesions = report["lesions"]
     assert (lesions["matched"], lesions["only_reader_1"], lesions["only_reader_2"]) == (1, 1, 0)
@@ -273,3 +274,48 @@ def test_exports_page_starts_a_job_and_offers_the_download(client, project: Proj
     assert "export-pilot-vindr.zip" in table
     refused = client.post("/exports", data={"csrf_token": csrf, "project": "", "format": "vindr"})
     assert refused.status_code == 422
+
+
+def test_a_study_keeps_its_split_as_the_dataset_grows(client, db, project: Project) -> None:
+    from app.reading.models import ProjectStudy
+
+    def splits() -> dict[str, str | None]:
+        db.expire_all()
+        rows = db.scalars(select(ProjectStudy).where(ProjectStudy.project_id == project.id))
+        return {ps.study.study_id: ps.split for ps in rows}
+
+    first = pd.read_csv(
+        archive(
+            client,
+            project.admin,
+            export(client, project.admin, project_id=project.id, format="vindr", split_seed=3),
+        ).open("breast-level_annotations.csv")
+    )
+    stored = splits()
+    assert stored[project.studies[2]] is None  # not final: no split yet
+    assert {s: stored[s] for s in project.studies[:2]} == dict(
+        first.groupby("study_id")["split"].first()
+    )
+    arbiter = project.readers["arb"]
+    task = next(iter(tasks_of(client, arbiter).values()))
+    assert submit(client, arbiter, task, normal()).status_code == 200
+    export(client, project.admin, project_id=project.id, format="vindr", split_seed=99)
+    grown = splits()
+    assert {s: grown[s] for s in project.studies[:2]} == {s: stored[s] for s in project.studies[:2]}
+    assert grown[project.studies[2]] in ("training", "test")
+
+
+def test_jobs_left_by_a_stopped_server_are_marked_failed(settings, db, admin) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.export.models import ExportJob
+    from app.main import create_app
+
+    db.add(ExportJob(project_kind="reading", project_id=1, format="vindr", status="running"))
+    db.commit()
+    with TestClient(create_app(settings)):
+        pass
+    db.expire_all()
+    job = db.scalar(select(ExportJob))
+    assert job.status == "failed"
+    assert "stopped" in job.error

@@ -256,3 +256,26 @@ def test_the_release_page_lists_problems_then_imports(client, db, admin, release
     assert done.status_code == 303, done.text
     project_page = client.get(done.headers["location"])
     assert "Statistics" in project_page.text
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "status"),
+    [("   ", [], 422), ("Fine", [("dicom", ("notes.txt", b"not a dicom file"))], 422)],
+)
+def test_nothing_is_stored_when_the_release_is_refused(
+    client, db, admin, release: Release, name, extra, status
+) -> None:
+    response = client.post(
+        "/api/v1/releases",
+        data={"project_name": name},
+        files=[
+            ("breast_csv", ("b.csv", release.breast_csv.encode())),
+            ("finding_csv", ("f.csv", release.finding_csv.encode())),
+            *[("dicom", (p.name, p.read_bytes())) for p in release.dicom_dir.rglob("*.dicom")],
+            *extra,
+        ],
+        headers=bearer(client, "admin"),
+    )
+    assert_error(response, status)
+    assert db.scalar(select(func.count()).select_from(Image)) == 0
+    assert db.scalar(select(func.count()).select_from(ReadingProject)) == 0
