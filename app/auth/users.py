@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -198,3 +199,16 @@ def _password_problem(kit: AuthKit, password: str, username: str) -> str | None:
 
 def count_users(db: Session) -> int:
     return db.scalar(select(func.count()).select_from(User)) or 0
+
+
+def active_users(db: Session, user_ids: Iterable[int], field: str, purpose: str) -> list[User]:
+    """The users with these ids, by id; a 4xx naming ``field`` when one is unknown or
+    disabled (``purpose`` completes "Cannot ...": "put these users in the readers pool").)"""
+    wanted = set(user_ids)
+    users = list(db.scalars(select(User).where(User.id.in_(wanted)))) if wanted else []
+    missing = wanted - {u.id for u in users}
+    inactive = [u.username for u in users if not u.is_active]
+    if missing or inactive:
+        what = f"unknown user ids {sorted(missing)}" if missing else f"disabled: {inactive}"
+        raise field_error(field, f"Cannot {purpose} ({what}).")
+    return sorted(users, key=lambda u: u.id)

@@ -174,16 +174,8 @@ def import_release(
     """Import a VinDr-format release as a reading project whose studies start final, or as
     first reads to be read again and arbitrated. Any problem refuses the whole release,
     listing every problem with its file and line."""
-    done = intake.import_release(
-        db,
-        request.app.state.imaging,
-        principal.actor,
-        project_name=project_name,
-        breast_csv=uploaded_text(breast_csv, "breast_csv"),
-        finding_csv=uploaded_text(finding_csv, "finding_csv"),
-        dicom=[rereadable(upload, n) for n, upload in enumerate(dicom or [])],
-        start_as=start_as,
-        first_reader=find_user(db, first_reader) if first_reader else None,
+    done = import_uploads(
+        request, db, principal, project_name, breast_csv, finding_csv, dicom, start_as, first_reader
     )
     return ReleaseOut(
         project_id=done.project.id,
@@ -199,3 +191,28 @@ def agreement(project_id: int, _: AdminPrincipal, db: Db) -> report.AgreementRep
     F1 at the project's IoU threshold, arbitration rate, and each reader against the final
     label in two screening mappings, with reading time per case."""
     return report.agreement_report(db, reading_service.get_project(db, project_id))
+
+
+def import_uploads(
+    request: Request,
+    db: Db,
+    principal: AdminPrincipal,
+    project_name: str,
+    breast_csv: UploadFile,
+    finding_csv: UploadFile,
+    dicom: list[UploadFile] | None,
+    start_as: str,
+    first_reader: str,
+) -> intake.Intake:
+    """A release sent as uploads (the API and the page)."""
+    return intake.import_release(
+        db,
+        request.app.state.imaging,
+        principal.actor,
+        project_name=project_name,
+        breast_csv=uploaded_text(breast_csv, "breast_csv"),
+        finding_csv=uploaded_text(finding_csv, "finding_csv"),
+        dicom=[rereadable(u, n) for n, u in enumerate(dicom or []) if u.filename],
+        start_as=start_as,
+        first_reader=find_user(db, first_reader) if first_reader else None,
+    )

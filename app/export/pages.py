@@ -10,11 +10,10 @@ from sqlalchemy import select
 
 from app.auth.deps import AdminPrincipal, Db
 from app.auth.models import User
-from app.auth.users import find_user
 from app.core.errors import AppError, field_error
 from app.core.web import render, see_other
-from app.export import intake, jobs, release, report
-from app.export.api import rereadable, uploaded_text
+from app.export import jobs, release, report
+from app.export.api import import_uploads
 from app.masking import service as masking_service
 from app.reading import service as reading_service
 
@@ -116,16 +115,16 @@ def release_import(
     try:
         if breast_csv is None or finding_csv is None or not breast_csv.filename:
             raise field_error("breast_csv", "Choose both CSV files of the release.")
-        done = intake.import_release(
+        done = import_uploads(
+            request,
             db,
-            request.app.state.imaging,
-            principal.actor,
-            project_name=project_name,
-            breast_csv=uploaded_text(breast_csv, "breast_csv"),
-            finding_csv=uploaded_text(finding_csv, "finding_csv"),
-            dicom=[rereadable(u, n) for n, u in enumerate(dicom or []) if u.filename],
-            start_as=start_as,
-            first_reader=find_user(db, first_reader) if first_reader else None,
+            principal,
+            project_name,
+            breast_csv,
+            finding_csv,
+            dicom,
+            start_as,
+            first_reader,
         )
     except AppError as error:
         db.rollback()

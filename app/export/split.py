@@ -37,26 +37,14 @@ from typing import Any
 
 import numpy as np
 
+from app.export import vindr
 from app.reading.rules import parse_label
 
-BREAST_BIRADS_FEATURES = (1, 2, 3, 4, 5)
-DENSITY_FEATURES = ("A", "B", "C", "D")
-NON_GRADED_CATEGORIES = (
-    "No Finding",
-    "Skin Thickening",
-    "Skin Retraction",
-    "Nipple Retraction",
-    "Suspicious Lymph Node",
-)
-GRADED_CATEGORIES = (
-    "Mass",
-    "Suspicious Calcification",
-    "Asymmetry",
-    "Focal Asymmetry",
-    "Global Asymmetry",
-    "Architectural Distortion",
-)
-FINDING_BIRADS_FEATURES = (3, 4, 5)
+BREAST_BIRADS_FEATURES = vindr.RELEASE_BREAST_BIRADS
+DENSITY_FEATURES = vindr.RELEASE_DENSITIES
+NON_GRADED_CATEGORIES = (vindr.NO_FINDING, *vindr.ASSOCIATED)
+GRADED_CATEGORIES = vindr.GRADED
+FINDING_BIRADS_FEATURES = vindr.RELEASE_FINDING_BIRADS
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"breast BI-RADS {birads}" for birads in BREAST_BIRADS_FEATURES),
@@ -70,8 +58,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 _INDEX = {name: index for index, name in enumerate(FEATURE_NAMES)}
 
-TRAINING = "training"
-TEST = "test"
+TRAINING, TEST = vindr.SPLITS
 # Two desires closer than this are a tie: desires are fractions like 0.8 * n minus whole
 # numbers, so exact float equality would break some ties by rounding rather than by rule.
 _TIE_TOLERANCE = 1e-9

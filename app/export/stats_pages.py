@@ -151,23 +151,29 @@ def _page(
 def statistics_svg(
     request: Request, project_id: int, table: str, _: AdminPrincipal, db: Db
 ) -> Response:
-    if table not in stats.SPECS:
-        raise _unknown_table(table)
-    project, statistics = _statistics(request, db, project_id)
-    drawing = stats.chart(_table(statistics, table))
-    name = f"project-{project.id}-{table}.svg"
-    return _attachment(stats.svg(drawing), "image/svg+xml; charset=utf-8", name)
+    return _chart_file(request, db, project_id, table, "svg")
 
 
 @router.get("/projects/{project_id}/statistics/{table}.png", include_in_schema=False)
 def statistics_png(
     request: Request, project_id: int, table: str, _: AdminPrincipal, db: Db
 ) -> Response:
+    return _chart_file(request, db, project_id, table, "png")
+
+
+CHART_FILES = {
+    "svg": (stats.svg, "image/svg+xml; charset=utf-8"),
+    "png": (stats.png, "image/png"),
+}
+
+
+def _chart_file(request: Request, db: Db, project_id: int, table: str, kind: str) -> Response:
     if table not in stats.SPECS:
         raise _unknown_table(table)
     project, statistics = _statistics(request, db, project_id)
-    drawing = stats.chart(_table(statistics, table))
-    return _attachment(stats.png(drawing), "image/png", f"project-{project.id}-{table}.png")
+    draw, media_type = CHART_FILES[kind]
+    drawing = draw(stats.chart(_table(statistics, table)))
+    return _attachment(drawing, media_type, f"project-{project.id}-{table}.{kind}")
 
 
 # --- API ----------------------------------------------------------------------------------------

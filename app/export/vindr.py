@@ -33,7 +33,17 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from app.reading.rules import COORDINATE_LIMIT, MAX_BOXES, Box, BreastRead, Label, parse_label
+from app.reading.rules import (
+    COORDINATE_LIMIT,
+    MAX_BOXES,
+    NO_FINDING,
+    VINDR_ASSOCIATED,
+    VINDR_GRADED,
+    Box,
+    BreastRead,
+    Label,
+    parse_label,
+)
 
 BREAST_FILE = "breast-level_annotations.csv"
 FINDING_FILE = "finding_annotations.csv"
@@ -59,16 +69,8 @@ FINDING_HEADER = (
     "split",
 )
 
-NO_FINDING = "No Finding"
-GRADED = (
-    "Mass",
-    "Suspicious Calcification",
-    "Asymmetry",
-    "Focal Asymmetry",
-    "Global Asymmetry",
-    "Architectural Distortion",
-)
-ASSOCIATED = ("Skin Thickening", "Skin Retraction", "Nipple Retraction", "Suspicious Lymph Node")
+GRADED = VINDR_GRADED
+ASSOCIATED = VINDR_ASSOCIATED
 VINDR_CATEGORIES = (NO_FINDING, *GRADED, *ASSOCIATED)
 SPLITS = ("training", "test")
 

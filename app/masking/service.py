@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.audit.service import Actor, record
 from app.auth.models import User
+from app.auth.users import active_users
 from app.core.database import serialise_on, utcnow
 from app.core.errors import Conflict, NotFound, field_error
 from app.imaging.models import Image, Study
@@ -292,14 +293,7 @@ def _has_answers(db: Session, reader: MaskingReader) -> bool:
 
 
 def _users(db: Session, user_ids: Iterable[int]) -> list[User]:
-    wanted = set(user_ids)
-    users = list(db.scalars(select(User).where(User.id.in_(wanted)))) if wanted else []
-    missing = wanted - {u.id for u in users}
-    inactive = [u.username for u in users if not u.is_active]
-    if missing or inactive:
-        what = f"unknown user ids {sorted(missing)}" if missing else f"disabled: {inactive}"
-        raise field_error("reader_ids", f"Cannot add these readers ({what}).")
-    return sorted(users, key=lambda u: u.id)
+    return active_users(db, user_ids, "reader_ids", "add these readers")
 
 
 def _add_readers(db: Session, project: MaskingProject, users: Sequence[User]) -> None:
@@ -443,8 +437,15 @@ def _make_pending(reader: MaskingReader, pending: dict[str, Any], now: datetime)
 
 
 def _search_pending(pair: search.Pair, project: MaskingProject) -> dict[str, Any]:
+    return _pending(SEARCH, pair, rule_name(project))
+
+
+def _pending(
+    kind: str, pair: search.Pair, rule: str, probe_of: int | None = None
+) -> dict[str, Any]:
+    """A pair to serve, as stored on the reader's row until it is answered."""
     return {
-        "kind": SEARCH,
+        "kind": kind,
         "query": pair.query,
         "reference": pair.reference,
         "position": pair.position,
@@ -453,8 +454,8 @@ def _search_pending(pair: search.Pair, project: MaskingProject) -> dict[str, Any
         "low": pair.low,
         "high": pair.high,
         "query_side": pair.query_side,
-        "rule": rule_name(project),
-        "probe_of": None,
+        "rule": rule,
+        "probe_of": probe_of,
     }
 
 
@@ -724,19 +725,17 @@ def undo_last(db: Session, project: MaskingProject, user: User) -> Undone:
 
 def _pending_of(comparison: MaskingComparison) -> dict[str, Any]:
     """The pair an answer was given to, to show it again after an undo (a probe too)."""
-    return {
-        "kind": comparison.kind,
-        "query": comparison.query_pk,
-        "reference": comparison.reference_pk,
-        "position": comparison.reference_position,
-        "phase": comparison.phase,
-        "attempt": comparison.attempt,
-        "low": comparison.interval_low,
-        "high": comparison.interval_high,
-        "query_side": comparison.query_side,
-        "rule": comparison.rule,
-        "probe_of": comparison.probe_of,
-    }
+    pair = search.Pair(
+        query=comparison.query_pk,
+        reference=comparison.reference_pk,
+        position=comparison.reference_position,
+        phase=comparison.phase,
+        attempt=comparison.attempt,
+        low=comparison.interval_low,
+        high=comparison.interval_high,
+        query_side=comparison.query_side,
+    )
+    return _pending(comparison.kind, pair, comparison.rule, comparison.probe_of)
 
 
 # --- progress -------------------------------------------------------------------------------

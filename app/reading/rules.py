@@ -374,7 +374,9 @@ def vocabulary_from_text(text: str) -> list[dict[str, Any]]:
     return [{"name": line.rstrip("*").strip(), "graded": line.endswith("*")} for line in lines]
 
 
-_GRADED = (
+# VinDr-Mammo's finding categories: graded lesions carry a finding BI-RADS, associated
+# features do not.
+VINDR_GRADED = (
     "Mass",
     "Suspicious Calcification",
     "Asymmetry",
@@ -382,10 +384,15 @@ _GRADED = (
     "Global Asymmetry",
     "Architectural Distortion",
 )
-_ASSOCIATED = ("Skin Thickening", "Skin Retraction", "Nipple Retraction", "Suspicious Lymph Node")
+VINDR_ASSOCIATED = (
+    "Skin Thickening",
+    "Skin Retraction",
+    "Nipple Retraction",
+    "Suspicious Lymph Node",
+)
 DEFAULT_VOCABULARY = Vocabulary(
-    tuple(Category(name, True) for name in _GRADED)
-    + tuple(Category(name, False) for name in _ASSOCIATED)
+    tuple(Category(name, True) for name in VINDR_GRADED)
+    + tuple(Category(name, False) for name in VINDR_ASSOCIATED)
 )
 
 

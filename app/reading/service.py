@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
 from app.auth.models import User
+from app.auth.users import active_users
 from app.core.database import serialise_on, utcnow
 from app.core.errors import Conflict, Invalid, NotFound, field_error
 from app.imaging.models import Study
@@ -123,13 +124,8 @@ def members(db: Session, project: ReadingProject, pool: str) -> list[User]:
 def set_pool(
     db: Session, actor: Actor, project: ReadingProject, pool: str, user_ids: Iterable[int]
 ) -> list[User]:
-    wanted = set(user_ids)
-    users = list(db.scalars(select(User).where(User.id.in_(wanted)))) if wanted else []
-    missing = wanted - {u.id for u in users}
-    inactive = [u.username for u in users if not u.is_active]
-    if missing or inactive:
-        what = f"unknown user ids {sorted(missing)}" if missing else f"disabled: {inactive}"
-        raise field_error(pool, f"Cannot put these users in the {pool} pool ({what}).")
+    users = active_users(db, user_ids, pool, f"put these users in the {pool} pool")
+    wanted = {u.id for u in users}
     current = db.scalars(
         select(ProjectMember).where(
             ProjectMember.project_id == project.id, ProjectMember.pool == pool
