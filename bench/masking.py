@@ -43,9 +43,11 @@ the baseline; a cold render (a window never asked for, 20 at once, before the lo
 with. "In the render cache": for each image new on screen, whether the previous reply's
 prefetch named it and whether its render had been fetched completely before it was shown (a
 browser's HTTP cache answers then, without a request), probes apart (drawn from old answers, so
-unpredictable by design). Comparisons per inserted image against ceil(log2(n+1)) at the list
-length n when its search began (the protocol's bound is that + 2 ternary steps), through the API
-and for the growth phase. Throughput and CPU of the clients, the server and PostgreSQL per
+unpredictable by design; blind in the API, they answer "continue": the bench tells them by their
+query, an image already in the reader's list, and leaves them out of the comparison counts).
+Comparisons per inserted image against ceil(log2(n+1)) at the list length n when its search
+began (the protocol's bound is that + 2 ternary steps), through the API and for the growth
+phase. Throughput and CPU of the clients, the server and PostgreSQL per
 phase; errors, 5xx and tracebacks in the server log, lock waits, deadlocks; every reader's list
 checked against the hidden order.
 """
@@ -173,7 +175,7 @@ class Installation:
     images: int
     grown: list[Insertion]  # every insertion of the growth phase, all readers
     grown_answers: int
-    lengths: list[int]  # each reader's list length when the load starts
+    lists: dict[str, list[str]]  # each reader's sorted list (image ids) when the load starts
 
 
 def consistent_answer(values: dict[str, float], query: str, reference: str) -> str:
@@ -215,9 +217,9 @@ def install(settings: Settings, studies: int, options: ExamOptions, grow_to: int
                     reader_ids=ids,
                 ),
             )
-            grown, answers, lengths = grow(db, project, image_ids, values, grow_to)
+            grown, answers, lists = grow(db, project, image_ids, values, grow_to)
             return Installation(
-                project.id, readers, values, image_ids, len(image_ids), grown, answers, lengths
+                project.id, readers, values, image_ids, len(image_ids), grown, answers, lists
             )
     finally:
         engine.dispose()
@@ -229,12 +231,12 @@ def grow(
     image_ids: dict[int, str],
     values: dict[str, float],
     grow_to: int,
-) -> tuple[list[Insertion], int, list[int]]:
+) -> tuple[list[Insertion], int, dict[str, list[str]]]:
     """Grow every reader's list to ``grow_to`` images with the pure engine, logging each answer
     as ``service._apply`` does (search answers only, no probes), in one transaction."""
     insertions: list[Insertion] = []
     total = 0
-    lengths = []
+    lists = {}
     rule = service.rule_name(project)
     for reader in db.scalars(select(MaskingReader).where(MaskingReader.project_id == project.id)):
         setup = service.setup_for(project, reader)
@@ -291,9 +293,9 @@ def grow(
         reader.version = 2 * len(rows)
         reader.updated_at = utcnow()
         total += len(rows)
-        lengths.append(len(state.order))
+        lists[reader.user.username] = [image_ids[pk] for pk in state.order]
     db.commit()
-    return insertions, total, lengths
+    return insertions, total, lists
 
 
 # --- the simulated readers ------------------------------------------------------------------
@@ -354,6 +356,7 @@ class Reader:
     in_flight: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     jobs: queue.Queue[list[str] | None] = field(default_factory=queue.Queue)
+    placed: set[str] = field(default_factory=set)  # the images in the reader's list
     count: int = 0  # comparisons of the search in progress
     length: int = 0  # the list length when it began (0: begun before the load)
 
@@ -402,7 +405,9 @@ class Reader:
             with self.lock:
                 ready, flying = url in self.fetched, url in self.in_flight
             if before is not None:
-                self.shown.append(Shown(self.phase, image["image_id"] in predicted, ready, flying))
+                probe = is_probe(self, pair)
+                predicted_ = image["image_id"] in predicted
+                self.shown.append(Shown(self.phase, predicted_, ready, flying, probe))
             status, _ = self.request("shown", "GET", url)
             if status == 200:
                 with self.lock:
@@ -437,9 +442,8 @@ class Reader:
     # the reader's side: answers
 
     def counted(self, pair: dict[str, Any], outcome: str) -> bool:
-        """Count one answer towards the insertion in progress; False on an unexpected outcome."""
-        if outcome == "probe":  # a pair drawn from old answers: not part of the search
-            return True
+        """Count one search answer towards the insertion in progress; False on an unexpected
+        outcome."""
         low, high = pair["interval"]
         if self.count == 0 and pair["attempt"] == 1 and low == 0 and pair["phase"] == "ternary":
             self.length = high + 1  # a search's first comparison spans the whole list
@@ -447,12 +451,19 @@ class Reader:
         if outcome == "placed":
             if self.length:
                 self.insertions.append((self.phase, Insertion(self.length, self.count)))
+            self.placed.add(pair["query_image_id"])
             self.count = self.length = 0
             return True
         if outcome != "continue":
             self.errors.append(f"{self.name}: outcome {outcome!r} from a consistent reader")
             return False
         return True
+
+
+def is_probe(reader: Reader, pair: dict[str, Any]) -> bool:
+    """Probes are blind in the API (their answers say "continue"), but the bench knows: a probe
+    repeats an old comparison, so its query is an image placed already; a search's never is."""
+    return pair["query_image_id"] in reader.placed
 
 
 def session(
@@ -489,7 +500,6 @@ def sort_until(
     if render:
         reader.show(pair, None, set())
         reader.prefetch(pair)
-    shown_from = len(reader.shown)  # the entries of the pair on screen start here
     answers = 0
     while not pair["done"]:
         if render and reader.wait_prefetch:
@@ -498,8 +508,7 @@ def sort_until(
         if pause > 0:
             time.sleep(pause)
         phase = current_phase(phases, started)
-        if phase is None:  # the pair on screen stays unanswered: whether a probe is unknown
-            del reader.shown[shown_from:]
+        if phase is None:
             return
         reader.phase = phase.name
         given = consistent_answer(reader.values, pair["query_image_id"], pair["reference_image_id"])
@@ -509,14 +518,17 @@ def sort_until(
             return
         answers += 1
         outcome = reply["outcome"]
-        reader.outcomes[outcome] += 1
-        if outcome == "probe":  # the pair was a probe, and so was its showing
-            for entry in reader.shown[shown_from:]:
-                entry.probe = True
-        if not reader.counted(pair, outcome):
-            return
+        if is_probe(reader, pair):
+            reader.outcomes["probe (blind)"] += 1
+            if outcome != "continue":
+                reader.errors.append(f"{reader.name}: a probe's answer gave {outcome!r}")
+                return
+        else:
+            reader.outcomes[outcome] += 1
+            if not reader.counted(pair, outcome):
+                return
         following = reply["next"]
-        shown_at, shown_from = time.monotonic(), len(reader.shown)
+        shown_at = time.monotonic()
         if following["done"]:
             return
         if render:
@@ -561,7 +573,11 @@ def cold_renders(readers: list[Reader], image: dict[str, Any], repeats: int) -> 
 
 
 def sign_in(
-    base: str, names: list[str], args: argparse.Namespace, values: dict[str, float]
+    base: str,
+    names: list[str],
+    args: argparse.Namespace,
+    values: dict[str, float],
+    lists: dict[str, list[str]],
 ) -> list[Reader]:
     readers = []
     for name in names:
@@ -572,9 +588,11 @@ def sign_in(
         headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
         http = httpx.Client(base_url=base, headers=headers, timeout=30)
         side = httpx.Client(base_url=base, headers=headers, timeout=30) if args.render else None
-        readers.append(
-            Reader(name, http, side, values, args.pane, args.wait_prefetch, random.Random(name))
+        reader = Reader(
+            name, http, side, values, args.pane, args.wait_prefetch, random.Random(name)
         )
+        reader.placed = set(lists[name])
+        readers.append(reader)
     return readers
 
 
@@ -595,7 +613,7 @@ def load(
     group: int,
     watch: LockWatch,
 ) -> Result:
-    readers = sign_in(base, setup.readers, args, setup.values)
+    readers = sign_in(base, setup.readers, args, setup.values, setup.lists)
     prefetchers = [threading.Thread(target=r.prefetcher, daemon=True) for r in readers]
     try:
         for reader in readers:  # warm up: connections, worker pools (not timed)
@@ -820,8 +838,9 @@ def run(args: argparse.Namespace) -> None:
             f"{min(DISTINCT_EXAMS, args.studies)} synthetic exams {rows}x{columns} under new "
             f"UIDs); one full-sort project over all, {SEEDS} seeds, probes 5%, {READERS} readers"
         )
+        grown_to = min(len(order) for order in setup.lists.values())
         print(
-            f"  lists grown in-process (engine, not timed) to {min(setup.lengths)} images each: "
+            f"  lists grown in-process (engine, not timed) to {grown_to} images each: "
             f"{setup.grown_answers} answers logged"
         )
         log_path = Path(directory) / "server.log"

@@ -1,7 +1,8 @@
 // MammoRead masking sort (CSAW-M): the reader's comparison screen. Two mammograms side by side
 // (static/js/viewer.js, layout "pair": both breasts pointing the same way, one window for both),
-// one question: which image makes it harder to be sure there is no tumour? No dependencies;
-// mounts on `#masking[data-api]` (DOMContentLoaded, htmx:load, htmx:historyRestore).
+// one question: which image makes it harder to be sure there is no tumour? Needs common.js
+// (window.MammoCommon) loaded first; mounts on `#masking[data-api]` (DOMContentLoaded, htmx:load,
+// htmx:historyRestore).
 //
 // Keyboard first, because every second of overhead is paid thousands of times:
 //   1 left harder, 2 right harder, 9 no difference (mapped to "query" / "reference" through the
@@ -64,89 +65,12 @@
 
   // --- small helpers --------------------------------------------------------------------------
 
-  /** Element builder: h("button", {class: "x", text: "Go", on: {click}}, child, ...). */
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value == null || value === false) continue;
-      if (key === "class") el.className = value;
-      else if (key === "text") el.textContent = value;
-      else if (key === "on") for (const [type, fn] of Object.entries(value)) el.addEventListener(type, fn);
-      else if (key === "hidden") el.hidden = true;
-      else if (key === "disabled") el.disabled = true;
-      else el.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat(Infinity)) {
-      if (child == null || child === false) continue;
-      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return el;
-  }
-
-  function csrfToken() {
-    try {
-      const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
-      return headers["X-CSRF-Token"] || "";
-    } catch (error) {
-      return "";
-    }
-  }
-
-  /** fetch JSON; never throws: {ok, status, data} or {ok: false, status, error}. */
-  async function api(method, url, body, signal) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
-    let response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "same-origin",
-        cache: "no-store",
-        signal,
-      });
-    } catch (error) {
-      if (error && error.name === "AbortError") return { ok: false, status: -1, error: { code: "aborted", message: "aborted", details: [] } };
-      return { ok: false, status: 0, error: { code: "network", message: "no connection to the server", details: [] } };
-    }
-    let data = null;
-    if (response.status !== 204) {
-      try {
-        data = await response.json();
-      } catch (error) {
-        data = null;
-      }
-    }
-    if (response.ok) return { ok: true, status: response.status, data };
-    const error = (data && data.error) || {
-      code: `http_${response.status}`,
-      message: `the server answered ${response.status}`,
-      details: [],
-    };
-    if (!Array.isArray(error.details)) error.details = [];
-    return { ok: false, status: response.status, error };
-  }
+  const { h, api, troubleText, isTextEntry, Screen, HelpOverlay, keepMounted } = window.MammoCommon;
 
   /** Worth sending again unchanged: no connection, server trouble, signed out meanwhile. */
   function retryable(result) {
     const s = result.status;
     return s === 0 || s === 401 || s === 403 || s === 408 || s === 429 || s >= 500;
-  }
-
-  function troubleText(result) {
-    const s = result.status;
-    if (s === 0) return "no connection";
-    if (s === 401 || s === 403) return "you seem to be signed out (sign in again in another tab)";
-    return `server error ${s}`;
-  }
-
-  function isTextEntry(target) {
-    if (!(target instanceof Element)) return false;
-    if (target.closest("textarea, select, [contenteditable]:not([contenteditable=false])")) return true;
-    const input = target.closest("input");
-    return Boolean(input && !["checkbox", "radio", "button", "submit", "reset"].includes(input.type));
   }
 
   function otherSide(side) {
@@ -163,27 +87,17 @@
 
   // --- prefetch: the viewer's own first requests, made early -----------------------------------
 
-  /** Index of the narrowest pyramid level at least `wanted` wide; level 0 when none is
-   * (viewer.js pickLevel). */
-  function pickLevel(widths, wanted) {
-    let best = 0;
-    for (let k = 0; k < widths.length; k++) {
-      if (widths[k] >= wanted && widths[k] <= widths[best]) best = k;
-    }
-    return best;
-  }
-
   /** The URLs a freshly mounted viewer requests first for `image` in a pane whose canvas is
    * `width` x `height` device pixels, at the default window: the server-rendered first paint
    * and the raw values of the same pyramid level (viewer.js Pane.fit / loadRendered /
-   * ensureLevel). */
+   * ensureLevel; the level is the viewer's own pickLevel). */
   function firstUrls(image, width, height) {
     const columns = Number(image.columns);
     const rows = Number(image.rows);
     if (!(columns > 0 && rows > 0 && width > 0 && height > 0)) return [];
     const widths = Array.isArray(image.pyramid_widths) && image.pyramid_widths.length ? image.pyramid_widths : [columns];
     const scale = Math.min(width / columns, height / rows);
-    const k = pickLevel(widths, Math.ceil(columns * scale - 1e-6));
+    const k = window.MammoViewer.pickLevel(widths, Math.ceil(columns * scale - 1e-6));
     const id = encodeURIComponent(image.image_id);
     return [
       `/api/v1/images/${id}/render?width=${widths[k]}&flip=false&format=jpeg`,
@@ -195,16 +109,15 @@
 
   let current = null; // the mounted Masking, if any
 
-  class Masking {
+  class Masking extends Screen {
     constructor(root) {
-      this.root = root;
+      super(root);
       this.apiUrl = String(root.dataset.api || "").replace(/\/+$/, "");
       this.projectId = root.dataset.project;
       this.backUrl = root.dataset.back || "/masking";
       this.projectName = root.dataset.name || "";
       this.mode = root.dataset.mode || "";
       this.instructions = root.dataset.instructions || "";
-      this.destroyed = false;
       this.pair = null; // the PairOut shown (or the done reply)
       this.busy = false; // a request is in flight (answers and undo wait)
       this.paused = false;
@@ -218,16 +131,6 @@
       this.retryWake = null;
       this.flashTimers = new Map();
       this.bannerTimer = 0;
-      this.cleanups = [];
-    }
-
-    alive() {
-      if (this.destroyed) return false;
-      if (!this.root.isConnected) {
-        this.destroy();
-        return false;
-      }
-      return true;
     }
 
     destroy() {
@@ -244,13 +147,13 @@
       if (current === this) current = null;
     }
 
-    on(target, type, handler, options) {
-      target.addEventListener(type, handler, options);
-      this.cleanups.push(() => target.removeEventListener(type, handler, options));
-    }
-
     url(path) {
       return `${this.apiUrl}${path}`;
+    }
+
+    /** Every API call of the screen: cancelled when it goes, never answered from the cache. */
+    requestOptions() {
+      return { signal: this.abort.signal, cache: "no-store" };
     }
 
     // building the screen ------------------------------------------------------------------
@@ -268,7 +171,7 @@
       this.undoButton = this.toolButton("Undo", "U", "u", "Undo the last answer", () => this.undo());
       this.discardButton = this.toolButton("Discard…", "D", "d", "Discard the image being placed: it cannot be judged", () => this.openDiscard());
       this.pauseButton = this.toolButton("Pause", "Esc", "Escape", "Pause: cover the images", () => this.pause());
-      this.helpButton = this.toolButton("Keys", "?", "?", "Keyboard shortcuts", () => this.toggleHelp(true));
+      this.helpButton = this.toolButton("Keys", "?", "?", "Keyboard shortcuts", () => this.help.toggle(true));
       const head = h("header", { class: "mk-head" },
         h("h1", { class: "mk-title" }, h("span", { text: title }), this.projectName ? h("span", { class: "muted mk-project", text: ` · ${this.projectName}` }) : null),
         h("p", { class: "mk-question", text: "Which image makes it harder to be sure there is no tumour?" }),
@@ -304,8 +207,12 @@
       this.answersEl = h("div", { class: "mk-answers", role: "group", "aria-label": "Answer" },
         this.answerButtons.left, this.answerButtons.same, this.answerButtons.right);
 
-      this.helpEl = this.buildHelp();
-      root.append(head, this.bannerEl, this.stageEl, this.answersEl, this.helpEl);
+      this.help = new HelpOverlay({
+        prefix: "mk",
+        groups: SHORTCUTS,
+        intro: "Which image makes it harder to be sure there is no tumour? Answer with one key; the next pair follows at once. There are no confirmations: U takes the last answer back.",
+      });
+      root.append(head, this.bannerEl, this.stageEl, this.answersEl, this.help.element);
 
       // Zoom both images together: the viewer zooms the pane under the wheel; the same wheel
       // step is replayed on the other pane at the same place (the panes are the same size and
@@ -352,18 +259,6 @@
         this.discardTitle,
         h("div", { class: "mk-reasons" }, this.reasonButtons, cancel),
         this.noteRow);
-    }
-
-    buildHelp() {
-      const groups = SHORTCUTS.map(([title, rows]) =>
-        h("section", { class: "mk-help-group" }, h("h3", { text: title }),
-          h("dl", {}, rows.map(([keys, what]) => [h("dt", {}, h("kbd", { text: keys })), h("dd", { text: what })]))));
-      this.helpClose = h("button", { type: "button", class: "btn btn-small", on: { click: () => this.toggleHelp(false) } }, "Close ", h("kbd", { text: "Esc" }));
-      const dialog = h("div", { class: "mk-help", role: "dialog", "aria-modal": "true", "aria-labelledby": "mk-help-title", tabindex: "-1" },
-        h("div", { class: "mk-help-head" }, h("h2", { id: "mk-help-title", text: "Keyboard shortcuts" }), this.helpClose),
-        h("p", { class: "muted", text: "Which image makes it harder to be sure there is no tumour? Answer with one key; the next pair follows at once. There are no confirmations: U takes the last answer back." }),
-        h("div", { class: "mk-help-grid" }, groups));
-      return h("div", { class: "mk-help-backdrop", hidden: true, on: { click: (e) => e.target === e.currentTarget && this.toggleHelp(false) } }, dialog);
     }
 
     // loading and showing pairs --------------------------------------------------------------
@@ -666,7 +561,7 @@
       this.busy = true;
       this.clearBanner();
       this.renderState();
-      const result = await api("POST", this.url(`/projects/${encodeURIComponent(this.projectId)}/undo`), undefined, this.abort.signal);
+      const result = await api("POST", this.url(`/projects/${encodeURIComponent(this.projectId)}/undo`), undefined, this.requestOptions());
       if (!this.alive()) return;
       this.busy = false;
       if (result.ok) {
@@ -805,7 +700,7 @@
     async withRetry(method, url, body, failWords) {
       let attempt = 0;
       for (;;) {
-        const result = await api(method, url, body, this.abort.signal);
+        const result = await api(method, url, body, this.requestOptions());
         if (!this.alive()) return null;
         if (result.ok || !retryable(result)) {
           if (attempt) this.clearRetry();
@@ -864,44 +759,22 @@
       if (this.bannerEl) this.bannerEl.replaceChildren();
     }
 
-    toggleHelp(open) {
-      if (open) {
-        this.helpReturn = document.activeElement;
-        this.helpEl.hidden = false;
-        this.helpClose.focus();
-      } else {
-        this.helpEl.hidden = true;
-        if (this.helpReturn && this.helpReturn.isConnected && this.helpReturn.focus) this.helpReturn.focus({ preventScroll: true });
-      }
-    }
-
     // keyboard -------------------------------------------------------------------------------------
 
     onKey(e) {
-      if (!this.alive() || !this.helpEl) return;
+      if (!this.alive() || !this.help) return;
       const key = e.key;
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       const swallow = () => {
         e.preventDefault();
         e.stopPropagation();
       };
-      if (!this.helpEl.hidden) {
-        if (key === "Escape" || key === "?") {
-          swallow();
-          this.toggleHelp(false);
-        } else if (key === "Tab") {
-          swallow();
-          this.helpClose.focus();
-        } else {
-          e.stopPropagation(); // nothing reaches the viewer behind the help
-        }
-        return;
-      }
+      if (this.help.onKey(e)) return; // nothing reaches the viewer behind the help
       if (e.target === this.noteInput) return; // its own handler
       if (isTextEntry(e.target)) return;
       if (key === "?") {
         swallow();
-        this.toggleHelp(true);
+        this.help.toggle(true);
         return;
       }
       if (this.paused) {
@@ -961,41 +834,15 @@
 
   // --- mounting and page-level listeners ------------------------------------------------------
 
-  function mountIn(scope) {
-    const root = document.getElementById("masking");
-    if (!root || !root.dataset.api) return;
-    if (scope && scope !== document && scope instanceof Element && !scope.contains(root) && scope !== root) return;
-    if (current && current.root === root && !current.destroyed) return;
-    if (current) current.destroy();
-    current = new Masking(root);
-    current.start();
-  }
-
-  // Keys first, in the capture phase: a key the masking screen uses never reaches the viewer
-  // (nor app.js's one-key links).
-  document.addEventListener(
-    "keydown",
-    (e) => {
-      if (current && current.alive()) current.onKey(e);
+  // Keys reach the screen first (nor the viewer nor app.js's one-key links see the ones it
+  // uses); the back-button snapshot keeps no style attributes and no stale pair (the screen is
+  // rebuilt from the server): common.js keepMounted.
+  keepMounted("masking", {
+    current: () => current,
+    create(root) {
+      current = new Masking(root);
+      current.start();
     },
-    true,
-  );
-
-  function boot() {
-    mountIn(document);
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
-  else boot();
-  document.addEventListener("htmx:load", (e) => mountIn(e.detail && e.detail.elt));
-  document.addEventListener("htmx:historyRestore", () => mountIn(document));
-  document.addEventListener("htmx:afterSettle", () => {
-    if (current && !current.root.isConnected) current.destroy();
-  });
-  // htmx keeps a snapshot of the page for the back button: no style attributes in it (the CSP
-  // would refuse them on restore), no stale pair either (the screen is rebuilt from the server).
-  document.addEventListener("htmx:beforeHistorySave", () => {
-    if (!current || !current.alive()) return;
-    for (const el of current.root.querySelectorAll("[style]")) el.removeAttribute("style");
   });
 
   window.MammoMasking = Object.freeze({

@@ -1,7 +1,7 @@
 // MammoRead reading screen: the four-view viewer with boxes drawn on it, the per-breast
 // BI-RADS / density form, the findings list and box editor, live hints, submit, and (for an
-// arbitration) both blinded reads shown on the images. No dependencies; mounts on
-// `#reading[data-api]` (DOMContentLoaded and htmx:load).
+// arbitration) both blinded reads shown on the images. Needs common.js (window.MammoCommon)
+// loaded first; mounts on `#reading[data-api]` (DOMContentLoaded, htmx:load, htmx:historyRestore).
 //
 // Never lose a mark:
 //   * every change is saved as a draft (PUT {api}/draft), debounced 400 ms, one request in
@@ -95,24 +95,7 @@
 
   // --- small helpers ------------------------------------------------------------------------
 
-  /** Element builder: h("button", {class: "x", text: "Go", on: {click}}, child, ...). */
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value == null || value === false) continue;
-      if (key === "class") el.className = value;
-      else if (key === "text") el.textContent = value;
-      else if (key === "on") for (const [type, fn] of Object.entries(value)) el.addEventListener(type, fn);
-      else if (key === "hidden") el.hidden = true;
-      else if (key === "disabled") el.disabled = true;
-      else el.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat(Infinity)) {
-      if (child == null || child === false) continue;
-      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return el;
-  }
+  const { h, api, troubleText, isTextEntry, Screen, HelpOverlay, keepMounted } = window.MammoCommon;
 
   /** replaceChildren that skips null / false (conditional parts). */
   function fill(el, ...children) {
@@ -128,57 +111,6 @@
       else el.setAttribute(key, String(value));
     }
     return el;
-  }
-
-  function csrfToken() {
-    try {
-      const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
-      return headers["X-CSRF-Token"] || "";
-    } catch (error) {
-      return "";
-    }
-  }
-
-  /** fetch JSON; never throws: {ok, status, data} or {ok: false, status, error}. */
-  async function api(method, url, body, options = {}) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
-    let response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "same-origin",
-        keepalive: Boolean(options.keepalive),
-      });
-    } catch (error) {
-      return { ok: false, status: 0, error: { code: "network", message: "no connection to the server", details: [] } };
-    }
-    let data = null;
-    if (response.status !== 204) {
-      try {
-        data = await response.json();
-      } catch (error) {
-        data = null;
-      }
-    }
-    if (response.ok) return { ok: true, status: response.status, data };
-    const error = (data && data.error) || {
-      code: `http_${response.status}`,
-      message: `the server answered ${response.status}`,
-      details: [],
-    };
-    if (!Array.isArray(error.details)) error.details = [];
-    return { ok: false, status: response.status, error };
-  }
-
-  function isTextEntry(target) {
-    if (!(target instanceof Element)) return false;
-    if (target.closest("textarea, select, [contenteditable]:not([contenteditable=false])")) return true;
-    const input = target.closest("input");
-    return Boolean(input && !["checkbox", "radio", "button", "submit", "reset"].includes(input.type));
   }
 
   function clamp(value, low, high) {
@@ -289,15 +221,14 @@
 
   let current = null; // the mounted Reading, if any
 
-  class Reading {
+  class Reading extends Screen {
     constructor(root) {
-      this.root = root;
+      super(root);
       this.apiUrl = root.dataset.api;
       this.taskId = root.dataset.taskId;
       this.nextUrl = root.dataset.next || "/reading/next";
       this.worklistUrl = root.dataset.worklist || "/reading";
       this.kind = root.dataset.kind === "arbitrate" ? "arbitrate" : "read";
-      this.destroyed = false;
       this.label = null;
       this.version = 0;
       this.status = "";
@@ -336,16 +267,6 @@
       this.lastTouch = Date.now();
       this.clock = 0;
       this.overlays = new Map(); // image_id -> svg
-      this.cleanups = [];
-    }
-
-    alive() {
-      if (this.destroyed) return false;
-      if (!this.root.isConnected) {
-        this.destroy();
-        return false;
-      }
-      return true;
     }
 
     destroy() {
@@ -485,7 +406,7 @@
           h("span", { text: arbitration ? "Arbitration" : "Read" }),
           h("span", { class: "muted rd-case", text: ` · ${detail.project_name} · ${String(detail.study_id).slice(0, 12)}` })),
         h("div", { class: "rd-status-row" }, this.saveEl, this.timeEl,
-          h("button", { type: "button", class: "btn btn-small btn-quiet rd-help-button", "aria-keyshortcuts": "?", on: { click: () => this.toggleHelp(true) } }, "Keys ", h("kbd", { text: "?" }))),
+          h("button", { type: "button", class: "btn btn-small btn-quiet rd-help-button", "aria-keyshortcuts": "?", on: { click: () => this.help.toggle(true) } }, "Keys ", h("kbd", { text: "?" }))),
       );
 
       // tools
@@ -539,9 +460,13 @@
       this.resultEl = h("div", { class: "rd-result", role: "status", "aria-live": "polite", hidden: true });
       side.append(h("section", { class: "rd-section rd-submit-area" }, this.msgs(""), this.submitButton, this.resultEl));
 
-      this.helpEl = this.buildHelp();
+      this.help = new HelpOverlay({
+        prefix: "rd",
+        groups: SHORTCUTS.filter(([title]) => title !== "Arbitration" || this.kind === "arbitrate"),
+        intro: "Keys work whenever the cursor is not in the note or another text field.",
+      });
       const layout = h("div", { class: "rd-layout" }, stage, side);
-      this.root.append(this.bannerEl, layout, this.helpEl);
+      this.root.append(this.bannerEl, layout, this.help.element);
 
       this.mountViewer(detail.images || []);
       this.listen();
@@ -611,18 +536,6 @@
         h("h2", { text: `Discordances (${this.discordances.length})` }), list);
     }
 
-    buildHelp() {
-      const groups = SHORTCUTS.filter(([title]) => title !== "Arbitration" || this.kind === "arbitrate").map(([title, rows]) =>
-        h("section", { class: "rd-help-group" }, h("h3", { text: title }),
-          h("dl", {}, rows.map(([keys, what]) => [h("dt", {}, h("kbd", { text: keys })), h("dd", { text: what })]))));
-      this.helpClose = h("button", { type: "button", class: "btn btn-small", on: { click: () => this.toggleHelp(false) } }, "Close ", h("kbd", { text: "Esc" }));
-      const dialog = h("div", { class: "rd-help", role: "dialog", "aria-modal": "true", "aria-labelledby": "rd-help-title", tabindex: "-1" },
-        h("div", { class: "rd-help-head" }, h("h2", { id: "rd-help-title", text: "Keyboard shortcuts" }), this.helpClose),
-        h("p", { class: "muted", text: "Keys work whenever the cursor is not in the note or another text field." }),
-        h("div", { class: "rd-help-grid" }, groups));
-      return h("div", { class: "rd-help-backdrop", hidden: true, on: { click: (e) => e.target === e.currentTarget && this.toggleHelp(false) } }, dialog);
-    }
-
     mountViewer(images) {
       if (!window.MammoViewer) {
         this.viewerEl.textContent = "The image viewer did not load.";
@@ -651,18 +564,14 @@
     }
 
     listen() {
-      const on = (target, type, handler, options) => {
-        target.addEventListener(type, handler, options);
-        this.cleanups.push(() => target.removeEventListener(type, handler, options));
-      };
       // Capture phase on the viewer: a box gesture never reaches the viewer's pan handler.
-      on(this.viewerEl, "pointerdown", (e) => this.onPointerDown(e), true);
-      on(window, "pointermove", (e) => this.onPointerMove(e));
-      on(window, "pointerup", (e) => this.onPointerUp(e, false));
-      on(window, "pointercancel", (e) => this.onPointerUp(e, true));
-      on(this.viewerEl, "wheel", () => this.interacted(), { passive: true });
-      on(this.viewerEl, "pointerdown", () => this.interacted(), { passive: true });
-      on(this.side, "pointerdown", () => this.interacted(), { passive: true });
+      this.on(this.viewerEl, "pointerdown", (e) => this.onPointerDown(e), true);
+      this.on(window, "pointermove", (e) => this.onPointerMove(e));
+      this.on(window, "pointerup", (e) => this.onPointerUp(e, false));
+      this.on(window, "pointercancel", (e) => this.onPointerUp(e, true));
+      this.on(this.viewerEl, "wheel", () => this.interacted(), { passive: true });
+      this.on(this.viewerEl, "pointerdown", () => this.interacted(), { passive: true });
+      this.on(this.side, "pointerdown", () => this.interacted(), { passive: true });
     }
 
     // rendering ----------------------------------------------------------------------------
@@ -1487,17 +1396,7 @@
         this.submit();
         return;
       }
-      if (!this.helpEl.hidden) {
-        if (key === "Escape" || key === "?") {
-          e.preventDefault();
-          this.toggleHelp(false);
-        } else if (key === "Tab") {
-          e.preventDefault();
-          this.helpClose.focus();
-        }
-        e.stopPropagation();
-        return;
-      }
+      if (this.help.onKey(e)) return;
       if (target === this.filterEl) return; // its own handler
       if (isTextEntry(target)) {
         if (key === "Escape") {
@@ -1529,7 +1428,7 @@
       const key = e.key;
       const lower = key.length === 1 ? key.toLowerCase() : key;
       if (key === "?") {
-        this.toggleHelp(true);
+        this.help.toggle(true);
         return true;
       }
       if (key === "Escape") {
@@ -1599,17 +1498,6 @@
         }
         default:
           return false;
-      }
-    }
-
-    toggleHelp(open) {
-      if (open) {
-        this.helpReturn = document.activeElement;
-        this.helpEl.hidden = false;
-        this.helpClose.focus();
-      } else {
-        this.helpEl.hidden = true;
-        if (this.helpReturn && this.helpReturn.isConnected && this.helpReturn.focus) this.helpReturn.focus({ preventScroll: true });
       }
     }
 
@@ -1740,11 +1628,7 @@
       // Network, server or session trouble: keep the local copy and retry with backoff.
       const delay = RETRY_MS[Math.min(this.retryIndex, RETRY_MS.length - 1)];
       this.retryIndex++;
-      const reason =
-        status === 0 ? "no connection"
-        : status === 401 || status === 403 ? "you seem to be signed out (sign in again in another tab)"
-        : `server error ${status}`;
-      this.saveError = `${reason}; retrying in ${Math.round(delay / 1000)} s (kept in this browser)`;
+      this.saveError = `${troubleText(result)}; retrying in ${Math.round(delay / 1000)} s (kept in this browser)`;
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => {
         this.retryTimer = 0;
@@ -1943,26 +1827,6 @@
 
   // --- mounting and page-level listeners ------------------------------------------------------
 
-  function mountIn(scope) {
-    const root = document.getElementById("reading");
-    if (!root || !root.dataset.api) return;
-    if (scope && scope !== document && scope instanceof Element && !scope.contains(root) && scope !== root) return;
-    if (current && current.root === root && !current.destroyed) return;
-    if (current) current.destroy();
-    current = new Reading(root);
-    current.start();
-  }
-
-  // Keys first, in the capture phase: a key the reading screen uses never reaches the viewer.
-  document.addEventListener(
-    "keydown",
-    (e) => {
-      // Elsewhere (the worklist) one-key links are app.js's business.
-      if (current && current.alive()) current.onKey(e);
-    },
-    true,
-  );
-
   window.addEventListener("beforeunload", (e) => {
     if (current && current.unsaved()) {
       current.flushOnExit();
@@ -1985,21 +1849,15 @@
     reading.settle().then(() => e.detail.issueRequest(true));
   });
 
-  function boot() {
-    mountIn(document);
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
-  else boot();
-  document.addEventListener("htmx:load", (e) => mountIn(e.detail && e.detail.elt));
-  document.addEventListener("htmx:historyRestore", () => mountIn(document));
-  // htmx keeps a snapshot of the page for the back button (the screen is rebuilt from the
-  // server on restore): no style attributes in it, which the CSP would refuse on restore.
-  document.addEventListener("htmx:beforeHistorySave", () => {
-    if (!current || !current.alive()) return;
-    for (const el of current.root.querySelectorAll("[style]")) el.removeAttribute("style");
-  });
-  document.addEventListener("htmx:afterSettle", () => {
-    if (current && !current.root.isConnected) current.destroy();
+  // Keys reach the screen first (a key it uses never reaches the viewer; elsewhere, on the
+  // worklist, one-key links are app.js's business); the back-button snapshot keeps no style
+  // attributes (the screen is rebuilt from the server on restore): common.js keepMounted.
+  keepMounted("reading", {
+    current: () => current,
+    create(root) {
+      current = new Reading(root);
+      current.start();
+    },
   });
 
   window.MammoReading = Object.freeze({

@@ -1051,6 +1051,8 @@
       const invert = invertsNatively(display) !== userInvert;
       return fillLut(new Uint8Array(LUT_SIZE), display, resolveVoi(display, state), invert);
     },
+    // Exposed for masking.js, which prefetches the first requests of the viewers to come.
+    pickLevel,
   });
 
   if (document.readyState === "loading") {
