@@ -35,7 +35,9 @@ static/js/masking.js firstUrls picks for a 940x900 device-pixel pane, --pane) is
 image new on screen, and timed; then a second thread with its own connection requests the
 reply's ``prefetch`` images the same way, skipping URLs fetched already (masking.js; the
 raw-level requests that follow in the browser are left out). An answer is not sent before that
-prefetch is in (--no-wait-prefetch: at the think time regardless).
+prefetch is in (--no-wait-prefetch: at the think time regardless). A browser would not ask again
+for an image its HTTP cache holds (the renders are immutable); --browser-cache models that,
+by default the bench asks anyway, to time the server's render cache.
 
 Figures: client-side latency on loopback, p50/p95/max, per phase: POST answer (answer -> next
 pair; target p95 <= 30 ms), GET next, render GETs of images new on screen and of the prefetch,
@@ -345,6 +347,7 @@ class Reader:
     pane: tuple[int, int]
     wait_prefetch: bool
     jitter: random.Random
+    browser_cache: bool = False  # skip the requests a browser's HTTP cache would answer
     phase: str = ""
     calls: list[tuple[str, str, float, int]] = field(default_factory=list)  # phase, op, ms, status
     answer_times: list[tuple[float, float]] = field(default_factory=list)  # monotonic, ms
@@ -408,6 +411,8 @@ class Reader:
                 probe = is_probe(self, pair)
                 predicted_ = image["image_id"] in predicted
                 self.shown.append(Shown(self.phase, predicted_, ready, flying, probe))
+            if ready and self.browser_cache:
+                continue
             status, _ = self.request("shown", "GET", url)
             if status == 200:
                 with self.lock:
@@ -592,6 +597,7 @@ def sign_in(
             name, http, side, values, args.pane, args.wait_prefetch, random.Random(name)
         )
         reader.placed = set(lists[name])
+        reader.browser_cache = args.browser_cache
         readers.append(reader)
     return readers
 
@@ -914,6 +920,12 @@ def main() -> None:
         dest="render",
         action="store_false",
         help="leave out the browser's render and prefetch requests",
+    )
+    parser.add_argument(
+        "--browser-cache",
+        action="store_true",
+        help="send no render request for an image fetched already (as a browser's HTTP cache "
+        "would answer it); by default every image new on screen is requested, and timed",
     )
     parser.add_argument(
         "--no-wait-prefetch",

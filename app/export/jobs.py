@@ -158,6 +158,7 @@ def run(factory: sessionmaker[Session], store: BlobStore, data_dir: Path, job_id
         try:
             with open_target(path) as target:
                 write(db, store, wanted, target, _progress_saver(factory, job.id))
+            db.rollback()  # the export only read: end its snapshot before recording the end
         except Exception as error:  # reported on the job; the server carries on
             log.exception("export job %s failed", job_id)
             db.rollback()
@@ -207,12 +208,10 @@ def _finish(
     size: int | None = None,
     error: str | None = None,
 ) -> None:
-    job = db.get(ExportJob, job_id)
+    job = db.get(ExportJob, job_id, populate_existing=True)  # progress was saved elsewhere
     assert job is not None
     job.status, job.file_key, job.size, job.error = status, key, size, error
     job.finished_at = utcnow()
-    if status == DONE and job.total == 0:
-        job.done = job.total = 0
     db.commit()
 
 

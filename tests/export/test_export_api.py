@@ -94,6 +94,7 @@ def export(client, headers, **body) -> dict:
         time.sleep(0.05)
         job = client.get(f"/api/v1/exports/{job['id']}", headers=headers).json()
     assert job["status"] == "done", job
+    assert job["done"] == job["total"]  # the progress survives the end of the job
     return job
 
 
