@@ -53,12 +53,16 @@ def project_out(db: Db, project: MaskingProject, *, admin: bool = True) -> Proje
     )
 
 
-def pair_out(db: Db, project: MaskingProject, served: service.Served) -> PairOut:
-    progress = ProgressOut(**service.progress(db, project, served.reader).__dict__)
+def pair_out(served: service.Served) -> PairOut:
+    """The reply, from what the service read before its commit (no further queries)."""
+    assert served.project is not None
+    assert served.progress is not None
+    project = served.project
+    progress = ProgressOut(**served.progress.__dict__)
     pair = served.pair
     if pair is None:
         return PairOut(done=True, project_id=project.id, progress=progress)
-    images = service.images_by_pk(db, [pair["query"], pair["reference"], *served.prefetch])
+    images = served.images
     return PairOut(
         done=False,
         project_id=project.id,
@@ -118,7 +122,7 @@ def set_readers(project_id: int, body: ReadersIn, principal: AdminPrincipal, db:
 def next_pair(project_id: int, principal: CurrentPrincipal, db: Db) -> PairOut:
     """The pair waiting for the caller (the same one until answered), or done."""
     project = service.get_project(db, project_id)
-    return pair_out(db, project, service.next_pair(db, project, principal.user))
+    return pair_out(service.next_pair(db, project, principal.user))
 
 
 @router.post("/comparisons/{comparison_id}", response_model=AnswerOut)
@@ -127,14 +131,13 @@ def answer(comparison_id: str, body: AnswerIn, principal: CurrentPrincipal, db: 
     done = service.answer_comparison(
         db, principal.user, comparison_id[:64], body.answer, body.reason, body.note
     )
-    project = service.get_project(db, done.comparison.project_id)
     outcome = done.comparison.outcome
     return AnswerOut(
         comparison_id=done.comparison.uid,
         answer=done.comparison.answer,
         outcome="continue" if outcome == "probe" else outcome,  # probes stay blind
         replayed=done.replayed,
-        next=pair_out(db, project, done.served),
+        next=pair_out(done.served),
     )
 
 
@@ -152,7 +155,7 @@ def undo(project_id: int, principal: CurrentPrincipal, db: Db) -> UndoOut:
             query_image_id=images[comparison.query_pk].image_id,
             reference_image_id=images[comparison.reference_pk].image_id,
         ),
-        next=pair_out(db, project, undone.served),
+        next=pair_out(undone.served),
     )
 
 

@@ -388,17 +388,31 @@ def can_view_study(db: Session, user: User, study: Study) -> bool:
 
 @dataclass
 class Served:
-    """What a reader is shown: the pending pair (None when done), images to prefetch, progress."""
+    """What a reader is shown: the pending pair (None when done), images to prefetch, and
+    (once ``shown``) the progress and the images' rows, read before the commit so that the
+    reply needs no second connection."""
 
     reader: MaskingReader
     pair: dict[str, Any] | None
     prefetch: list[int] = field(default_factory=list)
+    progress: Progress | None = None
+    images: dict[int, Image] = field(default_factory=dict)
+    project: MaskingProject | None = None
+
+
+def _shown(db: Session, project: MaskingProject, served: Served) -> Served:
+    served.project = project
+    served.progress = progress(db, project, served.reader)
+    if served.pair is not None:
+        pair = served.pair
+        served.images = images_by_pk(db, [pair["query"], pair["reference"], *served.prefetch])
+    return served
 
 
 def next_pair(db: Session, project: MaskingProject, user: User) -> Served:
     """The pair waiting for this reader (served again, its clock restarted), else a new one."""
     reader = _locked(db, reader_of(db, project, user))
-    served = _serve(db, project, reader)
+    served = _shown(db, project, _serve(db, project, reader))
     db.commit()
     return served
 
@@ -563,18 +577,9 @@ def answer_comparison(
     if given not in (*search.ANSWERS, DISCARD):
         raise field_error("answer", "The answer must be query, reference, same or discard.")
     reason, note = _discard_reason(given, reason, note)
-    replay = _replayed(db, user, uid, given)
-    if replay is not None:
-        return replay
-    reader = db.scalar(select(MaskingReader).where(MaskingReader.pending_uid == uid))
+    reader = _waiting_on(db, uid)
     if reader is None or reader.user_id != user.id:
-        # the same answer may have been committed by a twin request a moment ago
-        replay = _replayed(db, user, uid, given)
-        if replay is not None:
-            return replay
-        raise _not_current()
-    reader = _locked(db, reader)
-    if reader.pending_uid != uid:
+        # answered already (a retry, a double key press, a twin request a moment ago)?
         db.rollback()
         replay = _replayed(db, user, uid, given)
         if replay is not None:
@@ -582,9 +587,26 @@ def answer_comparison(
         raise _not_current()
     project = get_project(db, reader.project_id)
     comparison = _apply(db, project, reader, given, reason, note)
-    served = _serve(db, project, reader)
+    served = _shown(db, project, _serve(db, project, reader))
     db.commit()
     return Answered(comparison, False, served)
+
+
+def _waiting_on(db: Session, uid: str) -> MaskingReader | None:
+    """The reader whose pending pair is ``uid``, its row locked until the commit: in one
+    statement on PostgreSQL (SELECT ... FOR UPDATE), by taking the write lock first on
+    SQLite."""
+    statement = select(MaskingReader).where(MaskingReader.pending_uid == uid)
+    if db.get_bind().dialect.name == "postgresql":
+        locked = statement.with_for_update(of=MaskingReader).execution_options(
+            populate_existing=True
+        )
+        return db.scalar(locked)
+    reader = db.scalar(statement)
+    if reader is None:
+        return None
+    reader = _locked(db, reader)
+    return reader if reader.pending_uid == uid else None
 
 
 def _discard_reason(
@@ -611,7 +633,7 @@ def _replayed(db: Session, user: User, uid: str, given: str) -> Answered | None:
         )
     project = get_project(db, logged.project_id)
     reader = _locked(db, reader_of(db, project, user))
-    served = _serve(db, project, reader, restart_clock=False)
+    served = _shown(db, project, _serve(db, project, reader, restart_clock=False))
     db.commit()
     return Answered(logged, True, served)
 
@@ -675,7 +697,6 @@ def _apply(
     reader.answered += 1
     reader.version += 1
     reader.updated_at = now
-    db.flush()
     return comparison
 
 
@@ -717,8 +738,7 @@ def undo_last(db: Session, project: MaskingProject, user: User) -> Undone:
     reader.finished_at = None
     reader.updated_at = now = utcnow()
     _make_pending(reader, _pending_of(last), now)
-    db.flush()
-    served = _serve(db, project, reader, restart_clock=False)
+    served = _shown(db, project, _serve(db, project, reader, restart_clock=False))
     db.commit()
     return Undone(last, served)
 

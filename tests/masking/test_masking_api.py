@@ -566,3 +566,40 @@ def test_small_scales_and_fixed_sides_report_what_is_defined(client, people, mas
     seen = client.get(f"{API}/projects/{project['id']}", headers=people.readers["rda"]).json()
     assert seen["order_seed"] is None
     assert seen["probe_share"] is None
+
+
+def test_simultaneous_answers_to_one_pair_apply_once(app, client, db, people, masking_images):
+    """A double key press and a second tab, at the same moment, in real threads: the same
+    answer twice is applied once; a different answer is refused; the log has one row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.auth.models import User
+    from app.core.errors import AppError
+    from app.masking import service
+
+    values = hidden(masking_images)
+    ordered = by_value(values, masking_images.ids)
+    project = create(client, people, image_ids=masking_images.ids, seed_list=ordered[:4])
+    headers = people.readers["rda"]
+
+    def answer(args: tuple[str, str]) -> str:
+        uid, given = args
+        with app.state.session_factory() as session:
+            user = session.get(User, people.ids["rda"])
+            try:
+                done = service.answer_comparison(session, user, uid, given)
+            except AppError as error:
+                return error.code
+            return "replayed" if done.replayed else "applied"
+
+    for givens, expected in (
+        (("same", "same"), ["applied", "replayed"]),
+        (("query", "reference"), ["already_answered", "applied"]),
+    ):
+        uid = next_pair(client, project["id"], headers)["comparison_id"]
+        before = db.scalar(select(func.count()).select_from(MaskingComparison))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = sorted(pool.map(answer, [(uid, g) for g in givens]))
+        assert outcomes == expected
+        db.expire_all()
+        assert db.scalar(select(func.count()).select_from(MaskingComparison)) == before + 1
