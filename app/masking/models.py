@@ -85,6 +85,8 @@ class MaskingReader(Base):
     pending_uid: Mapped[str | None] = mapped_column(String(32), unique=True)
     served: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
+    # the latest response times, for the reader's pace on every reply without a query
+    recent_ms: Mapped[list[int]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(Integer, default=0)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -37,7 +37,7 @@ def _projects_page(
     mine = []
     for project in service.list_projects(db, user):
         reader = service.reader_of(db, project, user)
-        mine.append((project, service.progress(db, project, reader, with_pace=False)))
+        mine.append((project, service.progress(project, reader)))
     admin: dict[str, Any] = {}
     if user.is_admin:
         admin = {

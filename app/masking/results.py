@@ -170,7 +170,7 @@ def _reader_out(
     return ReaderResultOut(
         username=reader.user.username,
         finished=state.done,
-        progress=ProgressOut(**service.progress(db, project, reader).__dict__),
+        progress=ProgressOut(**service.progress(project, reader).__dict__),
         order=ids(state.order) if project.mode == search.FULL_SORT else None,
         levels={images[pk].image_id: level for pk, level in every_level.items()},
         seeds=ids(one.seeds),

@@ -402,7 +402,7 @@ class Served:
 
 def _shown(db: Session, project: MaskingProject, served: Served) -> Served:
     served.project = project
-    served.progress = progress(db, project, served.reader)
+    served.progress = progress(project, served.reader)
     if served.pair is not None:
         pair = served.pair
         served.images = images_by_pk(db, [pair["query"], pair["reference"], *served.prefetch])
@@ -697,6 +697,7 @@ def _apply(
     reader.answered += 1
     reader.version += 1
     reader.updated_at = now
+    reader.recent_ms = [*(reader.recent_ms or [])[1 - RECENT_ANSWERS :], comparison.response_ms]
     return comparison
 
 
@@ -772,9 +773,7 @@ class Progress:
     median_seconds: float | None
 
 
-def progress(
-    db: Session, project: MaskingProject, reader: MaskingReader, *, with_pace: bool = True
-) -> Progress:
+def progress(project: MaskingProject, reader: MaskingReader) -> Progress:
     state = search.ReaderState.from_json(reader.state)
     if project.mode == search.FULL_SORT:
         placed = len(state.order) - len(project.seed_list)
@@ -782,20 +781,8 @@ def progress(
         placed = len(state.placed) - sum(len(level) for level in reader.level_seeds or ())
     remaining = len(state.queue) + (1 if state.current else 0)
     total = placed + remaining + len(state.discarded) + len(state.reported)
-    pace = None
-    if with_pace:
-        recent = list(
-            db.scalars(
-                select(MaskingComparison.response_ms)
-                .where(
-                    MaskingComparison.project_id == reader.project_id,
-                    MaskingComparison.user_id == reader.user_id,
-                )
-                .order_by(MaskingComparison.id.desc())
-                .limit(RECENT_ANSWERS)
-            )
-        )
-        pace = round(statistics.median(recent) / 1000, 2) if recent else None
+    recent = reader.recent_ms or []
+    pace = round(statistics.median(recent) / 1000, 2) if recent else None
     return Progress(
         total=total,
         placed=placed,

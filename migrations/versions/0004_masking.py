@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("pending_uid", sa.String(length=32), nullable=True),
         sa.Column("served", sa.Integer(), nullable=False),
         sa.Column("answered", sa.Integer(), nullable=False),
+        sa.Column("recent_ms", sa.JSON(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("joined_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=True),
