@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import secrets
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
 
 from app.audit.service import Actor
 from app.core import migrations
@@ -53,3 +57,19 @@ def timed(call: Callable[[], object], repeats: int) -> list[float]:
 
 def median(samples: list[float]) -> float:
     return statistics.median(samples)
+
+
+@contextmanager
+def scratch_database(admin_url: str, purpose: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database next to ``admin_url``'s, named after ``purpose``,
+    dropped afterwards whatever happens."""
+    name = f"mammoread_bench_{purpose}_{secrets.token_hex(4)}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()

@@ -57,7 +57,6 @@ import os
 import pstats
 import random
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
@@ -71,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from app.auth.models import User
@@ -84,6 +83,7 @@ from app.imaging.models import Image, Study
 from app.imaging.storage import dicom_key
 from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission, ReadTask
 from app.reading.rules import DEFAULT_VOCABULARY, ProjectRules
+from bench.common import scratch_database
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -115,21 +115,6 @@ START = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 
 
 # --- the scratch installations ----------------------------------------------------------------
-
-
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    """A fresh, empty database next to ``admin_url``'s, dropped afterwards whatever happens."""
-    name = f"mammoread_bench_export_{secrets.token_hex(4)}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 def server_version(engine: Engine) -> str:
@@ -738,7 +723,7 @@ def bench_database(database: str, args: argparse.Namespace) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="mammoread-bench-export-") as directory:
         data_dir = Path(directory) / "data"
         with (
-            scratch_postgres(args.database_url)
+            scratch_database(args.database_url, "export")
             if database == "postgresql"
             else sqlite_url(data_dir)
         ) as url:

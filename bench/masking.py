@@ -69,15 +69,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -94,7 +92,7 @@ from app.imaging.models import Image
 from app.imaging.synthetic import ExamOptions, synthetic_exam
 from app.masking import search, service
 from app.masking.models import SEARCH, MaskingComparison, MaskingProject, MaskingReader
-from bench.common import run_import
+from bench.common import run_import, scratch_database
 from bench.reading import (
     ADMIN_URL,
     LOOPBACK,
@@ -122,21 +120,6 @@ VALUES_SEED = 2024
 
 
 # --- the scratch installation ---------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A fresh, empty database next to ``admin_url``'s, dropped afterwards whatever happens."""
-    name = f"mammoread_bench_masking_{secrets.token_hex(4)}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 def exam_copies(studies: int, options: ExamOptions) -> list[Source]:
@@ -823,7 +806,10 @@ def run(args: argparse.Namespace) -> None:
     phases = [Phase("human pace", args.think_ms / 1000, args.seconds)]
     if args.stress_seconds > 0:
         phases.append(Phase("back to back", 0.0, args.stress_seconds))
-    with tempfile.TemporaryDirectory() as directory, scratch_database(args.database_url) as url:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        scratch_database(args.database_url, "masking") as url,
+    ):
         settings = Settings(
             data_dir=Path(directory) / "data",
             database_url=url,

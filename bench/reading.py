@@ -39,7 +39,6 @@ import argparse
 import os
 import random
 import re
-import secrets
 import signal
 import socket
 import statistics
@@ -70,7 +69,7 @@ from app.imaging.kit import ImagingKit
 from app.imaging.synthetic import ExamOptions
 from app.reading import service
 from app.reading.models import ProjectStudy, ReadSubmission, ReadTask
-from bench.common import exam_sources, run_import
+from bench.common import exam_sources, run_import, scratch_database
 
 READERS = 20
 ARBITERS = 2
@@ -90,21 +89,6 @@ OPERATIONS = (
 
 
 # --- the scratch installation ---------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A fresh, empty database next to ``admin_url``'s, dropped afterwards whatever happens."""
-    name = f"mammoread_bench_reading_{secrets.token_hex(4)}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 @dataclass
@@ -550,7 +534,10 @@ def server_log_problems(log_path: Path) -> tuple[int, int, str]:
 
 def run(args: argparse.Namespace) -> None:
     studies = 10 if args.quick else args.studies
-    with tempfile.TemporaryDirectory() as directory, scratch_database(args.database_url) as url:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        scratch_database(args.database_url, "reading") as url,
+    ):
         settings = Settings(
             data_dir=Path(directory) / "data",
             database_url=url,

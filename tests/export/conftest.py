@@ -127,6 +127,25 @@ def build_release(folder: Path, studies: list[dict] = STUDIES) -> Release:
     return Release(folder, breast.getvalue(), finding.getvalue(), image_ids)
 
 
+def release_files(
+    release: Release,
+    breast_csv: str | None = None,
+    finding_csv: str | None = None,
+    dicom: bool = True,
+) -> list[tuple[str, tuple[str, bytes]]]:
+    """The multipart fields of ``POST /api/v1/releases`` (and the page) for ``release``."""
+    files = [
+        ("breast_csv", ("breast.csv", (breast_csv or release.breast_csv).encode())),
+        ("finding_csv", ("finding.csv", (finding_csv or release.finding_csv).encode())),
+    ]
+    if dicom:
+        files += [
+            ("dicom", (path.name, path.read_bytes()))
+            for path in sorted(release.dicom_dir.rglob("*.dicom"))
+        ]
+    return files
+
+
 @pytest.fixture
 def release(tmp_path: Path) -> Release:
     return build_release(tmp_path / "release")

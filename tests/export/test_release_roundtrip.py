@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.cli import main
 from app.imaging.models import Image
 from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission
-from tests.export.conftest import Release, build_release
+from tests.export.conftest import Release, build_release, release_files
 from tests.helpers import assert_error, bearer, login
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
@@ -65,14 +65,7 @@ def test_release_round_trip_through_the_cli_gives_the_same_bytes(
 
 
 def test_a_release_is_imported_through_the_api(client, db, admin, release: Release) -> None:
-    files = [
-        ("breast_csv", ("breast.csv", release.breast_csv.encode())),
-        ("finding_csv", ("finding.csv", release.finding_csv.encode())),
-        *[
-            ("dicom", (path.name, path.read_bytes()))
-            for path in sorted(release.dicom_dir.rglob("*.dicom"))
-        ],
-    ]
+    files = release_files(release)
     response = client.post(
         "/api/v1/releases",
         data={"project_name": "From API"},
@@ -170,21 +163,14 @@ def test_a_release_as_first_reads_gets_second_reads_and_arbitration(
     refused = client.post(
         "/api/v1/releases",
         data={"project_name": "Re-read", "start_as": "first_read"},
-        files=[
-            ("breast_csv", ("b.csv", release.breast_csv.encode())),
-            ("finding_csv", ("f.csv", release.finding_csv.encode())),
-        ],
+        files=release_files(release, dicom=False),
         headers=headers,
     )
     assert assert_error(refused, 422)["details"][0]["field"] == "first_reader"
     response = client.post(
         "/api/v1/releases",
         data={"project_name": "Re-read", "start_as": "first_read", "first_reader": "senior"},
-        files=[
-            ("breast_csv", ("b.csv", release.breast_csv.encode())),
-            ("finding_csv", ("f.csv", release.finding_csv.encode())),
-            *[("dicom", (p.name, p.read_bytes())) for p in release.dicom_dir.rglob("*.dicom")],
-        ],
+        files=release_files(release),
         headers=headers,
     )
     assert response.status_code == 201, response.text
@@ -246,11 +232,7 @@ def test_the_release_page_lists_problems_then_imports(client, db, admin, release
     done = client.post(
         "/releases/import",
         data={"csrf_token": csrf, "project_name": "Page"},
-        files=[
-            ("breast_csv", ("b.csv", release.breast_csv.encode())),
-            ("finding_csv", ("f.csv", release.finding_csv.encode())),
-            *[("dicom", (p.name, p.read_bytes())) for p in release.dicom_dir.rglob("*.dicom")],
-        ],
+        files=release_files(release),
         follow_redirects=False,
     )
     assert done.status_code == 303, done.text
@@ -268,12 +250,7 @@ def test_nothing_is_stored_when_the_release_is_refused(
     response = client.post(
         "/api/v1/releases",
         data={"project_name": name},
-        files=[
-            ("breast_csv", ("b.csv", release.breast_csv.encode())),
-            ("finding_csv", ("f.csv", release.finding_csv.encode())),
-            *[("dicom", (p.name, p.read_bytes())) for p in release.dicom_dir.rglob("*.dicom")],
-            *extra,
-        ],
+        files=[*release_files(release), *extra],
         headers=bearer(client, "admin"),
     )
     assert_error(response, status)

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from app.core.database import utcnow
 from app.export import stats
 from app.imaging.models import QcFlag, Study
-from tests.export.conftest import Release, hex_id
+from tests.export.conftest import Release, hex_id, release_files
 from tests.helpers import assert_error, bearer, login
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
@@ -83,14 +83,7 @@ SPLITS = ("training", "test", "all")
 
 
 def import_release(client, release: Release, name: str = "VinDr sample") -> int:
-    files = [
-        ("breast_csv", ("breast.csv", release.breast_csv.encode())),
-        ("finding_csv", ("finding.csv", release.finding_csv.encode())),
-        *[
-            ("dicom", (path.name, path.read_bytes()))
-            for path in sorted(release.dicom_dir.rglob("*.dicom"))
-        ],
-    ]
+    files = release_files(release)
     response = client.post(
         "/api/v1/releases",
         data={"project_name": name},

@@ -170,23 +170,23 @@ def level_seed_setup(masking_images: Images, values: dict[str, float], levels: i
     return ordered, seeds
 
 
+def level_project(
+    client, people: People, masking_images: Images, seed: int, **extra
+) -> tuple[dict[str, float], list[list[str]], dict]:
+    """Hidden values, their 4 levels of 2 seeds, and a level project over all the images."""
+    values = hidden(masking_images, seed=seed)
+    _, seeds = level_seed_setup(masking_images, values)
+    body = {"mode": "levels", "levels": 4, "seeds_per_level": 2, "probe_share": 0, **extra}
+    project = create(client, people, image_ids=masking_images.ids, level_seeds=seeds, **body)
+    return values, seeds, project
+
+
 def true_level(value: float, seeds: list[list[str]], values: dict[str, float]) -> int:
     return 1 + sum(1 for level in seeds[:-1] if value > values[level[-1]])
 
 
 def test_exact_level_rule_puts_every_image_in_its_level(client, people, masking_images):
-    values = hidden(masking_images, seed=5)
-    _, seeds = level_seed_setup(masking_images, values)
-    project = create(
-        client,
-        people,
-        mode="levels",
-        levels=4,
-        seeds_per_level=2,
-        image_ids=masking_images.ids,
-        level_seeds=seeds,
-        probe_share=0,
-    )
+    values, seeds, project = level_project(client, people, masking_images, seed=5)
     log = sort_through_api(client, project["id"], people.readers["rda"], ConsistentReader(values))
     per_query: dict[str, int] = defaultdict(int)
     for entry in log:
@@ -411,18 +411,8 @@ def test_probes_repeat_answered_pairs_blind_and_leave_the_list_alone(
 
 
 def test_agreement_of_two_readers(client, people, masking_images):
-    values = hidden(masking_images, seed=21)
-    _, seeds = level_seed_setup(masking_images, values)
-    project = create(
-        client,
-        people,
-        mode="levels",
-        levels=4,
-        seeds_per_level=2,
-        image_ids=masking_images.ids,
-        level_seeds=seeds,
-        probe_share=0,
-        reader_ids=[people.ids["rda"], people.ids["rdb"]],
+    values, _, project = level_project(
+        client, people, masking_images, seed=21, reader_ids=[people.ids["rda"], people.ids["rdb"]]
     )
     sort_through_api(client, project["id"], people.readers["rda"], ConsistentReader(values))
     sort_through_api(

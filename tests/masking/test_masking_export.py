@@ -13,7 +13,7 @@ from tests.masking.test_masking_api import (
     by_value,
     create,
     hidden,
-    level_seed_setup,
+    level_project,
     people,  # noqa: F401 - fixture
     sort_through_api,
 )
@@ -35,19 +35,8 @@ def exported(client, headers, project_id: int, fmt: str) -> zipfile.ZipFile:
 
 
 def test_level_labels_in_the_csaw_layout(client, people, masking_images):  # noqa: F811
-    values = hidden(masking_images, seed=13)
-    _, seeds = level_seed_setup(masking_images, values)
-    project = create(
-        client,
-        people,
-        mode="levels",
-        levels=4,
-        seeds_per_level=2,
-        image_ids=masking_images.ids,
-        level_seeds=seeds,
-        probe_share=0,
-        reader_ids=[people.ids["rda"], people.ids["rdb"], people.ids["rdc"]],
-    )
+    readers = [people.ids[name] for name in ("rda", "rdb", "rdc")]
+    values, _, project = level_project(client, people, masking_images, seed=13, reader_ids=readers)
     for name, reader in (
         ("rda", ConsistentReader(values)),
         ("rdb", NoisyReader(values, sigma=0.1, seed=2)),
