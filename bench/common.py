@@ -73,3 +73,15 @@ def scratch_database(admin_url: str, purpose: str) -> Iterator[str]:
         with engine.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+def bench_settings(directory: str, database_url: str) -> Settings:
+    """Settings of a scratch installation: cheap password hashes (setup speed only; sign-in
+    is not what these benches measure)."""
+    return Settings(
+        data_dir=Path(directory) / "data",
+        database_url=database_url,
+        secret_key="bench",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+    )

@@ -92,7 +92,7 @@ from app.imaging.models import Image
 from app.imaging.synthetic import ExamOptions, synthetic_exam
 from app.masking import search, service
 from app.masking.models import SEARCH, MaskingComparison, MaskingProject, MaskingReader
-from bench.common import run_import, scratch_database
+from bench.common import bench_settings, run_import, scratch_database
 from bench.reading import (
     ADMIN_URL,
     LOOPBACK,
@@ -810,13 +810,7 @@ def run(args: argparse.Namespace) -> None:
         tempfile.TemporaryDirectory() as directory,
         scratch_database(args.database_url, "masking") as url,
     ):
-        settings = Settings(
-            data_dir=Path(directory) / "data",
-            database_url=url,
-            secret_key="bench",
-            argon2_time_cost=1,  # cheap hashes: setup speed only, sign-in is not measured
-            argon2_memory_kib=1024,
-        )
+        settings = bench_settings(directory, url)
         started = time.perf_counter()
         setup = install(settings, args.studies, options, args.grow_to)
         database = make_url(url).database

@@ -69,7 +69,7 @@ from app.imaging.kit import ImagingKit
 from app.imaging.synthetic import ExamOptions
 from app.reading import service
 from app.reading.models import ProjectStudy, ReadSubmission, ReadTask
-from bench.common import exam_sources, run_import, scratch_database
+from bench.common import bench_settings, exam_sources, run_import, scratch_database
 
 READERS = 20
 ARBITERS = 2
@@ -538,13 +538,7 @@ def run(args: argparse.Namespace) -> None:
         tempfile.TemporaryDirectory() as directory,
         scratch_database(args.database_url, "reading") as url,
     ):
-        settings = Settings(
-            data_dir=Path(directory) / "data",
-            database_url=url,
-            secret_key="bench",
-            argon2_time_cost=1,  # cheap hashes: setup speed only, sign-in is not measured
-            argon2_memory_kib=1024,
-        )
+        settings = bench_settings(directory, url)
         started = time.perf_counter()
         setup = install(settings, studies)
         version = server_version(args.database_url)

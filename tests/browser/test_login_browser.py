@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.helpers import shoot as _shoot
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = os.environ.get("MAMMOREAD_SCREENSHOTS")
 
 
 def shoot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+    _shoot(page, name, full_page=True)
 
 
 def test_login_wrong_password_then_login_and_logout(live_server, page, admin) -> None:

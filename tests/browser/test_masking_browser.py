@@ -11,26 +11,18 @@ brings the finished panel."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.helpers import shoot
 from tests.helpers import PASSWORD
 from tests.imaging.helpers import exam_files
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = os.environ.get("MAMMOREAD_SCREENSHOTS")
 API = "/api/v1/masking"
-
-
-def shoot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
 
 
 # --- a project set up through the API of the live server ---------------------------------------

@@ -10,10 +10,8 @@ shows the conflict banner and never overwrites; an arbiter sees both reads and t
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,21 +21,15 @@ from sqlalchemy import select
 from app.core.errors import AppError
 from app.reading import service as reading_service
 from app.reading.models import ReadSubmission
+from tests.browser.helpers import shoot
 from tests.helpers import PASSWORD
 from tests.imaging.helpers import exam_files
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = os.environ.get("MAMMOREAD_SCREENSHOTS")
 
 ROWS, COLUMNS = 512, 416
 MIRRORED = "R-CC"  # stored with its chest wall on the wrong edge: the viewer flips it back
 WHEEL_DELTA = -300  # one wheel step in; the viewer zooms by exp(-deltaY * 0.002)
-
-
-def shoot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
 
 
 # --- setting up a project through the API of the live server -----------------------------------

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,10 +18,10 @@ from app.audit.service import Actor
 from app.imaging.display import DisplayParams, WindowChoice, build_lut
 from app.imaging.importer import Source, import_sources
 from app.imaging.models import Image
+from tests.browser.helpers import shoot as _shoot
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = os.environ.get("MAMMOREAD_SCREENSHOTS")
 
 # Big enough for two pyramid levels (1248 and 624 px wide), so the level <-> full-resolution
 # scaling is exercised, small enough to build and import in about a second.
@@ -34,13 +32,11 @@ MIRRORED = "R-CC"
 MAMMOGRAPHY_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
 
 
-def shoot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
-
-
 # --- test data ------------------------------------------------------------------------------
+
+
+def shoot(page, name: str) -> None:
+    _shoot(page, name, full_page=True)
 
 
 def exam_datasets() -> list[Dataset]:
