@@ -490,26 +490,23 @@ def _probe(
         MaskingComparison.user_id == reader.user_id,
         MaskingComparison.probe_of.is_not(None),
     )
-    candidates = list(
-        db.scalars(
-            select(MaskingComparison.id)
-            .where(
-                MaskingComparison.project_id == project.id,
-                MaskingComparison.user_id == reader.user_id,
-                MaskingComparison.kind == SEARCH,
-                MaskingComparison.answer.in_(search.ANSWERS),
-                MaskingComparison.id.not_in(probed),
-                MaskingComparison.id.not_in(select(MaskingUndo.comparison_id)),
-            )
-            .order_by(MaskingComparison.id.desc())
-            .offset(project.probe_gap)
-        )
+    eligible = select(MaskingComparison.id).where(
+        MaskingComparison.project_id == project.id,
+        MaskingComparison.user_id == reader.user_id,
+        MaskingComparison.kind == SEARCH,
+        MaskingComparison.answer.in_(search.ANSWERS),
+        MaskingComparison.id.not_in(probed),
+        MaskingComparison.id.not_in(
+            select(MaskingUndo.comparison_id).where(MaskingUndo.project_id == project.id)
+        ),
     )
-    if not candidates:
+    total = db.scalar(select(func.count()).select_from(eligible.subquery())) or 0
+    if total <= project.probe_gap:  # the latest answers are too fresh in the reader's mind
         return None
+    pick = search.draw(reader.seed, "pick", reader.served) % (total - project.probe_gap)
+    newest_first = eligible.order_by(MaskingComparison.id.desc())
     original = db.get(
-        MaskingComparison,
-        candidates[search.draw(reader.seed, "pick", reader.served) % len(candidates)],
+        MaskingComparison, db.scalar(newest_first.offset(project.probe_gap + pick).limit(1))
     )
     assert original is not None
     side = original.query_side
