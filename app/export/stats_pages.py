@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel
 from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.auth.deps import AdminPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, Invalid, NotFound
@@ -35,24 +35,20 @@ router = APIRouter()
 # --- collecting ---------------------------------------------------------------------------------
 
 
-def collect(factory: sessionmaker[Session], project_id: int) -> stats.Statistics:
-    """The project's statistics, read in a session of its own: streaming the studies empties
-    its session after each batch, which must not detach the request's objects."""
-    with factory() as db:
-        project = service.get_project(db, project_id)
-        splits = release.study_splits(db, project, release.Options())
-        accumulator = stats.Accumulator()
-        ids = release.study_ids(db, project, [FINAL])
-        for batch in release.batches(db, ids):
-            for study in batch:
-                accumulator.add_study(
-                    study.split(splits),
-                    study.label,
-                    [image.image_id for image in study.images],
-                    study.patient_age,
-                )
-        for kind, studies in _open_flags(db, project):
-            accumulator.add_qc(kind, studies)
+def collect(db: Session, project: ReadingProject) -> stats.Statistics:
+    """The project's statistics, streamed study by study (counters only)."""
+    splits = release.study_splits(db, project, release.Options())
+    accumulator = stats.Accumulator()
+    for batch in release.batches(db, release.study_ids(db, project, [FINAL])):
+        for study in batch:
+            accumulator.add_study(
+                study.split(splits),
+                study.label,
+                [image.image_id for image in study.images],
+                study.patient_age,
+            )
+    for kind, studies in _open_flags(db, project):
+        accumulator.add_qc(kind, studies)
     return accumulator.result()
 
 
@@ -67,11 +63,9 @@ def _open_flags(db: Session, project: ReadingProject) -> list[tuple[str, int]]:
     return [(kind, int(count)) for kind, count in db.execute(statement).all()]
 
 
-def _statistics(
-    request: Request, db: Session, project_id: int
-) -> tuple[ReadingProject, stats.Statistics]:
+def _statistics(db: Session, project_id: int) -> tuple[ReadingProject, stats.Statistics]:
     project = service.get_project(db, project_id)
-    return project, collect(request.app.state.session_factory, project.id)
+    return project, collect(db, project)
 
 
 def _table(statistics: stats.Statistics, name: str) -> stats.Table:
@@ -116,7 +110,7 @@ def statistics_page(
     """The tables and charts; ``?format=csv`` gives every table as one CSV."""
     if output not in (None, "", "html", "csv"):
         raise Invalid(f"Unknown format {output!r}: use csv, or no format for the page.")
-    project, statistics = _statistics(request, db, project_id)
+    project, statistics = _statistics(db, project_id)
     if output == "csv":
         name = f"project-{project.id}-statistics.csv"
         return _attachment(csv_text(statistics), "text/csv; charset=utf-8", name)
@@ -170,7 +164,7 @@ CHART_FILES = {
 def _chart_file(request: Request, db: Db, project_id: int, table: str, kind: str) -> Response:
     if table not in stats.SPECS:
         raise _unknown_table(table)
-    project, statistics = _statistics(request, db, project_id)
+    project, statistics = _statistics(db, project_id)
     draw, media_type = CHART_FILES[kind]
     drawing = draw(stats.chart(_table(statistics, table)))
     return _attachment(drawing, media_type, f"project-{project.id}-{table}.{kind}")
@@ -245,5 +239,5 @@ def statistics_out(project: ReadingProject, statistics: stats.Statistics) -> Sta
 def statistics_api(request: Request, project_id: int, _: AdminPrincipal, db: Db) -> StatisticsOut:
     """Dataset statistics of a project's final studies per split, as the statistics page
     shows them (administrators)."""
-    project, statistics = _statistics(request, db, project_id)
+    project, statistics = _statistics(db, project_id)
     return statistics_out(project, statistics)

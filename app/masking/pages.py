@@ -34,19 +34,17 @@ def projects(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLRespo
 def _projects_page(
     request: Request, db: Db, user: User, status: int = 200, **context: Any
 ) -> HTMLResponse:
-    mine = []
-    for project in service.list_projects(db, user):
-        reader = service.reader_of(db, project, user)
-        mine.append((project, service.progress(project, reader)))
+    mine = [(p, service.progress(p, reader)) for p, reader in service.reading_in(db, user)]
     admin: dict[str, Any] = {}
     if user.is_admin:
+        every = service.list_projects(db)
         admin = {
-            "all_projects": [(p, service.readers(db, p)) for p in service.list_projects(db)],
+            "all_projects": [(p, service.readers(db, p)) for p in every],
             "users": list(
                 db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
             ),
             "candidates": _seed_candidates(db),
-            "full_sorts": [p for p in service.list_projects(db) if p.mode == search.FULL_SORT],
+            "full_sorts": [p for p in every if p.mode == search.FULL_SORT],
         }
     return render(
         request,

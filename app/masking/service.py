@@ -234,6 +234,17 @@ def list_projects(db: Session, user: User | None = None) -> list[MaskingProject]
     return list(db.scalars(statement))
 
 
+def reading_in(db: Session, user: User) -> list[tuple[MaskingProject, MaskingReader]]:
+    """The projects ``user`` reads in, newest first, with their reader row."""
+    statement = (
+        select(MaskingProject, MaskingReader)
+        .join(MaskingReader, MaskingReader.project_id == MaskingProject.id)
+        .where(MaskingReader.user_id == user.id)
+        .order_by(MaskingProject.id.desc())
+    )
+    return [(project, reader) for project, reader in db.execute(statement).all()]
+
+
 def project_images(db: Session, project: MaskingProject, role: str | None = None) -> list[int]:
     statement = select(MaskingImage.image_pk).where(MaskingImage.project_id == project.id)
     if role is not None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import shoot
+from tests.browser.helpers import shoot, sign_in, watch_errors
 from tests.helpers import PASSWORD
 from tests.imaging.helpers import exam_files
 
@@ -95,20 +95,6 @@ def project(live_server, accounts, admin):
 def small_project(live_server, accounts, admin):
     """One image to place between two seeds: a couple of answers end it."""
     yield from make_project(live_server, accounts, exams=2, seeds=3)
-
-
-def sign_in(page, live_server: str, username: str, path: str) -> None:
-    page.goto(f"{live_server}/login?next={path}")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{live_server}{path}")
-
-
-def watch_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
 
 
 class Traffic:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app.core.errors import AppError
 from app.reading import service as reading_service
 from app.reading.models import ReadSubmission
-from tests.browser.helpers import shoot
+from tests.browser.helpers import shoot, sign_in, watch_errors
 from tests.helpers import PASSWORD
 from tests.imaging.helpers import exam_files
 
@@ -86,20 +86,6 @@ def case(live_server, accounts, admin):
             for name in ("rd1", "rd2")
         }
         yield Case(http, tokens, project_id, study_id, images, tasks)
-
-
-def sign_in(page, live_server: str, username: str, path: str) -> None:
-    page.goto(f"{live_server}/login?next={path}")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{live_server}{path}")
-
-
-def watch_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
 
 
 def wait_ready(page) -> None:
