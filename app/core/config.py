@@ -6,7 +6,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 ENV_PREFIX = "MAMMOREAD_"
 SECRET_KEY_FILE = "secret_key"
+PSEUDONYM_KEY_FILE = "pseudonym_key"
 MASK = "********"
 
 
@@ -72,6 +73,22 @@ class Settings(BaseSettings):
         description="Blank this fraction of the shorter side in each image corner (burned-in "
         "text); 0 = off.",
     )
+    pseudonym_scheme: Literal["hmac", "md5"] = Field(
+        default="hmac",
+        description="How pseudonymous ids are made from original UIDs: 'hmac' (keyed with the "
+        "pseudonymisation key: nobody holding the source UIDs can re-link a released dataset) or "
+        "'md5' (VinDr-Mammo's unsalted MD5, only to reproduce VinDr's ids).",
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the keyed pseudonymous ids, kept apart from the secret key; "
+        "generated into <data_dir>/pseudonym_key on first run when not given.",
+    )
+    keep_device_names: bool = Field(
+        default=True,
+        description="Keep Manufacturer and ManufacturerModelName (free text, useful for "
+        "statistics per device) when they look like a device name; off drops both.",
+    )
     max_zip_entries: int = Field(default=20000, ge=1, description="Most files taken from a zip.")
     max_unzipped_mb: int = Field(
         default=8192, ge=1, description="Most bytes a zip may expand to (zip bombs)."
@@ -82,7 +99,7 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn).",
     )
 
-    @field_validator("database_url", "secret_key", "cookie_secure", mode="before")
+    @field_validator("database_url", "secret_key", "pseudonym_key", "cookie_secure", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         """An empty environment variable (common in compose files) means "use the default"."""
@@ -104,6 +121,12 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value().encode()
         return load_or_create_secret(self.data_dir).encode()
 
+    @cached_property
+    def pseudonym_key_bytes(self) -> bytes:
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        return load_or_create_secret(self.data_dir, PSEUDONYM_KEY_FILE).encode()
+
     def ensure_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -117,8 +140,9 @@ class Settings(BaseSettings):
 
     def _display_value(self, name: str) -> str:
         value: Any = getattr(self, name)
-        if name == "secret_key":
-            source = "environment" if value is not None else f"{self.data_dir / SECRET_KEY_FILE}"
+        if name in ("secret_key", "pseudonym_key"):
+            file = SECRET_KEY_FILE if name == "secret_key" else PSEUDONYM_KEY_FILE
+            source = "environment" if value is not None else f"{self.data_dir / file}"
             return f"{MASK} (from {source})"
         if name == "database_url":
             return mask_url_password(self.resolved_database_url)
@@ -134,14 +158,14 @@ def mask_url_password(url: str) -> str:
     return parsed.set(password=MASK).render_as_string(hide_password=False)
 
 
-def load_or_create_secret(data_dir: Path) -> str:
-    """Read the secret key file, creating it (mode 0600) with a fresh random key if absent."""
-    path = data_dir / SECRET_KEY_FILE
+def load_or_create_secret(data_dir: Path, file_name: str = SECRET_KEY_FILE) -> str:
+    """Read a key file, creating it (mode 0600) with a fresh random key if absent."""
+    path = data_dir / file_name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    draft = data_dir / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    draft = data_dir / f".{file_name}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")

@@ -53,6 +53,9 @@ class Image(Base):
     file_size: Mapped[int] = mapped_column(Integer)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+    # how the ids were made: "hmac" (keyed, the default) or "md5" (VinDr's, reproducible);
+    # "kept" when the file carried pseudonymous ids already (a release being imported)
+    pseudonym_scheme: Mapped[str] = mapped_column(String(16), server_default="md5")
 
     study: Mapped[Study] = relationship(back_populates="images")
 
@@ -97,3 +100,6 @@ class ImportBatch(Base):
     already_present: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     outcomes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # the lease: which process runs the import, and when it last said it is alive
+    owner: Mapped[str | None] = mapped_column(String(120))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
