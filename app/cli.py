@@ -25,6 +25,7 @@ from app.core import migrations
 from app.core.config import Settings, mask_url_password
 from app.core.database import make_engine, make_session_factory
 from app.core.errors import AppError
+from app.core.private import restrict_umask
 from app.imaging.importer import Source
 
 ADMIN_PASSWORD_ENV = "MAMMOREAD_ADMIN_PASSWORD"
@@ -75,6 +76,7 @@ pass_context = click.make_pass_decorator(Context, ensure=True)
 @click.version_option(package_name="mammoread")
 def main() -> None:
     """MammoRead: double reading, pairwise masking sort and dataset export for mammography."""
+    restrict_umask()  # the data directory and everything in it are for this user only
 
 
 @main.command("config")
@@ -191,6 +193,28 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
         forwarded_allow_ips=context.settings.forwarded_allow_ips,
         log_level="info",
     )
+
+
+@main.command("sweep")
+@click.option("--dry-run", is_flag=True, help="Only list what would be ended and removed.")
+@pass_context
+def sweep_command(context: Context, dry_run: bool) -> None:
+    """End the work of processes that stopped (export jobs, import batches) and remove the
+    files nothing references (drafts, images without a row, exports of failed jobs). Also
+    done at every server start-up."""
+    from app import sweep
+
+    with context.db() as session:
+        factory = make_session_factory(session.get_bind())
+        report = sweep.sweep(factory, context.settings.data_dir, dry_run=dry_run)
+    verb = "would" if dry_run else "did"
+    for job_id in report.failed_jobs:
+        click.echo(f"export job {job_id}: {verb} fail (its server stopped)")
+    for batch_id in report.finished_batches:
+        click.echo(f"import batch {batch_id}: {verb} finish (its server stopped)")
+    for path in report.removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
+    click.echo(("Dry run: " if dry_run else "") + report.summary(dry_run))
 
 
 @main.group()

@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -16,17 +15,19 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import __version__
+from app import __version__, sweep
 from app.audit import routes as audit_routes
 from app.auth import api as auth_api
 from app.auth import pages as auth_pages
-from app.auth.deps import PASSWORD_CHANGE_REQUIRED
+from app.auth.deps import PASSWORD_CHANGE_REQUIRED, check_before_body
 from app.auth.service import AuthKit
 from app.core.config import Settings
 from app.core.database import database_answers, make_engine, make_session_factory
 from app.core.errors import AppError, NotAuthenticated, code_for_status, error_body
+from app.core.private import restrict_umask
 from app.core.web import (
     STATIC_DIR,
+    BodyGate,
     BodySizeLimit,
     SecurityHeaders,
     UnexpectedErrors,
@@ -57,9 +58,27 @@ Browser sessions work too; state-changing requests from them need the `X-CSRF-To
 Every error has the shape `{"error": {"code": "...", "message": "...", "details": [...]}}`.
 """
 
+ROUTERS = (
+    auth_api.router,
+    audit_routes.api,
+    imaging_api.router,
+    reading_api.router,
+    masking_api.router,
+    export_api.router,
+    auth_pages.router,
+    audit_routes.pages,
+    imaging_pages.router,
+    reading_pages.router,
+    masking_pages.router,
+    export_pages.router,
+    stats_pages.router,
+    dashboard_pages.router,
+)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    restrict_umask()
     settings.ensure_data_dir()
     engine = make_engine(settings.resolved_database_url)
 
@@ -67,9 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        export_jobs.fail_interrupted(app.state.session_factory)
+        # only the work of processes that stopped: other workers' leases are still beating
+        app.state.sweeper = sweep.at_start_up(app.state.session_factory, settings.data_dir)
         yield
         exports.shutdown(wait=True, cancel_futures=True)
+        app.state.run_export.stop()
+        app.state.sweeper.join()
         engine.dispose()
 
     app = FastAPI(
@@ -85,14 +107,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.auth_kit = AuthKit.from_settings(settings)
-    app.state.imaging = ImagingKit.from_settings(settings)
+    app.state.imaging = ImagingKit.from_settings(settings, engine)
     app.state.pixels = Pixels(app.state.imaging)
     app.state.exports = exports
-    app.state.run_export = partial(
-        export_jobs.run, app.state.session_factory, app.state.imaging.store, settings.data_dir
+    app.state.run_export = export_jobs.Runner(
+        app.state.session_factory, app.state.imaging.store, settings.data_dir
     )
 
     # innermost first: unexpected errors become responses that still get the security headers
+    # who may send a body is decided before it is read (401/403 without storing an upload)
+    app.add_middleware(
+        BodyGate,
+        routes=[route for router in ROUTERS for route in router.routes],
+        check=check_before_body,
+        respond=_app_error_response,
+    )
     app.add_middleware(UnexpectedErrors, respond=_unexpected_error_response)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
@@ -106,22 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "ok"})
         return JSONResponse(error_body("unavailable", "The database does not answer."), 503)
 
-    for router in (
-        auth_api.router,
-        audit_routes.api,
-        imaging_api.router,
-        reading_api.router,
-        masking_api.router,
-        export_api.router,
-        auth_pages.router,
-        audit_routes.pages,
-        imaging_pages.router,
-        reading_pages.router,
-        masking_pages.router,
-        export_pages.router,
-        stats_pages.router,
-        dashboard_pages.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     return app
 
@@ -129,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, error: AppError) -> Response:
-        return _error_response(request, error.status_code, error.body(), error.headers)
+        return _app_error_response(request, error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -147,6 +161,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
         body = error_body("invalid", f"The request is not valid: {summary}", details)
         return _error_response(request, 422, body)
+
+
+def _app_error_response(request: Request, error: AppError) -> Response:
+    return _error_response(request, error.status_code, error.body(), error.headers)
 
 
 def _unexpected_error_response(request: Request) -> Response:

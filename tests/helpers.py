@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -66,3 +67,17 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["error"]["code"] == code
     return body["error"]
+
+
+def finished_export(client: TestClient, headers: dict[str, str], **body: object) -> dict:
+    """Start an export job and wait (at most 10 s) until it is done; the job as last read."""
+    response = client.post("/api/v1/exports", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    for _ in range(200):
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+        job = client.get(f"/api/v1/exports/{job['id']}", headers=headers).json()
+    assert job["status"] == "done", job
+    return job

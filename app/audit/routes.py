@@ -12,6 +12,7 @@ from app.audit.schemas import AuditEventOut, AuditPage
 from app.audit.service import AuditQuery, known_actions, list_events
 from app.auth.deps import AdminPrincipal, Db
 from app.core.errors import ERROR_RESPONSES
+from app.core.ids import Offset
 from app.core.web import render
 
 api = APIRouter(prefix="/api/v1", tags=["audit"], responses=ERROR_RESPONSES)
@@ -41,7 +42,7 @@ def audit_events(
     db: Db,
     query: Filters,
     limit: Annotated[int, Query(ge=1, le=1000)] = PAGE_SIZE,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AuditPage:
     """Audit events, newest first, filtered by action, actor, object or time."""
     rows, total = list_events(db, query, limit=limit, offset=offset)

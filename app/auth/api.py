@@ -36,13 +36,14 @@ from app.auth.users import (
     reset_password,
     update_user,
 )
-from app.core.errors import ERROR_RESPONSES, Forbidden
+from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, Forbidden
+from app.core.ids import Id
 from app.core.web import client_ip
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 
-@router.post("/auth/token", response_model=TokenOut, tags=["auth"])
+@router.post("/auth/token", response_model=TokenOut, tags=["auth"], responses=FORM_RESPONSES)
 def create_token(
     request: Request,
     db: Db,
@@ -74,7 +75,7 @@ def revoke_current_token(principal: CurrentPrincipal, db: Db) -> Response:
 
 
 @router.delete("/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
-def revoke_token(token_id: int, principal: CurrentPrincipal, db: Db) -> Response:
+def revoke_token(token_id: Id, principal: CurrentPrincipal, db: Db) -> Response:
     row = owned_credential(db, ApiToken, token_id, principal.user)
     revoke_api_token(db, row, principal.actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -112,18 +113,21 @@ def users(_: AdminPrincipal, db: Db) -> list:
     "/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED, tags=["users"]
 )
 def add_user(body: UserCreate, principal: AdminPrincipal, db: Db, kit: Kit) -> UserCreated:
-    new = NewUser(body.username, body.display_name, body.role, body.password)
+    # a password chosen by the administrator is known to them: the user must replace it
+    new = NewUser(
+        body.username, body.display_name, body.role, body.password, must_change_password=True
+    )
     user, password = create_user(db, kit, principal.actor, new)
     return UserCreated(**UserOut.model_validate(user).model_dump(), initial_password=password)
 
 
 @router.get("/users/{user_id}", response_model=UserOut, tags=["users"])
-def user_detail(user_id: int, _: AdminPrincipal, db: Db) -> object:
+def user_detail(user_id: Id, _: AdminPrincipal, db: Db) -> object:
     return get_user(db, user_id)
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, tags=["users"])
-def edit_user(user_id: int, body: UserUpdate, principal: AdminPrincipal, db: Db) -> object:
+def edit_user(user_id: Id, body: UserUpdate, principal: AdminPrincipal, db: Db) -> object:
     """Change display name or role, or disable/re-enable (disabling ends all sessions)."""
     user = get_user(db, user_id)
     return update_user(
@@ -138,7 +142,7 @@ def edit_user(user_id: int, body: UserUpdate, principal: AdminPrincipal, db: Db)
 
 @router.post("/users/{user_id}/password", response_model=PasswordResetDone, tags=["users"])
 def reset_user_password(
-    user_id: int, body: PasswordReset, principal: AdminPrincipal, db: Db, kit: Kit
+    user_id: Id, body: PasswordReset, principal: AdminPrincipal, db: Db, kit: Kit
 ) -> PasswordResetDone:
     """Set a new password (generated when omitted); the user must change it at next sign-in."""
     user = get_user(db, user_id)

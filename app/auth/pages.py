@@ -39,6 +39,7 @@ from app.auth.users import (
     update_user,
 )
 from app.core.errors import AppError, field_error
+from app.core.ids import Id
 from app.core.security import new_csrf_token, same_secret
 from app.core.web import client_ip, render, see_other
 
@@ -237,7 +238,7 @@ def account_password(
 
 @router.post("/account/sessions/{session_id}/revoke")
 def account_revoke_session(
-    request: Request, session_id: int, principal: CurrentPrincipal, db: Db
+    request: Request, session_id: Id, principal: CurrentPrincipal, db: Db
 ) -> Response:
     row = owned_credential(db, UserSession, session_id, principal.user)
     end_session(db, row, principal.actor, action="session.revoked")
@@ -268,7 +269,7 @@ def account_new_token(
 
 @router.post("/account/tokens/{token_id}/revoke")
 def account_revoke_token(
-    request: Request, token_id: int, principal: CurrentPrincipal, db: Db
+    request: Request, token_id: Id, principal: CurrentPrincipal, db: Db
 ) -> HTMLResponse:
     row = owned_credential(db, ApiToken, token_id, principal.user)
     revoke_api_token(db, row, principal.actor)
@@ -312,7 +313,10 @@ def admin_create_user(
 ) -> HTMLResponse:
     form = {"username": username[:64], "display_name": display_name[:120], "role": role}
     try:
-        new = NewUser(username, display_name, _role(role), password or None)
+        # chosen or generated, the administrator knows it: the user must replace it
+        new = NewUser(
+            username, display_name, _role(role), password or None, must_change_password=True
+        )
         user, initial = create_user(db, kit, principal.actor, new)
     except AppError as error:
         return _users_page(
@@ -334,7 +338,7 @@ def admin_create_user(
 @router.post("/admin/users/{user_id}/active")
 def admin_set_active(
     request: Request,
-    user_id: int,
+    user_id: Id,
     principal: AdminPrincipal,
     db: Db,
     active: FormStr = "",
@@ -351,7 +355,7 @@ def admin_set_active(
 
 @router.post("/admin/users/{user_id}/role")
 def admin_set_role(
-    request: Request, user_id: int, principal: AdminPrincipal, db: Db, role: FormStr = ""
+    request: Request, user_id: Id, principal: AdminPrincipal, db: Db, role: FormStr = ""
 ) -> HTMLResponse:
     user = get_user(db, user_id)
     try:
@@ -363,7 +367,7 @@ def admin_set_role(
 
 @router.post("/admin/users/{user_id}/password")
 def admin_reset_password(
-    request: Request, user_id: int, principal: AdminPrincipal, db: Db, kit: Kit
+    request: Request, user_id: Id, principal: AdminPrincipal, db: Db, kit: Kit
 ) -> HTMLResponse:
     user = get_user(db, user_id)
     password = reset_password(db, kit, principal.actor, user)

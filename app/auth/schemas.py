@@ -49,12 +49,15 @@ class UserCreate(BaseModel):
     password: str | None = Field(
         default=None,
         max_length=1000,
-        description="Initial password; when omitted one is generated and returned once.",
+        description=(
+            "Initial password; when omitted one is generated and returned once. Either way "
+            "the user must change it at first sign-in."
+        ),
     )
 
 
 class UserCreated(UserOut):
-    initial_password: str = Field(description="Shown once; the user must change it if generated.")
+    initial_password: str = Field(description="Shown once; the user must change it at sign-in.")
 
 
 class UserUpdate(BaseModel):

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
-from app.auth.attempts import claim_attempt, clear_attempts
+from app.auth.attempts import LoginThrottle, claim_attempt, record_success
 from app.auth.models import ApiToken, User, UserSession
 from app.auth.rules import LoginPolicy, normalise_username, username_problem
 from app.core.config import Settings
-from app.core.database import utcnow
+from app.core.database import begin_write, utcnow
 from app.core.errors import NotAuthenticated, NotFound
 from app.core.security import (
     Passwords,
@@ -37,19 +37,26 @@ class AuthKit:
     settings: Settings
     passwords: Passwords
     digest: TokenDigest
-    policy: LoginPolicy
+    throttle: LoginThrottle
+
+    @property
+    def policy(self) -> LoginPolicy:
+        """The failed sign-in policy for one user name from one client address."""
+        return self.throttle.per_name
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthKit:
+        digest = TokenDigest(settings.secret_bytes)
+        policy = LoginPolicy(
+            slowdown_after=settings.login_slowdown_after,
+            lockout_after=settings.login_lockout_after,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+        )
         return cls(
             settings=settings,
             passwords=Passwords(settings),
-            digest=TokenDigest(settings.secret_bytes),
-            policy=LoginPolicy(
-                slowdown_after=settings.login_slowdown_after,
-                lockout_after=settings.login_lockout_after,
-                lockout=timedelta(minutes=settings.login_lockout_minutes),
-            ),
+            digest=digest,
+            throttle=LoginThrottle.from_policy(digest, policy),
         )
 
 
@@ -63,33 +70,42 @@ def authenticate(
     channel: str,
 ) -> User:
     """The user whose name and password these are. A refusal never tells whether the name
-    exists, the password was wrong or the account is disabled; only the audit log does."""
+    exists, the password was wrong or the account is disabled; only the audit log does.
+    Attempts are throttled per client address (see attempts.py). On success the login is
+    left in an open write transaction for start_session / issue_api_token to commit."""
     now = utcnow()
     username = normalise_username(raw_username)
     if username_problem(username):
-        record(db, Actor(None, ip_address), "login.failed", reason="malformed", channel=channel)
-        db.commit()
-        raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
+        _refuse_login(db, Actor(None, ip_address), reason="malformed", channel=channel)
 
     user = db.scalar(select(User).where(User.username == username))
     actor = Actor(user, ip_address)
     # unknown names are recorded only as a digest prefix: it may be a mistyped password
     audit = {"channel": channel, **({} if user else {"name_ref": kit.digest(username)[:12]})}
-    claim_attempt(db, kit.digest, kit.policy, username, actor=actor, now=now, **audit)
+    claim_attempt(db, kit.throttle, username, ip_address, actor=actor, now=now, **audit)
 
     password_ok = kit.passwords.verify(user.password_hash if user else None, password)
     if user is None or not password_ok or not user.is_active:
         reason = "unknown_user" if user is None else "disabled" if password_ok else "wrong_password"
-        record(db, actor, "login.failed", reason=reason, **audit)
-        db.commit()
-        raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
+        _refuse_login(db, actor, reason=reason, **audit)
 
-    clear_attempts(db, kit.digest, username)
-    if kit.passwords.needs_rehash(user.password_hash):
-        user.password_hash = kit.passwords.hash(password)
+    # hashing is slow: never while holding the write lock
+    rehashed = (
+        kit.passwords.hash(password) if kit.passwords.needs_rehash(user.password_hash) else None
+    )
+    begin_write(db)
+    record_success(db, kit.throttle, username, ip_address)
+    user.password_hash = rehashed or user.password_hash
     user.last_login_at = now
     record(db, actor, "login", channel=channel)
     return user
+
+
+def _refuse_login(db: Session, actor: Actor, **audit: object) -> NoReturn:
+    begin_write(db)
+    record(db, actor, "login.failed", **audit)
+    db.commit()
+    raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
 
 
 # --- browser sessions -----------------------------------------------------------------------
@@ -111,6 +127,7 @@ def start_session(
         ip_address=ip_address,
         user_agent=(user_agent or "")[:255] or None,
     )
+    begin_write(db)
     db.add(session)
     db.commit()
     return token, session
@@ -124,6 +141,7 @@ def resolve_session(db: Session, kit: AuthKit, token: str) -> UserSession | None
     if session is None or now - session.last_seen_at > idle_limit:
         return None
     if now - session.last_seen_at > LAST_SEEN_RESOLUTION:
+        begin_write(db)
         session.last_seen_at = now
         db.commit()
     return session
@@ -139,6 +157,7 @@ def _find_live(
 
 
 def end_session(db: Session, session: UserSession, actor: Actor, *, action: str) -> None:
+    begin_write(db)
     session.revoked_at = utcnow()
     record(db, actor, action, object_type="session", object_id=session.id)
     db.commit()
@@ -187,6 +206,7 @@ def issue_api_token(
         expires_at=now + timedelta(days=kit.settings.token_lifetime_days),
         ip_address=ip_address,
     )
+    begin_write(db)
     db.add(row)
     db.flush()
     record(
@@ -207,6 +227,7 @@ def resolve_api_token(db: Session, kit: AuthKit, token: str) -> ApiToken | None:
     if row is None:
         return None
     if row.last_used_at is None or now - row.last_used_at > LAST_SEEN_RESOLUTION:
+        begin_write(db)
         row.last_used_at = now
         db.commit()
     return row
@@ -224,6 +245,7 @@ def list_api_tokens(db: Session, user: User) -> list[ApiToken]:
 
 
 def revoke_api_token(db: Session, row: ApiToken, actor: Actor) -> None:
+    begin_write(db)
     row.revoked_at = utcnow()
     record(db, actor, "token.revoked", object_type="api_token", object_id=row.id)
     db.commit()

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
-from app.auth.attempts import claim_attempt, clear_attempts
+from app.auth.attempts import claim_attempt, record_success
 from app.auth.models import Role, User
 from app.auth.rules import (
     display_name_problem,
@@ -19,7 +19,7 @@ from app.auth.rules import (
     username_problem,
 )
 from app.auth.service import AuthKit, revoke_all_credentials
-from app.core.database import utcnow
+from app.core.database import begin_write, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, field_error
 from app.core.security import generate_password
 
@@ -65,7 +65,9 @@ def create_user(db: Session, kit: AuthKit, actor: Actor, new: NewUser) -> tuple[
     _check("display_name", display_name_problem(display_name))
     password = new.password or generate_password()
     _check("password", _password_problem(kit, password, username))
+    password_hash = kit.passwords.hash(password)  # slow: before taking the write lock
     taken = Conflict(f"A user named {username!r} already exists.", code="username_taken")
+    begin_write(db)
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise taken
     must_change = new.must_change_password
@@ -73,7 +75,7 @@ def create_user(db: Session, kit: AuthKit, actor: Actor, new: NewUser) -> tuple[
         username=username,
         display_name=display_name,
         role=new.role.value,
-        password_hash=kit.passwords.hash(password),
+        password_hash=password_hash,
         is_active=True,
         must_change_password=new.password is None if must_change is None else must_change,
     )
@@ -106,6 +108,7 @@ def update_user(
     is_active: bool | None = None,
 ) -> User:
     """Apply the changes that differ, all checked before any is made."""
+    begin_write(db)  # the last-admin check and the change are one write transaction
     changes: dict[str, object] = {}
     if display_name is not None and display_name.strip() != user.display_name:
         _check("display_name", display_name_problem(display_name.strip()))
@@ -119,6 +122,7 @@ def update_user(
             _refuse_losing_last_admin(db, actor, user, "disable")
         changes["is_active"] = is_active
     if not changes:
+        db.commit()
         return user
     for name, value in changes.items():
         setattr(user, name, value)
@@ -153,7 +157,9 @@ def reset_password(
     """An administrator sets a new password; the user must change it at next sign-in."""
     password = new_password or generate_password()
     _check("password", _password_problem(kit, password, user.username))
-    user.password_hash = kit.passwords.hash(password)
+    password_hash = kit.passwords.hash(password)  # slow: before taking the write lock
+    begin_write(db)
+    user.password_hash = password_hash
     user.password_changed_at = utcnow()
     user.must_change_password = True
     revoke_all_credentials(db, user)
@@ -173,21 +179,33 @@ def change_own_password(
 ) -> None:
     user = actor.user
     assert user is not None
-    # the current password is a secret worth guessing: same throttle as signing in
-    claim_attempt(db, kit.digest, kit.policy, user.username, actor=actor, now=utcnow())
-    if not kit.passwords.verify(user.password_hash, current_password):
-        record(db, actor, "user.password_change_failed", object_type="user", object_id=user.id)
-        db.commit()
-        raise field_error("current_password", "The current password is not correct.")
-    clear_attempts(db, kit.digest, user.username)
+    _prove_current_password(db, kit, actor, user, current_password)
     _check("new_password", _password_problem(kit, new_password, user.username))
     if kit.passwords.verify(user.password_hash, new_password):
         raise field_error("new_password", "The new password must differ from the current one.")
-    user.password_hash = kit.passwords.hash(new_password)
+    password_hash = kit.passwords.hash(new_password)  # slow: before taking the write lock
+    begin_write(db)
+    user.password_hash = password_hash
     user.password_changed_at = utcnow()
     user.must_change_password = False
     revoke_all_credentials(db, user, keep_session_id=keep_session_id)
     record(db, actor, "user.password_changed", object_type="user", object_id=user.id)
+    db.commit()
+
+
+def _prove_current_password(
+    db: Session, kit: AuthKit, actor: Actor, user: User, current_password: str
+) -> None:
+    """The current password is a secret worth guessing: the same throttle as signing in."""
+    throttle, address = kit.throttle, actor.ip_address
+    claim_attempt(db, throttle, user.username, address, actor=actor, now=utcnow())
+    if not kit.passwords.verify(user.password_hash, current_password):
+        begin_write(db)
+        record(db, actor, "user.password_change_failed", object_type="user", object_id=user.id)
+        db.commit()
+        raise field_error("current_password", "The current password is not correct.")
+    begin_write(db)
+    record_success(db, throttle, user.username, address)
     db.commit()
 
 

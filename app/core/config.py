@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from functools import cached_property
@@ -11,6 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from app.core.private import DIR_MODE, FILE_MODE, make_private_dir, tighten
 
 ENV_PREFIX = "MAMMOREAD_"
 SECRET_KEY_FILE = "secret_key"
@@ -73,11 +76,13 @@ class Settings(BaseSettings):
         description="Blank this fraction of the shorter side in each image corner (burned-in "
         "text); 0 = off.",
     )
-    pseudonym_scheme: Literal["hmac", "md5"] = Field(
-        default="hmac",
+    pseudonym_scheme: Literal["auto", "hmac", "md5"] = Field(
+        default="auto",
         description="How pseudonymous ids are made from original UIDs: 'hmac' (keyed with the "
-        "pseudonymisation key: nobody holding the source UIDs can re-link a released dataset) or "
-        "'md5' (VinDr-Mammo's unsalted MD5, only to reproduce VinDr's ids).",
+        "pseudonymisation key: nobody holding the source UIDs can re-link a released dataset), "
+        "'md5' (VinDr-Mammo's unsalted MD5, only to reproduce VinDr's ids), or 'auto': hmac for "
+        "a new installation, md5 for one whose images were named by md5 (so a file imported "
+        "again is still recognised).",
     )
     pseudonym_key: SecretStr | None = Field(
         default=None,
@@ -128,7 +133,13 @@ class Settings(BaseSettings):
         return load_or_create_secret(self.data_dir, PSEUDONYM_KEY_FILE).encode()
 
     def ensure_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The data directory for the service's user only: 0700 (tightened if looser), its
+        key files and the SQLite database 0600 (SQLite gives -wal and -shm the same mode)."""
+        make_private_dir(self.data_dir)
+        tighten(self.data_dir, DIR_MODE)
+        for name in (SECRET_KEY_FILE, PSEUDONYM_KEY_FILE):
+            tighten(self.data_dir / name, FILE_MODE)
+        private_sqlite_file(self.resolved_database_url)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(environment variable, effective value with secrets masked, description)."""
@@ -158,12 +169,28 @@ def mask_url_password(url: str) -> str:
     return parsed.set(password=MASK).render_as_string(hide_password=False)
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file 0600 before SQLite does (it would follow the umask), and
+    tighten an existing one and its -wal, -shm and -journal files."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if not path.parent.is_dir():
+        return
+    if not parsed.query:  # a URI filename may ask for read-only: leave it to SQLite
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        tighten(Path(f"{path}{suffix}"), FILE_MODE)
+
+
 def load_or_create_secret(data_dir: Path, file_name: str = SECRET_KEY_FILE) -> str:
     """Read a key file, creating it (mode 0600) with a fresh random key if absent."""
     path = data_dir / file_name
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     key = secrets.token_urlsafe(48)
     draft = data_dir / f".{file_name}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -21,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app.core.errors import Invalid
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -69,12 +71,36 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list | tuple):
+        return False
+    return any(_holds_nul(item) for item in value)
+
+
+def refuse_nul_text(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+) -> None:
+    """PostgreSQL can neither store nor compare text holding a NUL character (its driver fails
+    with a 500); SQLite can. Refuse such text on both, as the caller's mistake (422)."""
+    if _holds_nul(parameters):
+        raise Invalid(
+            "Text holding a NUL character (\\0) can be neither stored nor searched for: remove it.",
+            code="nul_character",
+        )
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _configure_sqlite)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    event.listen(engine, "before_cursor_execute", refuse_nul_text)
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -121,3 +147,18 @@ def serialise_on(db: Session, column: Any, row_id: int) -> None:
     if db.get_bind().dialect.name == "sqlite" and db.in_transaction():
         db.rollback()
     db.execute(update(column.class_).where(column.class_.id == row_id).values({column.key: column}))
+
+
+def begin_write(db: Session) -> None:
+    """Start a unit of work that will write: on SQLite, take the database write lock first.
+
+    SQLite waits (busy_timeout) for the write lock only when a transaction asks for it before
+    reading; one that read first fails at once with "database is locked" when it writes. So
+    unless the connection is in a transaction already (on SQLite only a write, a savepoint or
+    this starts one), this begins one with BEGIN IMMEDIATE. Pending changes are kept. On
+    PostgreSQL nothing is needed: row locks and constraints serialise the writers."""
+    if db.get_bind().dialect.name != "sqlite":
+        return
+    connection = db.connection()
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

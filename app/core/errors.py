@@ -108,3 +108,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, code in STATUS_CODES.items()
     if status in (401, 403, 404, 409, 422, 429)
 }
+
+# Routes taking a form or uploads also answer these: a body that is not a well-formed form, or
+# one larger than the configured limit.
+FORM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": STATUS_CODES[status]} for status in (400, 413)
+}

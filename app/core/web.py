@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import TemplateRuntimeError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from app.core.errors import error_body
+from app.core.errors import AppError, error_body
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
@@ -31,6 +34,14 @@ def static_url(path: str) -> str:
 
 
 templates.env.globals["static_url"] = static_url
+
+
+def template_error(message: str) -> NoReturn:
+    """Lets a template refuse to render: a page that would be wrong is never served."""
+    raise TemplateRuntimeError(message)
+
+
+templates.env.globals["template_error"] = template_error
 
 
 def client_ip(request: Request) -> str | None:
@@ -168,3 +179,54 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def carries_body(scope: Scope) -> bool:
+    headers = dict(scope.get("headers", []))
+    declared = headers.get(b"content-length", b"")
+    return (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in headers
+
+
+def matched_route(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
+    """The route that will answer this request (the first full match, as routers do)."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route
+    return None
+
+
+class BodyGate:
+    """Lets a request's body in only after ``check`` accepted its sender from the headers
+    alone: FastAPI reads a body (JSON into memory, uploads spooled to disk) before it runs any
+    dependency, so an anonymous 300 MB upload would otherwise be stored before its 401.
+
+    ``routes`` are the application's routes, in the order it includes them. ``check(request,
+    route)`` raises an AppError, answered by ``respond`` without reading the body, or returns
+    the largest body allowed for this sender (None: BodySizeLimit's)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Sequence[BaseRoute],
+        check: Callable[[Request, BaseRoute | None], int | None],
+        respond: Callable[[Request, AppError], Response],
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.check = check
+        self.respond = respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not carries_body(scope):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            route = matched_route(self.routes, scope)
+            limit = await run_in_threadpool(self.check, request, route)
+        except AppError as error:
+            await self.respond(request, error)(scope, receive, send)
+            return
+        app = self.app if limit is None else BodySizeLimit(self.app, limit)
+        await app(scope, receive, send)

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from app.auth.deps import AdminPrincipal, Db
 from app.auth.users import find_user
-from app.core.errors import ERROR_RESPONSES, field_error
+from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, field_error
+from app.core.ids import Count, Id
 from app.export import intake, jobs, release, report
 from app.export.models import ExportJob
 from app.imaging.importer import Source
@@ -24,7 +25,7 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "vindr.schema.json"
 
 class ExportIn(BaseModel):
     project_kind: Literal["reading", "masking"] = "reading"
-    project_id: int
+    project_id: Id
     format: Literal["vindr", "json", "reads", "csaw", "comparisons"] = Field(
         description="vindr: the VinDr-Mammo CSV pair; json: the same nested; reads: every "
         "read with provenance; csaw: masking labels in the CSAW-M layout and the comparison "
@@ -37,7 +38,7 @@ class ExportIn(BaseModel):
         default=False, description="Add the DICOM files as images/<study_id>/<image_id>.dicom."
     )
     split_ratio: float = Field(default=0.8, description="Training share of a computed split.")
-    split_seed: int = Field(default=0, ge=0, description="Seed of a computed split.")
+    split_seed: Count = Field(default=0, description="Seed of a computed split.")
 
 
 class ExportJobOut(BaseModel):
@@ -108,7 +109,7 @@ def list_exports(
 
 
 @router.get("/exports/{job_id}", response_model=ExportJobOut)
-def get_export(job_id: int, _: AdminPrincipal, db: Db) -> ExportJobOut:
+def get_export(job_id: Id, _: AdminPrincipal, db: Db) -> ExportJobOut:
     return job_out(jobs.get(db, job_id))
 
 
@@ -117,7 +118,7 @@ def get_export(job_id: int, _: AdminPrincipal, db: Db) -> ExportJobOut:
     response_class=FileResponse,
     responses={200: {"content": {"application/zip": {}}}},
 )
-def download_export(job_id: int, request: Request, _: AdminPrincipal, db: Db) -> FileResponse:
+def download_export(job_id: Id, request: Request, _: AdminPrincipal, db: Db) -> FileResponse:
     """The finished archive."""
     job = jobs.get(db, job_id)
     path = jobs.file_of(job, request.app.state.settings.data_dir)
@@ -152,7 +153,12 @@ def rereadable(upload: UploadFile, index: int) -> Source:
     return Source(upload.filename or f"file-{index + 1}", read)
 
 
-@router.post("/releases", response_model=ReleaseOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/releases",
+    response_model=ReleaseOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=FORM_RESPONSES,
+)
 def import_release(
     request: Request,
     principal: AdminPrincipal,
@@ -186,7 +192,7 @@ def import_release(
 
 
 @router.get("/reading/projects/{project_id}/agreement", response_model=report.AgreementReportOut)
-def agreement(project_id: int, _: AdminPrincipal, db: Db) -> report.AgreementReportOut:
+def agreement(project_id: Id, _: AdminPrincipal, db: Db) -> report.AgreementReportOut:
     """Reader agreement per item type (percent, quadratic-weighted kappa, Gwet's AC1), lesion
     F1 at the project's IoU threshold, arbitration rate, and each reader against the final
     label in two screening mappings, with reading time per case."""

@@ -3,16 +3,18 @@ studies start final with the released labels, their split and their row order, s
 exporting the project again gives the same bytes.
 
 Everything is checked before anything is written: any problem in the CSVs, an image id
-without a DICOM file, or image facts that differ from the DICOM (size, laterality, view,
-series) refuses the whole release with every problem and its line number.
+without a DICOM file, a referenced file that is not readable DICOM, or image facts that differ
+from the DICOM (size, laterality, view, series) refuses the whole release with every problem
+and its line number. Files the CSVs do not reference (a README, a checksum list) are ignored.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import pydicom
 from sqlalchemy import select
@@ -23,10 +25,10 @@ from app.auth.models import User
 from app.core.database import utcnow
 from app.core.errors import Invalid, field_error
 from app.export import release, vindr
-from app.imaging.importer import Source, expand, import_sources
+from app.imaging.importer import Source, expand, import_sources, inflation_refusal
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
-from app.imaging.pseudonymise import identifiers
+from app.imaging.pseudonymise import IdScheme, identifiers
 from app.reading import service as reading_service
 from app.reading.models import (
     FINAL,
@@ -76,29 +78,18 @@ def import_release(
     if start_as == FIRST_READ and (first_reader is None or not first_reader.is_active):
         raise field_error("first_reader", "Name the active user the released reads belong to.")
     reading_service.checked_project_name(db, project_name)
-    dicom = list(expand(dicom, kit))
-    carried, unreadable = _ids_in(dicom)
-    if unreadable:
-        raise Invalid(
-            f"{len(unreadable)} files are not readable DICOM; nothing was imported.",
-            code="invalid_release",
-            details=[
-                {"field": name[:200], "message": "not a readable DICOM file"}
-                for name in unreadable[:MAX_LISTED]
-            ],
-        )
     lines = _image_lines(breast_csv)
+    dicom, carried, unreadable = _ids_in(list(expand(dicom, kit)), kit.pseudonyms, lines)
     present = _stored_ids(db, list(lines))
     parsed = vindr.parse_release(
-        io.StringIO(breast_csv, newline=""),
-        io.StringIO(finding_csv, newline=""),
-        known_image_ids=present | set(carried),
+        io.StringIO(breast_csv, newline=""), io.StringIO(finding_csv, newline="")
     )
+    missing = _missing(lines, present | set(carried))
     problems = list(parsed.problems)
-    if not problems:
+    if not problems and not unreadable and not missing:
         problems = _fact_problems(db, parsed.studies, carried, lines)
-    if problems:
-        raise _refusal(problems)
+    if problems or unreadable or missing:
+        raise _refusal(problems, unreadable, missing)
     report = import_sources(db, kit, dicom, actor=actor, channel="release") if dicom else None
     if report is not None and report.count("rejected"):
         rejected = [o for o in report.outcomes if o.status == "rejected"]
@@ -131,17 +122,26 @@ def import_release(
     return Intake(project, len(parsed.studies), imported)
 
 
-def _ids_in(dicom: Sequence[Source]) -> tuple[dict[str, vindr.ImageFacts], list[str]]:
-    """The ids and size each DICOM file will be stored with, read from its header only;
-    and the names of the files that are not readable DICOM."""
+def _ids_in(
+    dicom: Sequence[Source], scheme: IdScheme, referenced: Container[str]
+) -> tuple[list[Source], dict[str, vindr.ImageFacts], list[str]]:
+    """The files the CSVs reference (by the image id a DICOM file carries, or by the name of
+    a file that is not readable DICOM), with the ids and size each will be stored with, read
+    from its header only; and the names of the referenced files that are not readable DICOM.
+    Other files (a README, a checksum list, images outside the release) are ignored."""
+    wanted: list[Source] = []
     carried: dict[str, vindr.ImageFacts] = {}
     unreadable: list[str] = []
     for source in dicom:
-        ds = _header(source)
+        ds = _header(source, scheme)
         if ds is None:
-            unreadable.append(source.name)
+            if PurePosixPath(source.name.replace("\\", "/")).stem in referenced:
+                unreadable.append(source.name)
             continue
-        ids = identifiers(ds)
+        ids = identifiers(ds, scheme)
+        if ids.image_id not in referenced:
+            continue
+        wanted.append(source)
         carried[ids.image_id] = vindr.ImageFacts(
             study_id=ids.study_id,
             series_id=ids.series_id,
@@ -151,14 +151,22 @@ def _ids_in(dicom: Sequence[Source]) -> tuple[dict[str, vindr.ImageFacts], list[
             height=int(ds.get("Rows", 0) or 0),
             width=int(ds.get("Columns", 0) or 0),
         )
-    return carried, unreadable
+    return wanted, carried, unreadable
 
 
-def _header(source: Source) -> pydicom.Dataset | None:
+def _missing(lines: dict[str, int], known: Container[str]) -> list[tuple[str, int]]:
+    """The referenced images with no DICOM file, stored or sent, and their line."""
+    return [(image_id, line) for image_id, line in lines.items() if image_id not in known]
+
+
+def _header(source: Source, scheme: IdScheme) -> pydicom.Dataset | None:
     """None for an unreadable file: the import itself refuses it, with a reason."""
     try:
-        ds = pydicom.dcmread(io.BytesIO(source.read()), stop_before_pixels=True)
-        identifiers(ds)
+        data = source.read()
+        if inflation_refusal(data):  # a deflate bomb is not inflated to read its header
+            return None
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        identifiers(ds, scheme)
     except Exception:  # any unreadable file
         return None
     return ds
@@ -216,21 +224,43 @@ def _stored_facts(image: Image | None) -> vindr.ImageFacts | None:
 
 
 def _image_lines(breast_csv: str) -> dict[str, int]:
+    """The image ids of the breast-level file and their line (none if its header is not
+    VinDr's: the parser reports that)."""
     reader = csv.reader(io.StringIO(breast_csv, newline=""))
+    header = next(reader, [])
+    if len(header) < 3 or header[2].strip() != "image_id":
+        return {}
     lines: dict[str, int] = {}
     for row in reader:
-        if len(row) > 2:
+        if len(row) > 2 and row[2]:
             lines.setdefault(row[2], reader.line_num)
     return lines
 
 
-def _refusal(problems: Sequence[vindr.Problem]) -> Invalid:
+def _refusal(
+    problems: Sequence[vindr.Problem],
+    unreadable: Sequence[str] = (),
+    missing: Sequence[tuple[str, int]] = (),
+) -> Invalid:
+    """Every referenced file that is missing or unreadable, by name, then the first
+    MAX_LISTED other problems."""
+    files = [
+        {"field": name[:200], "message": "referenced by the CSVs but not a readable DICOM file"}
+        for name in unreadable
+    ] + [
+        {
+            "field": f"{vindr.BREAST_FILE}:{line}",
+            "message": f"image_id {image_id} has no DICOM file ({image_id}.dicom is missing)",
+        }
+        for image_id, line in missing
+    ]
     shown = [{"field": f"{p.file}:{p.line}", "message": p.message} for p in problems[:MAX_LISTED]]
     more = f" (the first {MAX_LISTED} are listed)" if len(problems) > MAX_LISTED else ""
+    count = len(problems) + len(files)
     return Invalid(
-        f"The release has {len(problems)} problems{more}; nothing was imported.",
+        f"The release has {count} problems{more}; nothing was imported.",
         code="invalid_release",
-        details=shown,
+        details=files + shown,
     )
 
 

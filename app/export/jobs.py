@@ -1,7 +1,10 @@
 """Exports: one entry point for the CLI and the browser, and background jobs with progress.
 
 A job is a row (queued -> running -> done | failed) and a file under
-``<data dir>/exports/<job id>/``. One worker thread per server process runs them in turn.
+``<data dir>/exports/<job id>/``. One worker thread per server process runs them in turn; the
+process holds each job's lease (``app.core.leases``) until it ends, so that another worker
+starting up fails only the jobs of a process that stopped. The archive is written as a
+``.part`` draft and renamed when whole; :func:`sweep_files` removes what a crash leaves.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Collection
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.service import Actor, record
+from app.core import leases
 from app.core.database import utcnow
 from app.core.errors import NotFound, field_error
 from app.export import masking as masking_export
@@ -29,6 +33,7 @@ from app.imaging.storage import BlobStore
 from app.masking import service as masking_service
 from app.masking.models import QUERY_IMAGE, MaskingProject
 from app.reading import service as reading_service
+from app.reading.models import FINAL
 
 log = logging.getLogger(__name__)
 READING, MASKING = "reading", "masking"
@@ -71,7 +76,9 @@ def write(
     check(db, wanted)
     if wanted.kind == READING:
         project = reading_service.get_project(db, wanted.project_id)
-        release.keep_splits(db, project, wanted.options)
+        # every read carries its study's split, final or not: those are kept too
+        statuses = None if wanted.format == "reads" else (FINAL,)
+        release.keep_splits(db, project, wanted.options, statuses)
         _one_snapshot(db)
         if wanted.format == "vindr":
             return release.export_vindr(db, project, target, store, wanted.options, progress)
@@ -112,9 +119,53 @@ def _masking_images(
 
 # --- background jobs ----------------------------------------------------------------------------
 
+STOPPED = "The server stopped before this export finished; start it again."
+NOT_STARTED = "The server stopped before this export started; start it again."
+
+
+class Runner:
+    """Runs this server process's export jobs, one at a time, and holds their leases: a job
+    is owned (``owner``, ``heartbeat_at``) by the process that queued it until it ends."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        store: BlobStore,
+        data_dir: Path,
+        keeper: leases.Keeper | None = None,
+    ) -> None:
+        self.factory, self.store, self.data_dir = factory, store, data_dir
+        self.keeper = keeper or leases.Keeper(factory)
+
+    @property
+    def owner(self) -> str:
+        return self.keeper.owner
+
+    def __call__(self, job_id: int) -> None:
+        try:
+            run(self.factory, self.store, self.data_dir, job_id, self.owner)
+        finally:
+            self.keeper.drop(ExportJob, job_id)
+
+    def stop(self) -> int:
+        """At shutdown (after the executor): the jobs still queued here will never run."""
+        self.keeper.stop()
+        try:
+            with self.factory() as db:
+                result = db.execute(
+                    update(ExportJob)
+                    .where(ExportJob.owner == self.owner, ExportJob.status == QUEUED)
+                    .values(status=FAILED, error=NOT_STARTED, finished_at=utcnow())
+                )
+                db.commit()
+                return result.rowcount or 0
+        except SQLAlchemyError:  # their stale leases end them at the next start-up
+            log.warning("could not end the export jobs still queued", exc_info=True)
+            return 0
+
 
 def start(
-    db: Session, actor: Actor, wanted: Request, executor: Executor, runner: Callable[[int], None]
+    db: Session, actor: Actor, wanted: Request, executor: Executor, runner: Runner
 ) -> ExportJob:
     name = check(db, wanted)
     job = ExportJob(
@@ -125,6 +176,8 @@ def start(
         status=QUEUED,
         file_name=f"{_slug(name)}-{wanted.format}.zip",
         created_by=actor.user.id if actor.user else None,
+        owner=runner.owner,
+        heartbeat_at=utcnow(),
     )
     db.add(job)
     db.flush()
@@ -138,18 +191,21 @@ def start(
         job=job.id,
     )
     db.commit()
+    runner.keeper.hold(ExportJob, job.id)
     executor.submit(runner, job.id)
     return job
 
 
-def run(factory: sessionmaker[Session], store: BlobStore, data_dir: Path, job_id: int) -> None:
-    """Build a job's archive; every failure ends as a failed job with a message."""
+def run(
+    factory: sessionmaker[Session], store: BlobStore, data_dir: Path, job_id: int, owner: str
+) -> None:
+    """Build a job's archive; every failure ends as a failed job with a message. The job is
+    taken only while ``owner`` still holds it, and ends only if it still does."""
     with factory() as db:
-        job = db.get(ExportJob, job_id)
-        if job is None:
+        if not _claim(db, job_id, owner):
             return
-        job.status = RUNNING
-        db.commit()
+        job = db.get(ExportJob, job_id)
+        assert job is not None
         wanted = Request(
             job.project_kind, job.project_id, job.format, release.Options(**job.options)
         )
@@ -163,29 +219,101 @@ def run(factory: sessionmaker[Session], store: BlobStore, data_dir: Path, job_id
             log.exception("export job %s failed", job_id)
             db.rollback()
             shutil.rmtree(folder, ignore_errors=True)
-            _finish(db, job_id, FAILED, error=_describe(error))
+            _finish(db, job_id, owner, FAILED, error=_describe(error))
             return
-        _finish(db, job_id, DONE, key=str(path.relative_to(data_dir)), size=path.stat().st_size)
+        key = str(path.relative_to(data_dir))
+        if not _finish(db, job_id, owner, DONE, key=key, size=path.stat().st_size):
+            shutil.rmtree(folder, ignore_errors=True)  # the job was ended meanwhile
 
 
-def fail_interrupted(factory: sessionmaker[Session]) -> int:
-    """At start-up: jobs left queued or running by a stopped server will never finish."""
-    try:
-        with factory() as db:
-            result = db.execute(
-                update(ExportJob)
-                .where(ExportJob.status.in_((QUEUED, RUNNING)))
-                .values(
-                    status=FAILED,
-                    error="The server stopped before this export finished; start it again.",
-                    finished_at=utcnow(),
-                )
+def _claim(db: Session, job_id: int, owner: str) -> bool:
+    claimed = db.execute(
+        update(ExportJob)
+        .where(ExportJob.id == job_id, ExportJob.owner == owner, ExportJob.status == QUEUED)
+        .values(status=RUNNING, heartbeat_at=utcnow())
+    )
+    db.commit()
+    return bool(claimed.rowcount)
+
+
+def fail_stale(factory: sessionmaker[Session], *, dry_run: bool = False) -> list[int]:
+    """Jobs queued or running whose owner stopped (their lease is stale) will never finish:
+    they fail, saying so. Jobs whose owner still beats are left alone."""
+    with factory() as db:
+        rows = db.execute(
+            select(ExportJob.id, ExportJob.owner, ExportJob.heartbeat_at).where(
+                ExportJob.status.in_((QUEUED, RUNNING))
             )
-            db.commit()
-            return result.rowcount or 0
-    except SQLAlchemyError:  # a database not migrated yet: nothing to clean
-        log.warning("could not check for interrupted export jobs", exc_info=True)
-        return 0
+        ).all()
+        failed = []
+        for job_id, owner, heartbeat_at in rows:
+            if not leases.stale(owner, heartbeat_at):
+                continue
+            if dry_run:
+                failed.append(job_id)
+                continue
+            ended = db.execute(
+                update(ExportJob)
+                .where(
+                    ExportJob.id == job_id,
+                    ExportJob.status.in_((QUEUED, RUNNING)),
+                    leases.beat_unchanged(ExportJob.heartbeat_at, heartbeat_at),
+                )
+                .values(status=FAILED, error=STOPPED, finished_at=utcnow())
+            )
+            if ended.rowcount:
+                failed.append(job_id)
+        db.commit()
+    return failed
+
+
+def sweep_files(
+    factory: sessionmaker[Session],
+    data_dir: Path,
+    *,
+    dry_run: bool = False,
+    ending: Collection[int] = (),
+) -> list[str]:
+    """Remove what exports left that no finished job references: the folders of failed or
+    unknown jobs (and of ``ending``, jobs being failed) and anything in a done job's folder
+    but its file. Folders of jobs still queued or running are left alone. Returns the paths
+    removed, relative to ``data_dir``."""
+    root = data_dir / EXPORTS_DIR
+    if not root.is_dir():
+        return []
+    folders = {int(p.name): p for p in root.iterdir() if p.name.isdigit() and p.is_dir()}
+    with factory() as db:
+        statuses = dict(
+            db.execute(
+                select(ExportJob.id, ExportJob.status).where(ExportJob.id.in_(list(folders)))
+            ).all()
+        )
+        keys = dict(
+            db.execute(
+                select(ExportJob.id, ExportJob.file_key).where(
+                    ExportJob.id.in_(list(folders)), ExportJob.status == DONE
+                )
+            ).all()
+        )
+    removed = []
+    for job_id, folder in sorted(folders.items()):
+        if statuses.get(job_id) in (QUEUED, RUNNING) and job_id not in ending:
+            continue
+        keep = data_dir / keys[job_id] if keys.get(job_id) else None
+        for path in [folder] if keep is None else sorted(folder.iterdir()):
+            if path == keep:
+                continue
+            removed.append(str(path.relative_to(data_dir)))
+            if not dry_run:
+                _remove(path)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _progress_saver(factory: sessionmaker[Session], job_id: int) -> release.Progress:
@@ -202,17 +330,21 @@ def _progress_saver(factory: sessionmaker[Session], job_id: int) -> release.Prog
 def _finish(
     db: Session,
     job_id: int,
+    owner: str,
     status: str,
     *,
     key: str | None = None,
     size: int | None = None,
     error: str | None = None,
-) -> None:
-    job = db.get(ExportJob, job_id, populate_existing=True)  # progress was saved elsewhere
-    assert job is not None
-    job.status, job.file_key, job.size, job.error = status, key, size, error
-    job.finished_at = utcnow()
+) -> bool:
+    """End a running job this owner still holds; False when it was ended meanwhile."""
+    ended = db.execute(
+        update(ExportJob)
+        .where(ExportJob.id == job_id, ExportJob.owner == owner, ExportJob.status == RUNNING)
+        .values(status=status, file_key=key, size=size, error=error, finished_at=utcnow())
+    )
     db.commit()
+    return bool(ended.rowcount)
 
 
 def _describe(error: Exception) -> str:

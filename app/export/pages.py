@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.auth.deps import AdminPrincipal, Db
 from app.auth.models import User
 from app.core.errors import AppError, field_error
+from app.core.ids import Id, parse_integer
 from app.core.web import render, see_other
 from app.export import jobs, release, report
 from app.export.api import import_uploads
@@ -61,12 +62,12 @@ def start_export(
     try:
         wanted = jobs.Request(
             kind,
-            int(project_id or 0),
+            parse_integer(project_id or "0"),
             format,
             release.Options(
                 include_non_final=bool(include_non_final),
                 with_images=bool(with_images),
-                split_seed=int(split_seed or 0),
+                split_seed=parse_integer(split_seed or "0"),
             ),
         )
         state = request.app.state
@@ -80,7 +81,7 @@ def start_export(
 
 
 @router.get("/projects/{project_id}/agreement")
-def agreement_page(request: Request, project_id: int, _: AdminPrincipal, db: Db) -> HTMLResponse:
+def agreement_page(request: Request, project_id: Id, _: AdminPrincipal, db: Db) -> HTMLResponse:
     project = reading_service.get_project(db, project_id)
     return render(
         request,

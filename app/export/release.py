@@ -169,50 +169,61 @@ def facts(image: Image) -> vindr.ImageFacts:
     )
 
 
-def study_splits(db: Session, project: ReadingProject, options: Options) -> dict[str, str]:
-    """The split of every final study: the stored one where there is one (an imported
-    release, or an earlier export), and for the others an iterative stratification balanced
-    around the stored ones (seeded, so reproducible)."""
+def study_splits(
+    db: Session,
+    project: ReadingProject,
+    options: Options,
+    statuses: Sequence[str] | None = (FINAL,),
+) -> dict[str, str]:
+    """The split of every study with these statuses (None: every study): the stored one
+    where there is one (an imported release, or an earlier export), and for the others an
+    iterative stratification balanced around the stored ones (seeded, so reproducible). A
+    study not final yet counts by its images alone (it has no label yet)."""
     features: dict[str, list[int]] = {}
-    final = study_ids(db, project, [FINAL])
+    wanted = study_ids(db, project, statuses)
     kept = (
         dict(
             db.execute(
                 select(Study.study_id, ProjectStudy.split)
                 .join(Study)
-                .where(ProjectStudy.id.in_(final), ProjectStudy.split.is_not(None))
+                .where(ProjectStudy.id.in_(wanted), ProjectStudy.split.is_not(None))
             ).all()
         )
-        if final
+        if wanted
         else {}
     )
-    if len(kept) == len(final):
+    if len(kept) == len(wanted):
         return kept
     stored: dict[str, str] = {}
-    for batch in batches(db, final):
+    for batch in batches(db, wanted):
         for study in batch:
             if study.stored_split:
                 stored[study.study_id] = study.stored_split
             image_ids = [image.image_id for image in study.images]
-            features[study.study_id] = split.study_features(study.label or {}, image_ids)
+            label = (study.label or {}) if study.status == FINAL else {}
+            features[study.study_id] = split.study_features(label, image_ids)
     return split.assign_split(
         features, ratio=options.split_ratio, seed=options.split_seed, kept=stored
     )
 
 
-def keep_splits(db: Session, project: ReadingProject, options: Options) -> int:
-    """Store the split of the final studies that have none, so that a study never moves
-    between training and test from one export (dataset version) to the next."""
-    splits = study_splits(db, project, options)
+def keep_splits(
+    db: Session,
+    project: ReadingProject,
+    options: Options,
+    statuses: Sequence[str] | None = (FINAL,),
+) -> int:
+    """Store the split of the studies (with these statuses; None: all) that have none, so
+    that a study never moves between training and test from one export (dataset version) to
+    the next."""
+    splits = study_splits(db, project, options, statuses)
     missing = (
         select(ProjectStudy.id, Study.study_id)
         .join(Study)
-        .where(
-            ProjectStudy.project_id == project.id,
-            ProjectStudy.status == FINAL,
-            ProjectStudy.split.is_(None),
-        )
+        .where(ProjectStudy.project_id == project.id, ProjectStudy.split.is_(None))
     )
+    if statuses is not None:
+        missing = missing.where(ProjectStudy.status.in_(statuses))
     rows = db.execute(missing).all()
     for project_study_id, study_id in rows:
         db.execute(
@@ -362,8 +373,9 @@ def export_reads(
 ) -> list[str]:
     """Every submitted read (reader 1, reader 2, arbiter) and the final label, in the
     finding-file shape with ``rad_id`` and ``role`` after the id columns and the read's
-    times after the split. The final rows, without those columns, are the VinDr rows."""
-    splits = study_splits(db, project, options)
+    times after the split. The final rows, without those columns, are the VinDr rows.
+    Studies not final yet have their split too (kept from then on, like the final ones')."""
+    splits = study_splits(db, project, options, None)
     ids = study_ids(db, project, None)
     rad_ids = _rad_ids(db, project)
     with target.text(READS_FILE) as handle:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.deps import AdminPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, Invalid, NotFound
+from app.core.ids import Id
 from app.core.web import render
 from app.export import release, stats
 from app.imaging.models import QcFlag
@@ -102,7 +103,7 @@ def csv_text(statistics: stats.Statistics) -> str:
 @router.get("/projects/{project_id}/statistics", include_in_schema=False)
 def statistics_page(
     request: Request,
-    project_id: int,
+    project_id: Id,
     _: AdminPrincipal,
     db: Db,
     output: Annotated[str | None, Query(alias="format", max_length=20)] = None,
@@ -143,14 +144,14 @@ def _page(
 
 @router.get("/projects/{project_id}/statistics/{table}.svg", include_in_schema=False)
 def statistics_svg(
-    request: Request, project_id: int, table: str, _: AdminPrincipal, db: Db
+    request: Request, project_id: Id, table: str, _: AdminPrincipal, db: Db
 ) -> Response:
     return _chart_file(request, db, project_id, table, "svg")
 
 
 @router.get("/projects/{project_id}/statistics/{table}.png", include_in_schema=False)
 def statistics_png(
-    request: Request, project_id: int, table: str, _: AdminPrincipal, db: Db
+    request: Request, project_id: Id, table: str, _: AdminPrincipal, db: Db
 ) -> Response:
     return _chart_file(request, db, project_id, table, "png")
 
@@ -236,7 +237,7 @@ def statistics_out(project: ReadingProject, statistics: stats.Statistics) -> Sta
     responses=ERROR_RESPONSES,
     include_in_schema=True,
 )
-def statistics_api(request: Request, project_id: int, _: AdminPrincipal, db: Db) -> StatisticsOut:
+def statistics_api(request: Request, project_id: Id, _: AdminPrincipal, db: Db) -> StatisticsOut:
     """Dataset statistics of a project's final studies per split, as the statistics page
     shows them (administrators)."""
     project, statistics = _statistics(db, project_id)

@@ -11,6 +11,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from app.core.private import create_private, make_private_dir
+
 CHUNK = 1 << 20
 
 
@@ -71,16 +73,24 @@ class ZipTarget:
 
 @contextmanager
 def open_target(path: Path) -> Iterator[FolderTarget | ZipTarget]:
-    """A zip when ``path`` ends in .zip (written to a temporary name, renamed when whole),
-    else a folder."""
+    """A zip when ``path`` ends in .zip (written to a temporary ``.part`` name, mode 0600,
+    renamed when whole), else a folder."""
     if path.suffix.lower() != ".zip":
         yield FolderTarget(path)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.part")
+    make_private_dir(path.parent)
+    draft = draft_of(path)
+    draft.unlink(missing_ok=True)  # left by an export that crashed
     try:
-        with zipfile.ZipFile(draft, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+        with (
+            create_private(draft) as handle,
+            zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z,
+        ):
             yield ZipTarget(z, path.parent)
         os.replace(draft, path)
     finally:
         draft.unlink(missing_ok=True)
+
+
+def draft_of(path: Path) -> Path:
+    return path.with_name(f".{path.name}.part")

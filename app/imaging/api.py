@@ -8,7 +8,8 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
-from app.core.errors import ERROR_RESPONSES, field_error
+from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, field_error
+from app.core.ids import Count, Id, Offset
 from app.imaging.access import require_study_access
 from app.imaging.display import DisplayParams, WindowChoice
 from app.imaging.importer import Source, import_sources
@@ -20,6 +21,7 @@ from app.imaging.schemas import (
     ImportOut,
     OutcomeOut,
     QcFlagOut,
+    ReaderFlagOut,
     StudyDetailOut,
     StudyOut,
     StudyPage,
@@ -51,7 +53,7 @@ def upload_sources(files: list[UploadFile]) -> list[Source]:
     ]
 
 
-@router.post("/images", response_model=ImportOut)
+@router.post("/images", response_model=ImportOut, responses=FORM_RESPONSES)
 def import_images(
     request: Request,
     principal: AdminPrincipal,
@@ -73,7 +75,7 @@ def imports(
     _: AdminPrincipal,
     db: Db,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list:
     return import_history(db, limit=limit, offset=offset)[0]
 
@@ -87,7 +89,7 @@ def studies(
     complete: Annotated[bool | None, Query(description="Four standard views, once each.")] = None,
     manufacturer: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> StudyPage:
     rows, total = list_studies(
         db, StudyQuery(q, flag, complete, manufacturer), limit=limit, offset=offset
@@ -114,8 +116,11 @@ def viewable_image(db: Db, principal: CurrentPrincipal, image_id: str) -> Image:
 
 @router.get("/images/{image_id}", response_model=ImageOut)
 def image_detail(image_id: str, principal: CurrentPrincipal, db: Db) -> ImageOut:
-    """Metadata, window presets, display parameters and QC flags of one image."""
+    """Metadata, window presets, display parameters and QC flags of one image (readers get
+    the open flags, kind and text only)."""
     image = viewable_image(db, principal, image_id)
+    if not principal.user.is_admin:
+        return image_out(image, flags_of(db, image.study), reader=True)
     return image_out(image, flags_of(db, image.study, include_cleared=True))
 
 
@@ -129,7 +134,7 @@ def render_image(
     request: Request,
     principal: CurrentPrincipal,
     db: Db,
-    preset: Annotated[int | None, Query(ge=0, description="Window preset index.")] = None,
+    preset: Annotated[Count | None, Query(description="Window preset index.")] = None,
     wc: Annotated[float | None, Query(description="Window centre (with ww).")] = None,
     ww: Annotated[float | None, Query(description="Window width (with wc), > 0.")] = None,
     width: Annotated[int | None, Query(description="Output width; original when absent.")] = None,
@@ -187,7 +192,7 @@ def raw_image(
 
 
 @router.post("/qc-flags/{flag_id}/clear", response_model=QcFlagOut)
-def clear_qc_flag(flag_id: int, body: ClearFlag, principal: AdminPrincipal, db: Db) -> QcFlagOut:
+def clear_qc_flag(flag_id: Id, body: ClearFlag, principal: AdminPrincipal, db: Db) -> QcFlagOut:
     """Clear a QC flag with a reason (kept, with who and when)."""
     return flag_out(clear_flag(db, principal.actor, flag_id, body.reason))
 
@@ -199,6 +204,12 @@ def flag_out(flag: QcFlag) -> QcFlagOut:
     out = QcFlagOut.model_validate(flag)
     out.image_id = flag.image.image_id if flag.image else None
     return out
+
+
+def reader_flag_out(flag: QcFlag) -> ReaderFlagOut:
+    """What reading needs of a flag: its kind and text (nothing of its clearing)."""
+    image_id = flag.image.image_id if flag.image else None
+    return ReaderFlagOut(kind=flag.kind, detail=flag.detail, image_id=image_id)
 
 
 def study_out(db: Db, study: Study) -> StudyOut:
@@ -214,8 +225,10 @@ def study_out(db: Db, study: Study) -> StudyOut:
     )
 
 
-def image_out(image: Image, flags: list[QcFlag]) -> ImageOut:
+def image_out(image: Image, flags: list[QcFlag], *, reader: bool = False) -> ImageOut:
+    """The image for the viewer; ``reader``: its open flags in the reader's shape only."""
     params = DisplayParams.from_json(image.display)
+    mine = [flag for flag in flags if flag.image_pk in (None, image.id)]
     return ImageOut(
         image_id=image.image_id,
         series_id=image.series_id,
@@ -241,5 +254,7 @@ def image_out(image: Image, flags: list[QcFlag]) -> ImageOut:
         has_voi_lut=params.voi_lut is not None,
         display=image.display,
         pyramid_widths=image.pyramid_widths,
-        flags=[flag_out(flag) for flag in flags if flag.image_pk in (None, image.id)],
+        flags=[reader_flag_out(f) for f in mine if f.cleared_at is None]
+        if reader
+        else [flag_out(f) for f in mine],
     )

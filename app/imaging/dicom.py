@@ -7,8 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydicom import Dataset
+from pydicom.encaps import get_frame
 from pydicom.pixels import get_decoder, pixel_array
-from pydicom.uid import UID
+from pydicom.uid import (
+    UID,
+    JPEG2000TransferSyntaxes,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
+    RLETransferSyntaxes,
+)
+
+from app.imaging import codestream
 
 FOR_PROCESSING = "FOR PROCESSING"
 VIEW_CODES = {
@@ -145,7 +154,7 @@ def refusal(ds: Dataset, policy: AcceptancePolicy) -> str | None:
     if modality not in policy.modalities:
         allowed = ", ".join(sorted(policy.modalities))
         return f"Modality {modality} is not accepted here (accepted: {allowed})."
-    return _pixel_format_refusal(ds, policy)
+    return _pixel_format_refusal(ds, policy) or pixel_data_refusal(ds)
 
 
 def _code(ds: Dataset, keyword: str) -> str | None:
@@ -177,6 +186,52 @@ def _pixel_format_refusal(ds: Dataset, policy: AcceptancePolicy) -> str | None:
         shown = syntax.name if re.fullmatch(r"[0-9.]{1,64}", str(syntax)) else "(invalid)"
         return f"Transfer syntax {shown or 'missing'} cannot be decoded here."
     return None
+
+
+# What each compressed syntax's codestream is, and how to read the size it states.
+CODESTREAMS = (
+    (JPEGTransferSyntaxes, "JPEG", codestream.jpeg_frame),
+    (JPEGLSTransferSyntaxes, "JPEG-LS", codestream.jpeg_frame),
+    (JPEG2000TransferSyntaxes, "JPEG 2000", codestream.j2k_frame),
+)
+
+
+def expected_frame(ds: Dataset) -> codestream.Expected:
+    return codestream.Expected(
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        samples=int(ds.get("SamplesPerPixel", 1) or 1),
+        bits_allocated=int(ds.get("BitsAllocated", 16) or 16),
+    )
+
+
+def pixel_data_refusal(ds: Dataset) -> str | None:
+    """Whether the pixel data is what the header says, checked before any decoder runs (after
+    the header checks): a decoder allocates what the codestream states, not the header."""
+    expected = expected_frame(ds)
+    syntax = UID(str(ds.file_meta.TransferSyntaxUID))
+    data = ds.PixelData
+    if not syntax.is_compressed:
+        return codestream.native_refusal(len(data), expected)
+    try:
+        frame = get_frame(data, 0, number_of_frames=1)
+    except Exception:  # pydicom raises several kinds on bad encapsulation
+        return "The compressed pixel data is not properly encapsulated (damaged or truncated)."
+    try:
+        if syntax in RLETransferSyntaxes:
+            return codestream.rle_refusal(codestream.rle_segments(frame), expected)
+        kind, read = next((k, r) for syntaxes, k, r in CODESTREAMS if syntax in syntaxes)
+        return codestream.frame_refusal(kind, read(frame), expected, MAX_PIXELS)
+    except codestream.CodestreamError as error:
+        return f"The {_kind(syntax)} pixel data cannot be read before decoding: {error}."
+    except StopIteration:
+        return f"The codestream of {syntax.name} cannot be checked before decoding."
+
+
+def _kind(syntax: UID) -> str:
+    if syntax in RLETransferSyntaxes:
+        return "RLE"
+    return next((kind for syntaxes, kind, _ in CODESTREAMS if syntax in syntaxes), "compressed")
 
 
 def decoding_plugin(syntax: UID) -> str | None:

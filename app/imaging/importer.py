@@ -1,7 +1,9 @@
 """Import: one code path for browser uploads, the API and the CLI.
 
-Each file is accepted whole or not at all: its stored files are written first and removed
-again if the database transaction fails, and a refusal leaves nothing behind. One bad file
+Each file is accepted whole or not at all: its stored files are written first (each as a
+``.part`` draft renamed when whole) and removed again if the database transaction fails, and a
+refusal leaves nothing behind. A crash in between leaves only drafts, files without a row and
+an unfinished batch whose lease goes stale: ``app.imaging.sweep`` finds and ends them. One bad file
 never stops the batch. Importing the same image again changes nothing and says so.
 """
 
@@ -19,19 +21,29 @@ from typing import BinaryIO, Literal
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.filereader import _read_file_meta_info
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.service import Actor, record
+from app.core import leases
 from app.core.database import utcnow
 from app.imaging import qc
-from app.imaging.dicom import FOR_PROCESSING, ImageMeta, decode, read_meta, refusal
+from app.imaging.decoding import DecodeRefused, decode_capped
+from app.imaging.dicom import FOR_PROCESSING, ImageMeta, read_meta, refusal
 from app.imaging.display import DisplayParams, WindowChoice, apply_lut, build_lut, to_storage
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image, ImportBatch, QcFlag, Study
-from app.imaging.pseudonymise import black_out_corners, identifiers, pseudonymise
+from app.imaging.pseudonymise import (
+    Identifiers,
+    NotPseudonymisable,
+    black_out_corners,
+    identifiers,
+    pseudonymise,
+    screened_meta,
+)
 from app.imaging.pyramid import build_levels
 from app.imaging.storage import array_bytes, dicom_key, level_key
 
@@ -39,6 +51,8 @@ log = logging.getLogger(__name__)
 Status = Literal["imported", "already_present", "rejected"]
 MAX_FILE_BYTES = 2**30
 ZIP_MAGIC = b"PK\x03\x04"
+DICOM_HEAD = 132  # the preamble and "DICM"
+CHUNK_BYTES = 2**20  # zip members and deflated data sets are read this much at a time
 
 
 class Rejected(Exception):
@@ -91,12 +105,19 @@ def import_sources(
     channel: str,
     progress: Progress | None = None,
 ) -> ImportReport:
+    # the batch's lease: a process starting meanwhile leaves it alone while this one beats
+    keeper = leases.Keeper(sessionmaker(bind=db.get_bind().engine))
     batch = ImportBatch(
-        user_id=actor.user.id if actor.user else None, actor_name=actor.display, channel=channel
+        user_id=actor.user.id if actor.user else None,
+        actor_name=actor.display,
+        channel=channel,
+        owner=keeper.owner,
+        heartbeat_at=utcnow(),
     )
     db.add(batch)
     db.commit()
     report = ImportReport(batch.id)
+    keeper.hold(ImportBatch, batch.id)
     try:
         for source in expand(sources, kit):
             outcome = import_one(db, kit, source, batch.id)
@@ -104,7 +125,10 @@ def import_sources(
             if progress is not None:
                 progress(outcome)
     finally:
-        _finish(db, batch, report, actor)
+        try:
+            _finish(db, batch, report, actor)
+        finally:
+            keeper.stop()
     return report
 
 
@@ -183,11 +207,38 @@ def _reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], byt
     def read() -> bytes:
         try:
             with archive.open(info) as handle:
-                return handle.read(info.file_size)  # zipfile never returns more than declared
+                return _streamed(handle, info.file_size)
         except (zipfile.BadZipFile, RuntimeError, OSError, zlib.error, EOFError):
             raise Rejected("The zip entry is damaged or encrypted.") from None
 
     return read
+
+
+def _streamed(handle: BinaryIO, declared: int) -> bytes:
+    """A zip member read chunk by chunk, never whole at once: refused after its first bytes
+    when it is not DICOM, and as soon as it runs past its declared size or the file limit."""
+    head = handle.read(DICOM_HEAD)
+    reason = head_refusal(head)
+    if reason:
+        raise Rejected(reason)
+    buffer = io.BytesIO()
+    buffer.write(head)
+    while chunk := handle.read(CHUNK_BYTES):
+        buffer.write(chunk)
+        if buffer.tell() > MAX_FILE_BYTES:
+            raise Rejected(f"The file is larger than {MAX_FILE_BYTES // 2**20} MB.")
+        if buffer.tell() > declared:
+            raise Rejected("The zip entry holds more than its declared size (damaged?).")
+    return buffer.getvalue()
+
+
+def head_refusal(head: bytes) -> str | None:
+    """Whether a file's first 132 bytes can start a DICOM file (preamble, then "DICM")."""
+    if head[:4] == ZIP_MAGIC:
+        return "A zip archive is only opened when its name ends in .zip (not nested)."
+    if head[128:DICOM_HEAD] != b"DICM":
+        return "Not a DICOM file (no DICM preamble)."
+    return None
 
 
 def _refusal(name: str, reason: str) -> Source:
@@ -213,6 +264,7 @@ class Prepared:
     levels: list[np.ndarray]
     findings: list[qc.Finding]
     chest_wall_side: str | None
+    pseudonym_scheme: str
 
 
 def import_one(db: Session, kit: ImagingKit, source: Source, batch_id: int) -> Outcome:
@@ -232,7 +284,7 @@ def _import_one(db: Session, kit: ImagingKit, source: Source, batch_id: int) -> 
         reason = refusal(dataset, kit.policy)
         if reason:
             raise Rejected(reason)
-        ids = identifiers(dataset)
+        ids = identifiers(dataset, kit.pseudonyms)
         if db.scalar(select(Image.id).where(Image.image_id == ids.image_id)) is not None:
             return Outcome(
                 source.name,
@@ -263,8 +315,9 @@ def _read_dataset(source: Source) -> pydicom.Dataset:
         data = source.read()
     except OSError as error:
         raise Rejected(f"The file could not be read: {error.strerror or error}.") from None
-    if data[:4] == ZIP_MAGIC:
-        raise Rejected("A zip archive is only opened when its name ends in .zip (not nested).")
+    reason = head_refusal(data[:DICOM_HEAD]) or inflation_refusal(data)
+    if reason:
+        raise Rejected(reason)
     try:
         return pydicom.dcmread(io.BytesIO(data))
     except InvalidDicomError:
@@ -273,19 +326,51 @@ def _read_dataset(source: Source) -> pydicom.Dataset:
         raise Rejected("The DICOM file is damaged or truncated.") from None
 
 
+def inflation_refusal(data: bytes) -> str | None:
+    """pydicom inflates a deflated data set whole: first make sure it stays under the file
+    limit, inflating chunk by chunk and keeping nothing (a deflate bomb otherwise)."""
+    stream = io.BytesIO(data)
+    stream.seek(DICOM_HEAD)
+    try:
+        syntax = _read_file_meta_info(stream).get("TransferSyntaxUID")
+    except Exception:  # a damaged header: dcmread says so
+        return None
+    if syntax != DeflatedExplicitVRLittleEndian:
+        return None
+    try:
+        inflated = _inflated_size(memoryview(data)[stream.tell() :], MAX_FILE_BYTES)
+    except zlib.error:
+        return "The deflated data set is damaged."
+    if inflated > MAX_FILE_BYTES:
+        return f"The deflated data set expands to more than {MAX_FILE_BYTES // 2**20} MB."
+    return None
+
+
+def _inflated_size(deflated: memoryview, limit: int) -> int:
+    """The inflated size of raw deflate data, counted up to just past ``limit``."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending, total = deflated, 0
+    while not inflater.eof and total <= limit:
+        inflated = len(inflater.decompress(pending, CHUNK_BYTES))
+        pending, total = inflater.unconsumed_tail, total + inflated
+        if not inflated and not pending:
+            break
+    return total
+
+
 def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
     """Decode once, build the display pyramid, run the checks, pseudonymise (after refusal())."""
-    meta = read_meta(dataset)
-    ids = identifiers(dataset)
+    meta = screened_meta(read_meta(dataset), dataset, kit.keep_device_names)
+    ids = identifiers(dataset, kit.pseudonyms)
     pixels = _decoded(dataset, meta)
     signed = int(dataset.get("PixelRepresentation", 0)) == 1
     if kit.blackout_fraction > 0:
         pixels = black_out_corners(pixels, kit.blackout_fraction, int(pixels.min()))
     storage = to_storage(pixels, signed)
     levels = build_levels(storage)
-    display = DisplayParams.from_dataset(dataset, value_range=_value_range(dataset, storage))
+    clean = _pseudonymised(dataset, ids, kit)
+    display = DisplayParams.from_dataset(clean, value_range=_value_range(dataset, storage))
     findings, side = _image_findings(meta, display, levels[-1], kit.blackout_fraction > 0)
-    clean = pseudonymise(dataset, ids, kit.keep, blackout=kit.blackout_fraction > 0)
     if kit.blackout_fraction > 0:
         clean.set_pixel_data(pixels, meta.photometric, meta.bits_stored)
         clean.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -299,12 +384,30 @@ def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
         levels,
         findings,
         side,
+        pseudonym_scheme=ids.scheme,
     )
 
 
-def _decoded(dataset: pydicom.Dataset, meta: ImageMeta) -> np.ndarray:
+def _pseudonymised(dataset: pydicom.Dataset, ids: Identifiers, kit: ImagingKit) -> pydicom.Dataset:
     try:
-        pixels = decode(dataset)
+        return pseudonymise(
+            dataset,
+            ids,
+            kit.keep,
+            keep_device_names=kit.keep_device_names,
+            blackout=kit.blackout_fraction > 0,
+        )
+    except NotPseudonymisable as error:
+        raise Rejected(f"The file cannot be pseudonymised: {error}") from None
+
+
+def _decoded(dataset: pydicom.Dataset, meta: ImageMeta) -> np.ndarray:
+    """Decoded after refusal() checked the codestream's own size; compressed data is decoded
+    in a worker process with a memory and time limit (decoding.py)."""
+    try:
+        pixels = decode_capped(dataset)
+    except DecodeRefused as error:
+        raise Rejected(str(error)) from None
     except Exception:  # decoders raise many kinds on damaged data
         raise Rejected("The pixel data could not be decoded (damaged or truncated).") from None
     if pixels.shape != (meta.rows, meta.columns):
@@ -399,6 +502,7 @@ def _insert(db: Session, prepared: Prepared, file_key: str, batch_id: int) -> Im
         file_key=file_key,
         file_size=len(prepared.file_bytes),
         import_batch_id=batch_id,
+        pseudonym_scheme=prepared.pseudonym_scheme,
     )
     db.add(image)
     db.flush()

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from app.auth.deps import AdminPrincipal, Db
 from app.core.errors import AppError
+from app.core.ids import Id
 from app.core.web import render
 from app.imaging import qc
 from app.imaging.api import image_out
@@ -93,7 +94,7 @@ def study_page(request: Request, study_id: str, _: AdminPrincipal, db: Db) -> HT
 def clear_flag_page(
     request: Request,
     study_id: str,
-    flag_id: int,
+    flag_id: Id,
     principal: AdminPrincipal,
     db: Db,
     reason: Annotated[str, Form(max_length=1000)] = "",

@@ -37,6 +37,17 @@ class QcFlagOut(BaseModel):
     clear_reason: str | None
 
 
+class ReaderFlagOut(BaseModel):
+    """An open QC flag as a reader sees it: what it is and what to look out for; nothing of
+    its administration (clearing, reasons, who)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    detail: str = Field(description="What was found, in words meant for the reader.")
+    image_id: str | None = Field(default=None, description="None: the flag is about the study.")
+
+
 class WindowOut(BaseModel):
     index: int
     center: float
@@ -66,7 +77,10 @@ class ImageOut(BaseModel):
     has_voi_lut: bool
     display: dict[str, Any] = Field(description="Display parameters for client-side windowing.")
     pyramid_widths: list[int]
-    flags: list[QcFlagOut]
+    flags: list[QcFlagOut | ReaderFlagOut] = Field(
+        description="Admins: every flag, cleared ones with when and why; readers: the open "
+        "flags, kind and text only."
+    )
 
 
 class StudyOut(BaseModel):

@@ -10,6 +10,12 @@ from typing import Protocol
 
 import numpy as np
 
+from app.core.private import create_private, make_private_dir
+
+DRAFT_SUFFIX = ".part"
+IMAGES_DIR = "images"
+PYRAMID_DIR = "pyramid"
+
 
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
@@ -22,7 +28,10 @@ class BlobStore(Protocol):
 
 
 class LocalStore:
-    """Files under a root directory; writes are atomic (temporary file, then rename)."""
+    """Files under a root directory, for the service's user only (folders 0700, files 0600).
+
+    Writes are atomic: a draft ``.<name>.<random>.part`` beside the file, renamed when whole,
+    so a crash leaves either nothing, a draft, or the whole file (see ``app.imaging.sweep``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -35,10 +44,10 @@ class LocalStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        make_private_dir(path.parent)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}{DRAFT_SUFFIX}")
         try:
-            with draft.open("wb") as handle:
+            with create_private(draft) as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -60,11 +69,11 @@ class LocalStore:
 
 
 def dicom_key(study_id: str, image_id: str) -> str:
-    return f"images/{study_id}/{image_id}.dcm"
+    return f"{IMAGES_DIR}/{study_id}/{image_id}.dcm"
 
 
 def level_key(study_id: str, image_id: str, level: int) -> str:
-    return f"pyramid/{study_id}/{image_id}/{level}.npy"
+    return f"{PYRAMID_DIR}/{study_id}/{image_id}/{level}.npy"
 
 
 def array_bytes(array: np.ndarray) -> bytes:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
+from app.auth.models import User
 from app.core.errors import ERROR_RESPONSES
+from app.core.ids import Id
 from app.imaging import access
 from app.imaging.api import image_out
 from app.imaging.models import Image
@@ -28,8 +30,10 @@ router = APIRouter(prefix="/api/v1/masking", tags=["masking"], responses=ERROR_R
 access.allow(service.can_view_study)
 
 
-def project_out(db: Db, project: MaskingProject, *, admin: bool = True) -> ProjectOut:
-    """Readers do not see the seeds and probe settings: they would let them foresee probes."""
+def project_out(db: Db, project: MaskingProject, reader: User | None = None) -> ProjectOut:
+    """The project for an admin, or for ``reader``: readers do not see the probe settings
+    (they would let them foresee probes), nor who else reads (only themselves)."""
+    admin = reader is None
     seeds = service.project_images(db, project, SEED_IMAGE)
     images = service.images_by_pk(db, seeds)
     return ProjectOut(
@@ -48,7 +52,11 @@ def project_out(db: Db, project: MaskingProject, *, admin: bool = True) -> Proje
         derive_seeds_from=project.derive_seeds_from,
         images=service.image_count(db, project),
         seed_images=[images[pk].image_id for pk in seeds],
-        readers=[reader.user.username for reader in service.readers(db, project)],
+        readers=[
+            r.user.username
+            for r in service.readers(db, project)
+            if reader is None or r.user_id == reader.id
+        ],
         created_at=project.created_at,
     )
 
@@ -97,21 +105,21 @@ def create_project(body: ProjectCreate, principal: AdminPrincipal, db: Db) -> Pr
 @router.get("/projects", response_model=list[ProjectOut])
 def list_projects(principal: CurrentPrincipal, db: Db) -> list[ProjectOut]:
     """Every project for admins; the projects one reads in for everyone else."""
-    admin = principal.user.is_admin
-    user = None if admin else principal.user
-    return [project_out(db, p, admin=admin) for p in service.list_projects(db, user)]
+    user = None if principal.user.is_admin else principal.user
+    return [project_out(db, p, user) for p in service.list_projects(db, user)]
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
-def get_project(project_id: int, principal: CurrentPrincipal, db: Db) -> ProjectOut:
+def get_project(project_id: Id, principal: CurrentPrincipal, db: Db) -> ProjectOut:
     project = service.get_project(db, project_id)
-    if not principal.user.is_admin:
-        service.reader_of(db, project, principal.user)
-    return project_out(db, project, admin=principal.user.is_admin)
+    if principal.user.is_admin:
+        return project_out(db, project)
+    service.reader_of(db, project, principal.user)
+    return project_out(db, project, principal.user)
 
 
 @router.put("/projects/{project_id}/readers", response_model=ProjectOut)
-def set_readers(project_id: int, body: ReadersIn, principal: AdminPrincipal, db: Db) -> ProjectOut:
+def set_readers(project_id: Id, body: ReadersIn, principal: AdminPrincipal, db: Db) -> ProjectOut:
     """Replace the reader pool; readers who have answered cannot be removed."""
     project = service.get_project(db, project_id)
     service.set_readers(db, principal.actor, project, body.user_ids)
@@ -119,7 +127,7 @@ def set_readers(project_id: int, body: ReadersIn, principal: AdminPrincipal, db:
 
 
 @router.get("/projects/{project_id}/next", response_model=PairOut)
-def next_pair(project_id: int, principal: CurrentPrincipal, db: Db) -> PairOut:
+def next_pair(project_id: Id, principal: CurrentPrincipal, db: Db) -> PairOut:
     """The pair waiting for the caller (the same one until answered), or done."""
     project = service.get_project(db, project_id)
     return pair_out(service.next_pair(db, project, principal.user))
@@ -142,7 +150,7 @@ def answer(comparison_id: str, body: AnswerIn, principal: CurrentPrincipal, db: 
 
 
 @router.post("/projects/{project_id}/undo", response_model=UndoOut)
-def undo(project_id: int, principal: CurrentPrincipal, db: Db) -> UndoOut:
+def undo(project_id: Id, principal: CurrentPrincipal, db: Db) -> UndoOut:
     """Take back the caller's latest answer and exactly its effect."""
     project = service.get_project(db, project_id)
     undone = service.undo_last(db, project, principal.user)
@@ -160,6 +168,6 @@ def undo(project_id: int, principal: CurrentPrincipal, db: Db) -> UndoOut:
 
 
 @router.get("/projects/{project_id}/results", response_model=ResultsOut)
-def project_results(project_id: int, _: AdminPrincipal, db: Db) -> ResultsOut:
+def project_results(project_id: Id, _: AdminPrincipal, db: Db) -> ResultsOut:
     """Each reader's order or levels, the median level per image, and agreement figures."""
     return results.project_results(db, service.get_project(db, project_id))

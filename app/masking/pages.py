@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.auth.models import User
 from app.core.errors import AppError
+from app.core.ids import Id, parse_integer
 from app.core.web import render, see_other
 from app.imaging.models import Image
 from app.masking import results, search, service
@@ -80,7 +81,7 @@ class ProjectForm(BaseModel):
     randomise_sides: str = ""
     probe_percent: str = "5"
     max_attempts: str = "3"
-    readers: list[int] = Field(default_factory=list)
+    readers: list[Id] = Field(default_factory=list)
     seed_candidate: list[str] = Field(default_factory=list)
     seed_rank: list[str] = Field(default_factory=list)
 
@@ -116,8 +117,9 @@ class ProjectForm(BaseModel):
 
 
 def _number(name: str, value: str, kind: type = int) -> Any:
+    """Whole numbers must also fit the database (a too-large id would fail there)."""
     try:
-        return kind(value.strip())
+        return parse_integer(value) if kind is int else kind(value.strip())
     except ValueError:
         raise ValueError(f"The {name} must be a number.") from None
 
@@ -144,9 +146,7 @@ def create_project(
 
 
 @router.get("/masking/projects/{project_id}")
-def project_page(
-    request: Request, project_id: int, principal: CurrentPrincipal, db: Db
-) -> Response:
+def project_page(request: Request, project_id: Id, principal: CurrentPrincipal, db: Db) -> Response:
     project = service.get_project(db, project_id)
     if not principal.user.is_admin:
         service.reader_of(db, project, principal.user)
@@ -178,10 +178,10 @@ def _project_page(
 @router.post("/masking/projects/{project_id}/readers")
 def set_readers(
     request: Request,
-    project_id: int,
+    project_id: Id,
     principal: AdminPrincipal,
     db: Db,
-    readers: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    readers: Annotated[list[Id], Form()] = [],  # noqa: B006 - FastAPI copies defaults
 ) -> HTMLResponse:
     project = service.get_project(db, project_id)
     try:
@@ -194,7 +194,7 @@ def set_readers(
 
 @router.get("/masking/projects/{project_id}/sort")
 def sort_screen(
-    request: Request, project_id: int, principal: CurrentPrincipal, db: Db
+    request: Request, project_id: Id, principal: CurrentPrincipal, db: Db
 ) -> HTMLResponse:
     project = service.get_project(db, project_id)
     service.reader_of(db, project, principal.user)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.core.ids import Id
 from app.imaging.schemas import ImageOut
 
 
@@ -44,7 +45,7 @@ class ProjectCreate(BaseModel):
         description="Levels: seed image ids per level (least masking level first, each "
         "level's seeds least to most masking), shared by all readers.",
     )
-    derive_seeds_from: int | None = Field(
+    derive_seeds_from: Id | None = Field(
         default=None,
         description="Levels: a full-sort project; each reader's finished list is cut into "
         "equal parts and seeds_per_level images spread over each part become their seeds.",
@@ -63,7 +64,7 @@ class ProjectCreate(BaseModel):
     )
     max_attempts: int = Field(default=3, ge=1, le=10)
     order_seed: int | None = Field(default=None, ge=0, lt=2**31)
-    reader_ids: list[int] = Field(default_factory=list, max_length=1000)
+    reader_ids: list[Id] = Field(default_factory=list, max_length=1000)
 
 
 class ProjectOut(BaseModel):
@@ -82,12 +83,12 @@ class ProjectOut(BaseModel):
     derive_seeds_from: int | None
     images: int
     seed_images: list[str]
-    readers: list[str]
+    readers: list[str] = Field(description="User names; a reader sees only their own.")
     created_at: datetime
 
 
 class ReadersIn(BaseModel):
-    user_ids: list[int] = Field(max_length=1000, description="Replaces the reader pool.")
+    user_ids: list[Id] = Field(max_length=1000, description="Replaces the reader pool.")
 
 
 class ProgressOut(BaseModel):

@@ -79,6 +79,7 @@ def create_project(db: Session, actor: Actor, new: NewProject) -> MaskingProject
         _images_by_id(db, level, f"level_seeds.{n}") for n, level in enumerate(new.level_seeds, 1)
     ]
     _check_seeds(new, seed_list, level_seeds)
+    _check_seed_source(db, new.derive_seeds_from)
     order_seed = new.order_seed if new.order_seed is not None else secrets.randbelow(2**31)
     seeds = {image.id for image in seed_list} | {i.id for level in level_seeds for i in level}
     selected = _select_images(db, new, order_seed)
@@ -172,6 +173,17 @@ def _check_seeds(new: NewProject, seed_list: list[Image], level_seeds: list[list
         flat = [image.id for level in level_seeds for image in level]
         if len(set(flat)) != len(flat):
             raise field_error("level_seeds", "A seed image may sit in one level only.")
+
+
+def _check_seed_source(db: Session, project_id: int | None) -> None:
+    if project_id is None:
+        return
+    source = db.get(MaskingProject, project_id)
+    if source is None or source.mode != search.FULL_SORT:
+        raise field_error(
+            "derive_seeds_from",
+            f"There is no full-sort masking project {project_id} to derive seeds from.",
+        )
 
 
 def _images_by_id(db: Session, image_ids: Iterable[str], field_name: str) -> list[Image]:
@@ -634,6 +646,9 @@ def _replayed(db: Session, user: User, uid: str, given: str) -> Answered | None:
         return None
     if logged.user_id != user.id:
         raise _not_current()
+    undone = select(MaskingUndo.id).where(MaskingUndo.comparison_id == logged.id)
+    if db.scalar(undone) is not None:
+        raise _undone_conflict(db, logged, user)
     if logged.answer != given:
         raise Conflict(
             f"This pair was answered already ({logged.answer!r}); ask for the next pair.",
@@ -644,6 +659,28 @@ def _replayed(db: Session, user: User, uid: str, given: str) -> Answered | None:
     served = _shown(db, project, _serve(db, project, reader, restart_clock=False))
     db.commit()
     return Answered(logged, True, served)
+
+
+def _undone_conflict(db: Session, logged: MaskingComparison, user: User) -> Conflict:
+    """An answer sent again after it was undone: it is not applied again, and the reader is
+    told which pair waits now (the undone pair comes back under a new comparison id)."""
+    pending = reader_of(db, get_project(db, logged.project_id), user).pending
+    if pending is None:
+        now, current = "no pair is waiting now; ask for the next pair.", "none"
+    else:
+        images = images_by_pk(db, [pending["query"], pending["reference"]])
+        current = pending["uid"]
+        now = (
+            f"the pair now waiting is comparison {current} (query image "
+            f"{images[pending['query']].image_id}, reference image "
+            f"{images[pending['reference']].image_id}); answer that one."
+        )
+    return Conflict(
+        f"Your answer to comparison {logged.uid} was taken back (undone), so it is not applied "
+        f"again; {now}",
+        code="answer_undone",
+        details=[{"field": "comparison_id", "message": f"current comparison is {current}"}],
+    )
 
 
 def _not_current() -> Conflict:

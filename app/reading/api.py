@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, NotFound
+from app.core.ids import Id, Offset
 from app.imaging import access
 from app.imaging.api import image_out
 from app.imaging.service import flags_of
@@ -26,6 +27,7 @@ from app.reading.schemas import (
     ProjectCreate,
     ProjectOut,
     ProjectStudyOut,
+    ProjectTaskOut,
     ReaderProgressOut,
     ReassignIn,
     ReopenIn,
@@ -33,6 +35,8 @@ from app.reading.schemas import (
     SubmitOut,
     TaskDetailOut,
     TaskOut,
+    TaskPage,
+    TaskUserOut,
 )
 
 router = APIRouter(prefix="/api/v1/reading", tags=["reading"], responses=ERROR_RESPONSES)
@@ -53,6 +57,22 @@ def task_out(task: ReadTask) -> TaskOut:
         project_name=project_study.project.name,
         study_id=project_study.study.study_id,
         version=task.version,
+        assigned_at=task.assigned_at,
+        started_at=task.started_at,
+        submitted_at=task.submitted_at,
+        active_seconds=round(task.active_seconds, 1),
+    )
+
+
+def project_task_out(task: ReadTask) -> ProjectTaskOut:
+    user = task.user
+    return ProjectTaskOut(
+        id=task.id,
+        study_id=task.project_study.study.study_id,
+        user=TaskUserOut(id=user.id, username=user.username, display_name=user.display_name),
+        kind=task.kind,
+        slot=task.slot,
+        status=task.status,
         assigned_at=task.assigned_at,
         started_at=task.started_at,
         submitted_at=task.submitted_at,
@@ -91,12 +111,12 @@ def projects(_: AdminPrincipal, db: Db) -> list[ProjectOut]:
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
-def project(project_id: int, _: AdminPrincipal, db: Db) -> ProjectOut:
+def project(project_id: Id, _: AdminPrincipal, db: Db) -> ProjectOut:
     return project_out(service.get_project(db, project_id))
 
 
 @router.put("/projects/{project_id}/pools", response_model=PoolsOut)
-def set_pools(project_id: int, body: Pools, principal: AdminPrincipal, db: Db) -> PoolsOut:
+def set_pools(project_id: Id, body: Pools, principal: AdminPrincipal, db: Db) -> PoolsOut:
     """Replace the reader and/or arbiter pool (user ids)."""
     project = service.get_project(db, project_id)
     if body.readers is not None:
@@ -111,14 +131,14 @@ def set_pools(project_id: int, body: Pools, principal: AdminPrincipal, db: Db) -
 
 
 @router.post("/projects/{project_id}/studies", response_model=AddedOut)
-def add_studies(project_id: int, body: StudiesIn, principal: AdminPrincipal, db: Db) -> AddedOut:
+def add_studies(project_id: Id, body: StudiesIn, principal: AdminPrincipal, db: Db) -> AddedOut:
     """Add studies by id (unknown ids refuse the request; ones already in are skipped)."""
     project = service.get_project(db, project_id)
     return AddedOut(added=service.add_studies(db, principal.actor, project, body.study_ids))
 
 
 @router.post("/projects/{project_id}/assign", response_model=AssignOut)
-def assign(project_id: int, body: AssignIn, principal: AdminPrincipal, db: Db) -> AssignOut:
+def assign(project_id: Id, body: AssignIn, principal: AdminPrincipal, db: Db) -> AssignOut:
     project = service.get_project(db, project_id)
     if body.pairs is None:
         return AssignOut(assigned=service.assign_balanced(db, principal.actor, project))
@@ -128,7 +148,7 @@ def assign(project_id: int, body: AssignIn, principal: AdminPrincipal, db: Db) -
 
 
 @router.get("/projects/{project_id}/progress", response_model=ProgressOut)
-def progress(project_id: int, _: AdminPrincipal, db: Db) -> ProgressOut:
+def progress(project_id: Id, _: AdminPrincipal, db: Db) -> ProgressOut:
     result = service.progress(db, service.get_project(db, project_id))
     return ProgressOut(
         by_status=result.by_status,
@@ -150,14 +170,14 @@ def progress(project_id: int, _: AdminPrincipal, db: Db) -> ProgressOut:
 
 
 @router.get("/projects/{project_id}/studies/{study_id}", response_model=ProjectStudyOut)
-def project_study(project_id: int, study_id: str, _: AdminPrincipal, db: Db) -> ProjectStudyOut:
+def project_study(project_id: Id, study_id: str, _: AdminPrincipal, db: Db) -> ProjectStudyOut:
     found = service.get_project_study(db, service.get_project(db, project_id), study_id)
     return project_study_out(found)
 
 
 @router.post("/projects/{project_id}/studies/{study_id}/reopen", response_model=ProjectStudyOut)
 def reopen(
-    project_id: int, study_id: str, body: ReopenIn, principal: AdminPrincipal, db: Db
+    project_id: Id, study_id: str, body: ReopenIn, principal: AdminPrincipal, db: Db
 ) -> ProjectStudyOut:
     """Send a final study back to arbitration (its final label is kept in history)."""
     found = service.get_project_study(db, service.get_project(db, project_id), study_id)
@@ -165,23 +185,47 @@ def reopen(
 
 
 @router.post("/tasks/{task_id}/reassign", response_model=TaskOut)
-def reassign(task_id: int, body: ReassignIn, principal: AdminPrincipal, db: Db) -> TaskOut:
+def reassign(task_id: Id, body: ReassignIn, principal: AdminPrincipal, db: Db) -> TaskOut:
     """Give an unsubmitted read or arbitration to someone else in the same pool."""
     return task_out(service.reassign(db, principal.actor, task_id, body.user_id))
+
+
+@router.get("/projects/{project_id}/tasks", response_model=TaskPage)
+def project_tasks(
+    project_id: Id,
+    _: AdminPrincipal,
+    db: Db,
+    status: Annotated[
+        Literal["pending", "in_progress", "submitted", "reassigned"] | None, Query()
+    ] = None,
+    kind: Annotated[Literal["read", "arbitrate"] | None, Query()] = None,
+    user_id: Annotated[Id | None, Query(description="The reader or arbiter.")] = None,
+    study_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[Offset, Query()] = 0,
+) -> TaskPage:
+    """Who reads or arbitrates what (reassigned tasks too), newest first; the ids are the
+    ones reassigning takes."""
+    project = service.get_project(db, project_id)
+    query = service.TaskQuery(status, kind, user_id, study_id)
+    rows, total = service.project_tasks(db, project, query, limit=limit, offset=offset)
+    return TaskPage(total=total, items=[project_task_out(task) for task in rows])
 
 
 # --- readers and arbiters -------------------------------------------------------------------
 
 
 @router.get("/tasks", response_model=list[TaskOut])
-def my_tasks(principal: CurrentPrincipal, db: Db) -> list[TaskOut]:
-    """Your reads and arbitrations (never anyone else's)."""
-    return [task_out(t) for t in service.my_tasks(db, principal.user)]
+def my_tasks(
+    principal: CurrentPrincipal, db: Db, project_id: Annotated[Id | None, Query()] = None
+) -> list[TaskOut]:
+    """Your reads and arbitrations (never anyone else's), in one project when asked."""
+    return [task_out(t) for t in service.my_tasks(db, principal.user, project_id)]
 
 
 @router.get("/next", response_model=TaskOut)
 def next_case(
-    principal: CurrentPrincipal, db: Db, project_id: Annotated[int | None, Query()] = None
+    principal: CurrentPrincipal, db: Db, project_id: Annotated[Id | None, Query()] = None
 ) -> TaskOut:
     """The case to read now: the one in progress, else the oldest pending one."""
     task = service.next_task(db, principal.user, project_id)
@@ -191,7 +235,7 @@ def next_case(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskDetailOut)
-def task_detail(task_id: int, principal: CurrentPrincipal, db: Db) -> TaskDetailOut:
+def task_detail(task_id: Id, principal: CurrentPrincipal, db: Db) -> TaskDetailOut:
     """Your task with its images and your draft; for an arbitration, both reads too."""
     task = service.open_task(db, principal.user, task_id)
     project_study = task.project_study
@@ -204,14 +248,14 @@ def task_detail(task_id: int, principal: CurrentPrincipal, db: Db) -> TaskDetail
         vocabulary=project.vocabulary,
         rules=project.rules,
         draft=task.draft or service.rules.empty_label().to_json(),
-        images=[image_out(image, flags) for image in project_study.study.images],
+        images=[image_out(image, flags, reader=True) for image in project_study.study.images],
         other_reads=service.arbitration_inputs(db, task),
         discordances=(project_study.discordances or []) if task.kind == "arbitrate" else [],
     )
 
 
 @router.put("/tasks/{task_id}/draft", response_model=DraftOut)
-def save_draft(task_id: int, body: DraftIn, principal: CurrentPrincipal, db: Db) -> DraftOut:
+def save_draft(task_id: Id, body: DraftIn, principal: CurrentPrincipal, db: Db) -> DraftOut:
     """Save the work so far. 409 when another tab saved a newer version first."""
     task, violations = service.save_draft(db, principal.user, task_id, body.label, body.version)
     return DraftOut(
@@ -220,20 +264,22 @@ def save_draft(task_id: int, body: DraftIn, principal: CurrentPrincipal, db: Db)
 
 
 @router.post("/tasks/{task_id}/activity", status_code=status.HTTP_204_NO_CONTENT)
-def activity(task_id: int, principal: CurrentPrincipal, db: Db) -> Response:
+def activity(task_id: Id, principal: CurrentPrincipal, db: Db) -> Response:
     """The reader is working (zooming, windowing): counts towards active reading time."""
     service.record_activity(db, principal.user, task_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/tasks/{task_id}/submit", response_model=SubmitOut)
-def submit(task_id: int, body: DraftIn, principal: CurrentPrincipal, db: Db) -> SubmitOut:
-    """Submit a read or an arbitration. 422 lists every rule it breaks; a repeat is harmless."""
+def submit(task_id: Id, body: DraftIn, principal: CurrentPrincipal, db: Db) -> SubmitOut:
+    """Submit a read or an arbitration. 422 lists every rule it breaks; a repeat is harmless.
+    The reply says only that this read is in, never what becomes of the study (blinding)."""
     result = service.submit(db, principal.actor, task_id, body.label, body.version)
     return SubmitOut(
         task_id=result.task.id,
+        kind=result.task.kind,
         status=result.task.status,
-        study_status=result.study_status,
+        label=result.task.draft or {},
         warnings=hints(result.warnings),
         repeated=result.repeated,
     )

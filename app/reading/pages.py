@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.auth.models import User
 from app.core.errors import AppError
+from app.core.ids import Count, Id
 from app.core.web import render, see_other
 from app.imaging.models import Study
 from app.imaging.service import StudyQuery, list_studies
@@ -53,7 +54,7 @@ def next_case(principal: CurrentPrincipal, db: Db) -> Response:
 
 @router.get("/reading/tasks/{task_id}")
 def reading_screen(
-    request: Request, task_id: int, principal: CurrentPrincipal, db: Db
+    request: Request, task_id: Id, principal: CurrentPrincipal, db: Db
 ) -> HTMLResponse:
     task = service.own_task(db, principal.user, task_id)
     return render(
@@ -167,12 +168,12 @@ def _candidates(db: Db, project_id: int) -> list[Study]:
 
 
 @router.get("/projects/{project_id}")
-def project_page(request: Request, project_id: int, _: AdminPrincipal, db: Db) -> HTMLResponse:
+def project_page(request: Request, project_id: Id, _: AdminPrincipal, db: Db) -> HTMLResponse:
     return _project_page(request, db, project_id)
 
 
 @router.get("/projects/{project_id}/progress")
-def progress_fragment(request: Request, project_id: int, _: AdminPrincipal, db: Db) -> HTMLResponse:
+def progress_fragment(request: Request, project_id: Id, _: AdminPrincipal, db: Db) -> HTMLResponse:
     """The progress card alone: the project page polls it so the figures stay live."""
     project = service.get_project(db, project_id)
     return render(
@@ -195,11 +196,11 @@ def _act(
 @router.post("/projects/{project_id}/pools")
 def set_pools(
     request: Request,
-    project_id: int,
+    project_id: Id,
     principal: AdminPrincipal,
     db: Db,
-    readers: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults
-    arbiters: Annotated[list[int], Form()] = [],  # noqa: B006
+    readers: Annotated[list[Id], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    arbiters: Annotated[list[Id], Form()] = [],  # noqa: B006
 ) -> HTMLResponse:
     project = service.get_project(db, project_id)
 
@@ -214,7 +215,7 @@ def set_pools(
 @router.post("/projects/{project_id}/studies")
 def add_studies(
     request: Request,
-    project_id: int,
+    project_id: Id,
     principal: AdminPrincipal,
     db: Db,
     study_ids: FormStr = "",
@@ -237,7 +238,7 @@ def add_studies(
 
 
 @router.post("/projects/{project_id}/assign")
-def assign(request: Request, project_id: int, principal: AdminPrincipal, db: Db) -> HTMLResponse:
+def assign(request: Request, project_id: Id, principal: AdminPrincipal, db: Db) -> HTMLResponse:
     project = service.get_project(db, project_id)
     return _act(
         request,
@@ -251,12 +252,12 @@ def assign(request: Request, project_id: int, principal: AdminPrincipal, db: Db)
 @router.post("/projects/{project_id}/studies/{study_id}/pair")
 def assign_pair(
     request: Request,
-    project_id: int,
+    project_id: Id,
     study_id: str,
     principal: AdminPrincipal,
     db: Db,
-    reader1: Annotated[int, Form()] = 0,
-    reader2: Annotated[int, Form()] = 0,
+    reader1: Annotated[Count, Form()] = 0,
+    reader2: Annotated[Count, Form()] = 0,
 ) -> HTMLResponse:
     project = service.get_project(db, project_id)
     return _act(
@@ -271,11 +272,11 @@ def assign_pair(
 @router.post("/projects/{project_id}/tasks/{task_id}/reassign")
 def reassign(
     request: Request,
-    project_id: int,
-    task_id: int,
+    project_id: Id,
+    task_id: Id,
     principal: AdminPrincipal,
     db: Db,
-    user_id: Annotated[int, Form()] = 0,
+    user_id: Annotated[Count, Form()] = 0,
 ) -> HTMLResponse:
     return _act(
         request,
@@ -289,7 +290,7 @@ def reassign(
 @router.post("/projects/{project_id}/studies/{study_id}/reopen")
 def reopen(
     request: Request,
-    project_id: int,
+    project_id: Id,
     study_id: str,
     principal: AdminPrincipal,
     db: Db,

@@ -102,6 +102,15 @@ class Box:
         """Area, zero for a box drawn inverted or flat."""
         return max(0.0, self.width) * max(0.0, self.height)
 
+    def overlaps_image(self, columns: float, rows: float) -> bool:
+        """Whether the box covers some of the image's pixel grid [0, columns] x [0, rows].
+
+        A box partly outside (VinDr-Mammo's release has small negative coordinates) overlaps;
+        one that only touches the image's edge, or lies wholly beside it, does not."""
+        overlap_w = min(self.xmax, columns) - max(self.xmin, 0.0)
+        overlap_h = min(self.ymax, rows) - max(self.ymin, 0.0)
+        return overlap_w > 0 and overlap_h > 0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -473,17 +482,20 @@ def validate(
     images: Mapping[str, str],
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     rules: ProjectRules = DEFAULT_RULES,
+    sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> list[Violation]:
     """Every broken rule, in a stable order: breast values (right, then left), then each box
     in the label's order, then breast-level consistency (right, then left).
 
-    ``images`` maps each image id of the exam to its laterality, 'L' or 'R'.
+    ``images`` maps each image id of the exam to its laterality, 'L' or 'R'; ``sizes`` maps
+    image ids to their (columns, rows), for refusing boxes that miss their image entirely.
     """
     found: list[Violation] = []
     for lat in LATERALITIES:
         found += _breast_value_problems(lat, label.breast(lat))
     for box in label.boxes:
         found += _box_problems(box, images, vocabulary)
+        found += _box_placement_problems(box, (sizes or {}).get(box.image_id))
     for lat in LATERALITIES:
         found += _breast_consistency_problems(lat, label, images, vocabulary, rules)
     return found
@@ -560,6 +572,21 @@ def _box_problems(box: Box, images: Mapping[str, str], vocabulary: Vocabulary) -
     found += _category_problems(box, path, what, vocabulary)
     found += _finding_birads_problems(box, path, what, vocabulary)
     return found
+
+
+def _box_placement_problems(box: Box, size: tuple[int, int] | None) -> list[Violation]:
+    """A box (with an area) on an image of known size must cover some of that image."""
+    if size is None or not (box.width > 0 and box.height > 0):
+        return []
+    columns, rows = size
+    if box.overlaps_image(columns, rows):
+        return []
+    message = (
+        f"{_box_name(box)} lies entirely outside its image (x {box.xmin:g} to {box.xmax:g}, "
+        f"y {box.ymin:g} to {box.ymax:g}; the image is {columns} x {rows} pixels); "
+        "redraw it on the image."
+    )
+    return [Violation(f"boxes.{box.id}", message)]
 
 
 def _category_problems(box: Box, path: str, what: str, vocabulary: Vocabulary) -> list[Violation]:

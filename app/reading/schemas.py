@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.core.ids import Count, Id
 from app.imaging.schemas import ImageOut
 
 
@@ -35,8 +36,8 @@ class ProjectOut(BaseModel):
 
 
 class Pools(BaseModel):
-    readers: list[int] | None = Field(default=None, description="User ids; replaces the pool.")
-    arbiters: list[int] | None = None
+    readers: list[Id] | None = Field(default=None, description="User ids; replaces the pool.")
+    arbiters: list[Id] | None = None
 
 
 class PoolsOut(BaseModel):
@@ -50,7 +51,7 @@ class StudiesIn(BaseModel):
 
 class Pair(BaseModel):
     study_id: str
-    readers: list[int] = Field(min_length=2, max_length=2)
+    readers: list[Id] = Field(min_length=2, max_length=2)
 
 
 class AssignIn(BaseModel):
@@ -70,7 +71,7 @@ class AddedOut(BaseModel):
 
 
 class ReassignIn(BaseModel):
-    user_id: int
+    user_id: Id
 
 
 class ReopenIn(BaseModel):
@@ -91,6 +92,32 @@ class TaskOut(BaseModel):
     active_seconds: float
 
 
+class TaskUserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+
+
+class ProjectTaskOut(BaseModel):
+    """One task of a project as its administrators see it: who reads or arbitrates what."""
+
+    id: int = Field(description="The task id (for reassigning).")
+    study_id: str
+    user: TaskUserOut
+    kind: str = Field(description="read (a reader, slot 1 or 2) or arbitrate (slot 0)")
+    slot: int
+    status: str = Field(description="pending, in_progress, submitted or reassigned")
+    assigned_at: datetime
+    started_at: datetime | None
+    submitted_at: datetime | None
+    active_seconds: float
+
+
+class TaskPage(BaseModel):
+    total: int
+    items: list[ProjectTaskOut]
+
+
 class OtherRead(BaseModel):
     slot: int = Field(description="Reader 1 or 2 (names are not shown to the arbiter).")
     label: dict[str, Any]
@@ -109,7 +136,7 @@ class TaskDetailOut(TaskOut):
 
 class DraftIn(BaseModel):
     label: dict[str, Any]
-    version: int = Field(description="The version this edit was based on.")
+    version: Count = Field(description="The version this edit was based on.")
 
 
 class Hint(BaseModel):
@@ -125,9 +152,13 @@ class DraftOut(BaseModel):
 
 
 class SubmitOut(BaseModel):
+    """That your read is in, and what you submitted; never what happens to the study next
+    (whether the other reader agreed stays hidden until the study is final)."""
+
     task_id: int
-    status: str
-    study_status: str
+    kind: str = Field(description="read or arbitrate")
+    status: str = Field(description="Your task's status: submitted.")
+    label: dict[str, Any] = Field(description="Your submitted read.")
     warnings: list[Hint]
     repeated: bool = Field(description="True when this task had been submitted already.")
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.auth.models import User
 from app.auth.users import active_users
-from app.core.database import serialise_on, utcnow
+from app.core.database import newest_first_page, serialise_on, utcnow
 from app.core.errors import Conflict, Invalid, NotFound, field_error
 from app.imaging.models import Study
 from app.reading import rules
@@ -152,7 +152,9 @@ def set_pool(
 def add_studies(
     db: Session, actor: Actor, project: ReadingProject, study_ids: Sequence[str]
 ) -> int:
-    """Add studies by VinDr study id; unknown ids refuse the whole request, repeats are kept."""
+    """Add studies by VinDr study id, in the order given (the project's order, which exports
+    follow; a repeated id counts once, where it first occurs). Unknown ids refuse the whole
+    request; studies already in the project are skipped."""
     wanted = list(dict.fromkeys(s.strip().lower() for s in study_ids if s.strip()))
     if not wanted:
         raise field_error("study_ids", "Give at least one study id.")
@@ -164,7 +166,7 @@ def add_studies(
     present = set(
         db.scalars(select(ProjectStudy.study_pk).where(ProjectStudy.project_id == project.id))
     )
-    added = [s for s in found.values() if s.id not in present]
+    added = [found[s] for s in wanted if found[s].id not in present]
     for study in added:
         db.add(ProjectStudy(project_id=project.id, study_pk=study.id, status=UNASSIGNED))
     record(
@@ -336,16 +338,47 @@ def reassign(
     return fresh
 
 
+@dataclass(frozen=True)
+class TaskQuery:
+    """Filters of a project's task listing (admins): each narrows the list when set."""
+
+    status: str | None = None
+    kind: str | None = None
+    user_id: int | None = None
+    study_id: str | None = None
+
+
+def project_tasks(
+    db: Session, project: ReadingProject, query: TaskQuery, *, limit: int, offset: int
+) -> tuple[list[ReadTask], int]:
+    """Who reads or arbitrates what in a project (reassigned tasks too), newest first."""
+    statement = (
+        select(ReadTask)
+        .join(ProjectStudy, ReadTask.project_study_id == ProjectStudy.id)
+        .where(ProjectStudy.project_id == project.id)
+    )
+    if query.status is not None:
+        statement = statement.where(ReadTask.status == query.status)
+    if query.kind is not None:
+        statement = statement.where(ReadTask.kind == query.kind)
+    if query.user_id is not None:
+        statement = statement.where(ReadTask.user_id == query.user_id)
+    if query.study_id is not None:
+        statement = statement.join(Study, ProjectStudy.study_pk == Study.id).where(
+            Study.study_id == query.study_id.strip().lower()
+        )
+    return newest_first_page(db, statement, ReadTask.id, limit=limit, offset=offset)
+
+
 # --- the reader's side ----------------------------------------------------------------------
 
 
-def my_tasks(db: Session, user: User) -> list[ReadTask]:
-    statement = (
-        select(ReadTask)
-        .where(ReadTask.user_id == user.id, ReadTask.status != REASSIGNED)
-        .order_by(ReadTask.id)
-    )
-    return list(db.scalars(statement))
+def my_tasks(db: Session, user: User, project_id: int | None = None) -> list[ReadTask]:
+    """The user's own tasks (never anyone else's), in one project when ``project_id`` is set."""
+    statement = select(ReadTask).where(ReadTask.user_id == user.id, ReadTask.status != REASSIGNED)
+    if project_id is not None:
+        statement = statement.join(ProjectStudy).where(ProjectStudy.project_id == project_id)
+    return list(db.scalars(statement.order_by(ReadTask.id)))
 
 
 def next_task(db: Session, user: User, project_id: int | None = None) -> ReadTask | None:
@@ -372,6 +405,11 @@ def own_task(db: Session, user: User, task_id: int) -> ReadTask:
 
 def images_of(project_study: ProjectStudy) -> dict[str, str]:
     return {i.image_id: i.laterality or "?" for i in project_study.study.images}
+
+
+def image_sizes_of(project_study: ProjectStudy) -> dict[str, tuple[int, int]]:
+    """Each image's pixel grid, (columns, rows): a box must cover some of its image."""
+    return {i.image_id: (i.columns, i.rows) for i in project_study.study.images}
 
 
 def _context(project: ReadingProject) -> tuple[rules.Vocabulary, rules.ProjectRules]:
@@ -427,7 +465,10 @@ def _check_version(task: ReadTask, version: int) -> None:
 
 def _violations(task: ReadTask, label: rules.Label) -> list[rules.Violation]:
     vocabulary, project_rules = _context(task.project_study.project)
-    return rules.validate(label, images_of(task.project_study), vocabulary, project_rules)
+    project_study = task.project_study
+    return rules.validate(
+        label, images_of(project_study), vocabulary, project_rules, image_sizes_of(project_study)
+    )
 
 
 def save_draft(

@@ -1795,12 +1795,9 @@
       this.nextLink = next;
       let text;
       if (done) {
-        const study = {
-          reading: "the study waits for its other read",
-          arbitration: "the two reads disagree: the study goes to arbitration",
-          final: "the study is final",
-        }[done.study_status] || `study status: ${done.study_status}`;
-        text = `${this.kind === "arbitrate" ? "Arbitration submitted" : "Submitted"}${done.repeated ? " (already submitted before)" : ""}; ${study}.`;
+        // A reader learns only that their read is in (blinding); an arbitration ends the study.
+        const after = this.kind === "arbitrate" ? "the study is final" : "your read is in";
+        text = `${this.kind === "arbitrate" ? "Arbitration submitted" : "Submitted"}${done.repeated ? " (already submitted before)" : ""}; ${after}.`;
       } else {
         text = "This case is submitted; it can no longer change.";
       }

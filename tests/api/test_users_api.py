@@ -114,3 +114,57 @@ def test_audit_api_lists_and_filters(client, admin, reader) -> None:
     assert [e["id"] for e in everything["items"]] == sorted(
         (e["id"] for e in everything["items"]), reverse=True
     )
+
+
+def test_easily_guessed_passwords_are_refused_everywhere(client, db, admin, reader) -> None:
+    headers = bearer(client, "admin")
+    for weak in ["password12", "Password123", "1234567890", "qwertyuiop"]:
+        response = client.post(
+            "/api/v1/users", json={"username": "newbie", "password": weak}, headers=headers
+        )
+        error = assert_error(response, 422, "invalid")
+        assert error["details"][0]["field"] == "password"
+        assert "too easy to guess" in error["details"][0]["message"]
+    reset = client.post(
+        f"/api/v1/users/{reader.id}/password", json={"password": "password12"}, headers=headers
+    )
+    assert "too easy to guess" in assert_error(reset, 422)["details"][0]["message"]
+    reader_headers = bearer(client, "reader1")
+    body = {"current_password": PASSWORD, "new_password": "qwertyuiop"}
+    change = client.post("/api/v1/me/password", json=body, headers=reader_headers)
+    assert assert_error(change, 422)["details"][0]["field"] == "new_password"
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(User)) == 2
+    bearer(client, "reader1")  # the password in force is unchanged
+
+
+def test_a_password_the_admin_chose_must_be_changed_at_first_sign_in(client, admin, reader):
+    headers = bearer(client, "admin")
+    chosen = "violet kayak under 9 lanterns"
+    created = client.post(
+        "/api/v1/users", json={"username": "newbie", "password": chosen}, headers=headers
+    ).json()
+    assert created["must_change_password"] is True
+    newbie = bearer(client, "newbie", chosen)
+    assert_error(client.get("/api/v1/users", headers=newbie), 403, "password_change_required")
+    reset = client.post(
+        f"/api/v1/users/{reader.id}/password", json={"password": chosen}, headers=headers
+    )
+    assert reset.json()["password"] == chosen
+    reader_headers = bearer(client, "reader1", chosen)
+    assert client.get("/api/v1/me", headers=reader_headers).json()["must_change_password"] is True
+
+
+def test_a_password_chosen_on_the_users_page_must_be_changed_too(client, db, admin) -> None:
+    from tests.helpers import login
+
+    csrf = login(client, "admin")
+    form = {"username": "dr.lan", "password": "violet kayak under 9 lanterns", "csrf_token": csrf}
+    assert client.post("/admin/users", data=form).status_code == 200
+    weak = client.post("/admin/users", data={**form, "username": "dr.le", "password": "password12"})
+    assert weak.status_code == 422
+    assert "too easy to guess" in weak.text
+    db.expire_all()
+    users = {u.username: u for u in db.scalars(select(User))}
+    assert users["dr.lan"].must_change_password is True
+    assert "dr.le" not in users

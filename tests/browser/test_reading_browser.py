@@ -360,7 +360,12 @@ def test_arbiter_sees_both_reads_and_takes_one(live_server, page, case: Case) ->
             f"{url}/submit", json={"label": label, "version": version}, headers=case.tokens[reader]
         )
         assert done.status_code == 200, done.text
-    assert done.json()["study_status"] == "arbitration"
+    assert done.json()["status"] == "submitted"  # a reader is told only that their read is in
+    study = case.http.get(
+        f"/api/v1/reading/projects/{case.project_id}/studies/{case.study_id}",
+        headers=case.tokens["admin"],
+    )
+    assert study.json()["status"] == "arbitration"
 
     sign_in(page, live_server, "arb", "/reading")
     page.get_by_role("link", name="Next case").click()

@@ -17,7 +17,7 @@ from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import select
 
 from app.imaging.pseudonymise import carried_id
-from tests.helpers import assert_error, bearer, login
+from tests.helpers import assert_error, bearer, finished_export, login
 from tests.imaging.helpers import exam_files, upload
 from tests.reading.test_reading_api import normal, submit, suspicious
 
@@ -85,15 +85,7 @@ def project(client, accounts, admin) -> Project:
 
 
 def export(client, headers, **body) -> dict:
-    response = client.post("/api/v1/exports", json=body, headers=headers)
-    assert response.status_code == 202, response.text
-    job = response.json()
-    for _ in range(200):
-        if job["status"] in ("done", "failed"):
-            break
-        time.sleep(0.05)
-        job = client.get(f"/api/v1/exports/{job['id']}", headers=headers).json()
-    assert job["status"] == "done", job
+    job = finished_export(client, headers, **body)
     assert job["done"] == job["total"]  # the progress survives the end of the job
     return job
 
@@ -320,3 +312,26 @@ def test_jobs_left_by_a_stopped_server_are_marked_failed(settings, db, admin) ->
     job = db.scalar(select(ExportJob))
     assert job.status == "failed"
     assert "stopped" in job.error
+
+
+def test_reads_of_studies_not_final_carry_their_split_and_keep_it(client, project: Project) -> None:
+    def read_csv(job, name: str) -> pd.DataFrame:
+        opened = archive(client, project.admin, job).open(name)
+        return pd.read_csv(opened, dtype=str, keep_default_na=False)
+
+    reads = read_csv(
+        export(client, project.admin, project_id=project.id, format="reads"), "reads.csv"
+    )
+    pending = project.studies[2]  # in arbitration: not final
+    assert (reads["study_id"] == pending).sum() > 0
+    per_study = reads.groupby("study_id")["split"].agg(set).to_dict()
+    assert all(len(splits) == 1 for splits in per_study.values()), per_study
+    assert {next(iter(s)) for s in per_study.values()} <= {"training", "test"}
+    arbiter = project.readers["arb"]
+    task = next(iter(tasks_of(client, arbiter).values()))
+    assert submit(client, arbiter, task, normal()).status_code == 200
+    vindr = read_csv(
+        export(client, project.admin, project_id=project.id, format="vindr", split_seed=5),
+        "breast-level_annotations.csv",
+    )
+    assert set(vindr[vindr["study_id"] == pending]["split"]) == per_study[pending]

@@ -241,12 +241,14 @@ def test_the_release_page_lists_problems_then_imports(client, db, admin, release
 
 
 @pytest.mark.parametrize(
-    ("name", "extra", "status"),
-    [("   ", [], 422), ("Fine", [("dicom", ("notes.txt", b"not a dicom file"))], 422)],
+    ("name", "damaged", "status"),
+    [("   ", False, 422), ("Fine", True, 422)],
 )
 def test_nothing_is_stored_when_the_release_is_refused(
-    client, db, admin, release: Release, name, extra, status
+    client, db, admin, release: Release, name, damaged, status
 ) -> None:
+    # a file the CSVs reference (named by its image id) that is not readable DICOM
+    extra = [("dicom", (f"{release.image_ids[0]}.dicom", b"not a dicom file"))] if damaged else []
     response = client.post(
         "/api/v1/releases",
         data={"project_name": name},

@@ -13,6 +13,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import UID
 from sqlalchemy import func, select
 
+from app.imaging.kit import ImagingKit
 from app.imaging.models import Image, ImportBatch, QcFlag, Study
 from tests.helpers import assert_error, bearer
 from tests.imaging.helpers import dataset_bytes, exam_files, pydicom_file, upload, zipped
@@ -77,7 +78,10 @@ def md5(uid: object) -> str:
     return hashlib.md5(str(uid).encode(), usedforsecurity=False).hexdigest()
 
 
-def test_vindr_identifiers(client, admin_headers) -> None:
+def test_vindr_identifiers(app, settings, client, admin_headers) -> None:
+    """With the md5 scheme set, ids are VinDr's: the MD5 hex of the original UIDs."""
+    md5_settings = settings.model_copy(update={"pseudonym_scheme": "md5"})
+    app.state.imaging = ImagingKit.from_settings(md5_settings)
     name, data = exam_files(3)[0]
     original = pydicom.dcmread(io.BytesIO(data))
     outcome = upload(client, [(name, data)], admin_headers).json()["outcomes"][0]

@@ -1,34 +1,148 @@
-"""Nothing identifying survives import: not in stored files, the database, or any answer."""
+"""Nothing identifying survives import: not in stored files, the database, or any answer.
+
+Markers are planted in every place devices are known to put identifying text: the 35 PHI
+elements (and the 3 UIDs) of the synthetic exam, and inside what the allow-list keeps: comment
+and application segments of JPEG, JPEG-LS and JPEG 2000 codestreams (and a JP2 wrapper's
+boxes), window explanations, Image Type values, coded values in the View Code Sequence,
+device names and other coded or enumerated elements."""
 
 from __future__ import annotations
 
 import io
 
+import numpy as np
 import pydicom
+from pydicom.sequence import Sequence
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
 from sqlalchemy import select
 
-from app.imaging.synthetic import PHI_VALUES
+from app.imaging.dicom import decode
+from app.imaging.kit import ImagingKit
+from app.imaging.models import Image
+from app.imaging.synthetic import PHI_VALUES, ExamOptions, synthetic_exam
 from app.models import Base
 from tests.helpers import bearer, login
-from tests.imaging.helpers import exam_files, upload
+from tests.imaging.helpers import SMALL, dataset_bytes, exam_files, upload
+from tests.imaging.phi_markers import (
+    baseline_jpeg,
+    j2k_with_text,
+    jp2_wrapped,
+    jpeg_with_text,
+    planted_frames,
+)
+
+# One marker per place, in the form the place allows (CS values are short upper-case words).
+JPEG_LS_SEGMENTS = "JLS-SEGMENT DOE^JANE 0815"
+J2K_SEGMENTS = "J2K-COMMENT DOE^JANE 0816"
+JPEG_SEGMENTS = "JPG-COMMENT DOE^JANE 0817"
+WINDOW = "DOE JANE WINDOW"
+IMAGE_TYPE = "JANE DOE 4711X"
+CODE_VALUE = "4711471147"
+CODE_MEANING = "view of Jane Doe"
+CODE_SCHEME = "DOEJANE77"
+MODIFIER_CODE = "4711000815"
+MANUFACTURER = "Jane Doe Clinic"
+MODEL = "Doe Jane X4711"
+VIEW_POSITION = "JANEDOEVIEW"
+INTENT = "FOR JANE DOE"
+RESCALE_TYPE = "JANE DOE HU"
+BODY_PART = "JANEDOEBREAST"
+INTENSITY = "JANEDOE LOG"
+LUT_EXPLANATION = "LUT of Jane Doe"
+MARKERS = (
+    JPEG_LS_SEGMENTS,
+    J2K_SEGMENTS,
+    JPEG_SEGMENTS,
+    WINDOW,
+    IMAGE_TYPE,
+    CODE_VALUE,
+    CODE_MEANING,
+    CODE_SCHEME,
+    MODIFIER_CODE,
+    MANUFACTURER,
+    MODEL,
+    VIEW_POSITION,
+    INTENT,
+    RESCALE_TYPE,
+    BODY_PART,
+    INTENSITY,
+    LUT_EXPLANATION,
+)
+
+
+def code(value: str, scheme: str, meaning: str) -> pydicom.Dataset:
+    item = pydicom.Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def plant_header(ds: pydicom.Dataset, number: int) -> None:
+    """Markers in allowed elements, spread over the four images."""
+    ds.WindowCenterWidthExplanation = ["NORMAL", WINDOW, "SOFTER"]
+    ds.ImageType = ["ORIGINAL", "PRIMARY", IMAGE_TYPE]
+    ds.Manufacturer, ds.ManufacturerModelName = MANUFACTURER, MODEL
+    view = ds.ViewCodeSequence[0]
+    if number == 0:
+        view.CodeValue, view.CodeMeaning = CODE_VALUE, CODE_MEANING
+    elif number == 1:
+        view.CodingSchemeDesignator = CODE_SCHEME
+        view.ViewModifierCodeSequence = Sequence([code(MODIFIER_CODE, "SCT", CODE_MEANING)])
+        ds.RescaleType, ds.BodyPartExamined = RESCALE_TYPE, BODY_PART
+    elif number == 2:
+        ds.ViewPosition, ds.PixelIntensityRelationship = VIEW_POSITION, INTENSITY
+        ds.VOILUTSequence[0].LUTExplanation = LUT_EXPLANATION
+    else:
+        ds.PresentationIntentType = INTENT
+
+
+def planted_exam(seed: int) -> list[tuple[str, bytes]]:
+    """A four-view exam with PHI everywhere: R-CC and L-CC in JPEG-LS, R-MLO in JPEG 2000
+    wrapped in a JP2 file, L-MLO in baseline JPEG (same UIDs: the same seed)."""
+    options = {**SMALL, "with_phi": True, "voi_lut_sequence": True}
+    jls = synthetic_exam(seed, ExamOptions(**options, transfer_syntax=JPEGLSLossless))[0]
+    j2k = synthetic_exam(seed, ExamOptions(**options, transfer_syntax=JPEG2000Lossless))[0]
+    plain = synthetic_exam(seed, ExamOptions(**options))[0]
+    datasets = [jls[0], jls[1], j2k[2], plain[3]]
+    for ds in datasets[:2]:
+        planted_frames(ds, lambda frame: jpeg_with_text(frame, JPEG_LS_SEGMENTS.encode()))
+    text = J2K_SEGMENTS.encode()
+    rows, columns = int(datasets[2].Rows), int(datasets[2].Columns)
+    planted_frames(
+        datasets[2], lambda frame: jp2_wrapped(j2k_with_text(frame, text), rows, columns, 12, text)
+    )
+    baseline_jpeg(datasets[3], JPEG_SEGMENTS.encode())
+    names = [f"{ds.ImageLaterality}_{ds.ViewPosition}.dcm" for ds in datasets]
+    for number, ds in enumerate(datasets):
+        plant_header(ds, number)
+    return [(name, dataset_bytes(ds)) for name, ds in zip(names, datasets, strict=True)]
 
 
 def identifying_strings(files: list[tuple[str, bytes]]) -> set[str]:
-    strings = set(PHI_VALUES)
+    strings = set(PHI_VALUES) | set(MARKERS)
     for _, data in files:
         ds = pydicom.dcmread(io.BytesIO(data))
         strings |= {str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)}
     return {s for s in strings if len(s) >= 4}
 
 
+def database_text(db) -> str:
+    db.expire_all()
+    dump = []
+    for table in Base.metadata.sorted_tables:
+        dump += [repr(tuple(row)) for row in db.execute(select(table))]
+    return "\n".join(dump)
+
+
 def test_phi_is_gone_everywhere(client, db, settings, admin) -> None:
-    files = exam_files(21, with_phi=True)
+    files = planted_exam(21)
     secrets = identifying_strings(files)
     assert any(value.encode() in files[0][1] for value in PHI_VALUES)  # the input really has PHI
+    everything = b"".join(data for _, data in files)
+    assert [m for m in MARKERS if m.encode() not in everything] == []  # and every marker
 
     headers = bearer(client, "admin")
     body = upload(client, files, headers).json()
-    assert body["imported"] == 4
+    assert body["imported"] == 4, body
 
     # stored files, DICOM and pyramid alike, read as bytes and as parsed DICOM
     for path in settings.data_dir.rglob("*"):
@@ -44,12 +158,17 @@ def test_phi_is_gone_everywhere(client, db, settings, admin) -> None:
         assert ds.PatientIdentityRemoved == "YES"
         assert ds.StudyInstanceUID.startswith("2.25.")
 
+    # the pixels went through unchanged, compressed as they came
+    for (_, data), outcome in zip(files, body["outcomes"], strict=True):
+        original = pydicom.dcmread(io.BytesIO(data))
+        stored = pydicom.dcmread(
+            settings.data_dir / "images" / outcome["study_id"] / f"{outcome['image_id']}.dcm"
+        )
+        assert stored.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+        assert np.array_equal(decode(stored), decode(original))
+
     # every row of every table
-    db.expire_all()
-    dump = []
-    for table in Base.metadata.sorted_tables:
-        dump += [repr(tuple(row)) for row in db.execute(select(table))]
-    text = "\n".join(dump)
+    text = database_text(db)
     assert [s for s in secrets if s in text] == []
 
     # every answer an admin can get
@@ -70,3 +189,62 @@ def test_phi_is_gone_everywhere(client, db, settings, admin) -> None:
     answers.append(str(body))
     for answer in answers:
         assert [s for s in secrets if s in answer] == []
+
+
+def test_what_is_kept_in_place_of_free_text(client, db, settings, admin) -> None:
+    files = planted_exam(22)
+    body = upload(client, files, bearer(client, "admin")).json()
+    outcome = body["outcomes"][1]
+    stored = pydicom.dcmread(
+        settings.data_dir / "images" / outcome["study_id"] / f"{outcome['image_id']}.dcm"
+    )
+    assert list(stored.WindowCenterWidthExplanation) == ["NORMAL", "WINDOW 2", "SOFTER"]
+    assert list(stored.ImageType) == ["ORIGINAL", "PRIMARY"]
+    assert "ViewCodeSequence" not in stored  # its scheme was not a coding scheme
+    assert "Manufacturer" not in stored
+    assert "ManufacturerModelName" not in stored
+    image = db.scalar(select(Image).where(Image.image_id == outcome["image_id"]))
+    assert (image.manufacturer, image.model) == (None, None)
+    assert [w["explanation"] for w in image.display["windows"]] == ["NORMAL", "WINDOW 2", "SOFTER"]
+    first = body["outcomes"][0]
+    cc = pydicom.dcmread(
+        settings.data_dir / "images" / first["study_id"] / f"{first['image_id']}.dcm"
+    )
+    assert "ViewCodeSequence" not in cc  # an unknown code value
+
+
+def device_exam(seed: int, manufacturer: str, model: str) -> list[tuple[str, bytes]]:
+    files = []
+    for name, data in exam_files(seed, with_phi=True)[:1]:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        ds.Manufacturer, ds.ManufacturerModelName = manufacturer, model
+        files.append((name, dataset_bytes(ds)))
+    return files
+
+
+def stored_device(settings, outcome) -> tuple[str | None, str | None]:
+    path = settings.data_dir / "images" / outcome["study_id"] / f"{outcome['image_id']}.dcm"
+    ds = pydicom.dcmread(path)
+    return ds.get("Manufacturer"), ds.get("ManufacturerModelName")
+
+
+def test_device_names_are_kept_when_they_read_as_one(app, client, db, settings, admin) -> None:
+    headers = bearer(client, "admin")
+    good = upload(client, device_exam(23, "HOLOGIC, Inc.", "Selenia Dimensions"), headers)
+    outcome = good.json()["outcomes"][0]
+    assert stored_device(settings, outcome) == ("HOLOGIC, Inc.", "Selenia Dimensions")
+    image = db.scalar(select(Image).where(Image.image_id == outcome["image_id"]))
+    assert (image.manufacturer, image.model) == ("HOLOGIC, Inc.", "Selenia Dimensions")
+    # a model sharing a word with the patient's name goes; the vendor stays
+    named = upload(client, device_exam(24, "GE MEDICAL SYSTEMS", "Senographe DOE"), headers)
+    assert stored_device(settings, named.json()["outcomes"][0]) == ("GE MEDICAL SYSTEMS", None)
+
+    app.state.imaging = ImagingKit.from_settings(
+        settings.model_copy(update={"keep_device_names": False})
+    )
+    off = upload(client, device_exam(25, "HOLOGIC, Inc.", "Selenia Dimensions"), headers)
+    outcome = off.json()["outcomes"][0]
+    assert stored_device(settings, outcome) == (None, None)
+    db.expire_all()
+    image = db.scalar(select(Image).where(Image.image_id == outcome["image_id"]))
+    assert (image.manufacturer, image.model) == (None, None)

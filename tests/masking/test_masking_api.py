@@ -593,3 +593,71 @@ def test_simultaneous_answers_to_one_pair_apply_once(app, client, db, people, ma
         assert outcomes == expected
         db.expire_all()
         assert db.scalar(select(func.count()).select_from(MaskingComparison)) == before + 1
+
+
+def test_a_reader_sees_no_other_readers_name(client, people, masking_images):
+    values = hidden(masking_images)
+    ordered = by_value(values, masking_images.ids)
+    project = create(
+        client,
+        people,
+        image_ids=masking_images.ids,
+        seed_list=ordered[:4],
+        reader_ids=[people.ids["rda"], people.ids["rdb"]],
+    )
+    url = f"{API}/projects/{project['id']}"
+    assert client.get(url, headers=people.admin).json()["readers"] == ["rda", "rdb"]
+    other = people.readers["rdb"]
+    theirs = next_pair(client, project["id"], other)
+    send(client, theirs, other, "same")
+    headers = people.readers["rda"]
+    pair = next_pair(client, project["id"], headers)
+    replies = [
+        client.get(f"{API}/projects", headers=headers).json(),
+        client.get(url, headers=headers).json(),
+        pair,
+        send(client, pair, headers, "same"),
+        client.post(f"{url}/undo", headers=headers).json(),
+    ]
+    assert replies[0][0]["readers"] == ["rda"]
+    assert replies[1]["readers"] == ["rda"]
+    for reply in replies:
+        assert "rdb" not in str(reply)
+    assert client.get(url, headers=other).json()["readers"] == ["rdb"]
+
+
+def test_an_undone_answer_sent_again_is_refused_as_undone(client, db, people, masking_images):
+    values = hidden(masking_images)
+    ordered = by_value(values, masking_images.ids)
+    project = create(
+        client, people, image_ids=masking_images.ids, seed_list=ordered[:4], probe_share=0
+    )
+    headers = people.readers["rda"]
+    reader = ConsistentReader(values)
+    first = next_pair(client, project["id"], headers)
+    given = reader.answer(first["query_image_id"], first["reference_image_id"])
+    send(client, first, headers, given)
+    undone = client.post(f"{API}/projects/{project['id']}/undo", headers=headers)
+    current = undone.json()["next"]
+    assert current["comparison_id"] != first["comparison_id"]
+    for answer in (given, "discard" if given != "discard" else "same"):
+        body = {"answer": answer, "reason": "other"} if answer == "discard" else {"answer": answer}
+        again = client.post(
+            f"{API}/comparisons/{first['comparison_id']}", json=body, headers=headers
+        )
+        error = assert_error(again, 409, "answer_undone")
+        assert "taken back" in error["message"]
+        assert current["comparison_id"] in error["message"]
+        assert current["query_image_id"] in error["message"]
+        assert error["details"] == [
+            {
+                "field": "comparison_id",
+                "message": f"current comparison is {current['comparison_id']}",
+            }
+        ]
+    assert db.scalar(select(func.count()).select_from(MaskingComparison)) == 1
+    # the pair itself, answered under its current id, is applied once and replays as before
+    reply = send(client, current, headers, given)
+    assert reply["replayed"] is False
+    assert send(client, current, headers, given)["replayed"] is True
+    assert db.scalar(select(func.count()).select_from(MaskingComparison)) == 2

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
 import pandas as pd
 
+from tests.helpers import finished_export
 from tests.masking.simulation import ConsistentReader, NoisyReader
 from tests.masking.test_masking_api import (
     by_value,
@@ -20,17 +20,9 @@ from tests.masking.test_masking_api import (
 
 
 def exported(client, headers, project_id: int, fmt: str) -> zipfile.ZipFile:
-    job = client.post(
-        "/api/v1/exports",
-        json={"project_kind": "masking", "project_id": project_id, "format": fmt},
-        headers=headers,
-    ).json()
-    for _ in range(200):
-        job = client.get(f"/api/v1/exports/{job['id']}", headers=headers).json()
-        if job["status"] in ("done", "failed"):
-            break
-        time.sleep(0.05)
-    assert job["status"] == "done", job
+    job = finished_export(
+        client, headers, project_kind="masking", project_id=project_id, format=fmt
+    )
     return zipfile.ZipFile(io.BytesIO(client.get(job["download"], headers=headers).content))
 
 

@@ -109,12 +109,21 @@ def submit(client, headers, task_id: int, label: dict):
     )
 
 
+def study_status(client, setup: Setup) -> str:
+    """The study's state, as only an admin sees it (a reader's replies never tell)."""
+    url = f"/api/v1/reading/projects/{setup.project_id}/studies/{setup.study_id}"
+    return client.get(url, headers=setup.admin).json()["status"]
+
+
 def test_concordant_reads_become_final(client, db, setup: Setup) -> None:
     t1, t2 = next_task(client, setup.r1), next_task(client, setup.r2)
     first = submit(client, setup.r1, t1["id"], normal("first"))
-    assert first.json()["study_status"] == "reading"
+    assert first.json()["status"] == "submitted"
+    assert study_status(client, setup) == "reading"
     second = submit(client, setup.r2, t2["id"], normal("second"))
-    assert second.json()["study_status"] == "final"
+    assert second.json()["status"] == "submitted"
+    assert second.json()["label"]["note"] == "second"
+    assert study_status(client, setup) == "final"
     final = client.get(
         f"/api/v1/reading/projects/{setup.project_id}/studies/{setup.study_id}", headers=setup.admin
     ).json()
@@ -127,7 +136,8 @@ def test_discordant_reads_go_to_arbitration(client, db, setup: Setup) -> None:
     t1, t2 = next_task(client, setup.r1), next_task(client, setup.r2)
     submit(client, setup.r1, t1["id"], suspicious(setup.images["R-CC"]))
     result = submit(client, setup.r2, t2["id"], normal()).json()
-    assert result["study_status"] == "arbitration"
+    assert result["status"] == "submitted"
+    assert study_status(client, setup) == "arbitration"
     task = next_task(client, setup.arbiter)
     assert task["kind"] == "arbitrate"
     detail = client.get(f"/api/v1/reading/tasks/{task['id']}", headers=setup.arbiter).json()
@@ -137,7 +147,9 @@ def test_discordant_reads_go_to_arbitration(client, db, setup: Setup) -> None:
     assert "finding" in kinds
     assert "rd1" not in str(detail["other_reads"])  # the arbiter sees reads, not names
     done = submit(client, setup.arbiter, task["id"], suspicious(setup.images["R-CC"]))
-    assert done.json()["study_status"] == "final"
+    assert done.json()["status"] == "submitted"
+    assert done.json()["kind"] == "arbitrate"
+    assert study_status(client, setup) == "final"
     final = client.get(
         f"/api/v1/reading/projects/{setup.project_id}/studies/{setup.study_id}", headers=setup.admin
     ).json()
@@ -432,3 +444,109 @@ def test_simultaneous_writes_take_turns(app, client, db, setup: Setup) -> None:
         list(pool.map(submit_read, [("rd1", t1["id"]), ("rd2", t2["id"])]))
     db.expire_all()
     assert db.scalar(select(ProjectStudy.status)) == "final"
+
+
+def test_a_box_outside_its_image_is_refused_on_submit(client, db, setup: Setup) -> None:
+    task = next_task(client, setup.r1)
+    detail = client.get(f"/api/v1/reading/tasks/{task['id']}", headers=setup.r1).json()
+    image = next(i for i in detail["images"] if i["image_id"] == setup.images["R-CC"])
+    width, height = image["columns"], image["rows"]
+    label = suspicious(setup.images["R-CC"])
+    label["boxes"][0].update(xmin=width + 100, xmax=width + 180, ymin=10, ymax=60)
+    refused = submit(client, setup.r1, task["id"], label)
+    error = assert_error(refused, 422, "read_invalid")
+    [problem] = error["details"]
+    assert problem["field"] == "boxes.b1"
+    assert problem["message"].startswith("Mass box lies entirely outside its image")
+    assert f"the image is {width} x {height} pixels" in problem["message"]
+    assert db.scalar(select(func.count()).select_from(ReadSubmission)) == 0
+    label["boxes"][0].update(xmin=-4.5, xmax=60, ymin=-2, ymax=60)  # partly outside: allowed
+    accepted = submit(client, setup.r1, task["id"], label)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["label"]["boxes"][0]["xmin"] == -4.5
+
+
+def test_studies_keep_the_order_given(client, db, setup: Setup) -> None:
+    from app.imaging.models import Study
+    from app.reading.models import ProjectStudy
+
+    body = upload(client, exam_files(74) + exam_files(75) + exam_files(76), setup.admin).json()
+    imported = list(dict.fromkeys(o["study_id"] for o in body["outcomes"]))
+    given = [imported[2], imported[0], imported[2].upper(), imported[1], setup.study_id]
+    added = client.post(
+        f"/api/v1/reading/projects/{setup.project_id}/studies",
+        json={"study_ids": given},
+        headers=setup.admin,
+    )
+    assert added.json() == {"added": 3}
+    order = db.scalars(
+        select(Study.study_id)
+        .join(ProjectStudy, ProjectStudy.study_pk == Study.id)
+        .where(ProjectStudy.project_id == setup.project_id)
+        .order_by(ProjectStudy.id)
+    ).all()
+    assert order == [setup.study_id, imported[2], imported[0], imported[1]]
+
+
+def test_admins_list_a_projects_tasks_and_reassign_by_those_ids(client, setup: Setup) -> None:
+    url = f"/api/v1/reading/projects/{setup.project_id}/tasks"
+    assert_error(client.get(url, headers=setup.r1), 403)
+    listed = client.get(url, headers=setup.admin)
+    assert listed.status_code == 200, listed.text
+    page = listed.json()
+    assert page["total"] == 2
+    by_user = {t["user"]["username"]: t for t in page["items"]}
+    assert set(by_user) == {"rd1", "rd2"}
+    first = by_user["rd1"]
+    assert first["user"]["id"] == setup.users["rd1"]
+    assert (first["study_id"], first["kind"], first["slot"]) == (setup.study_id, "read", 1)
+    assert first["status"] == "pending"
+    assert first["assigned_at"] is not None
+    assert first["submitted_at"] is None
+
+    mine = client.get(f"{url}?user_id={setup.users['rd1']}", headers=setup.admin).json()
+    assert [t["id"] for t in mine["items"]] == [first["id"]]
+    moved = client.post(
+        f"/api/v1/reading/tasks/{first['id']}/reassign",
+        json={"user_id": setup.users["rd3"]},
+        headers=setup.admin,
+    )
+    assert moved.status_code == 200, moved.text
+    old = client.get(f"{url}?status=reassigned", headers=setup.admin).json()
+    assert [t["id"] for t in old["items"]] == [first["id"]]
+    fresh = client.get(f"{url}?status=pending&kind=read", headers=setup.admin).json()
+    assert {t["user"]["username"] for t in fresh["items"]} == {"rd2", "rd3"}
+    assert fresh["items"][0]["id"] == moved.json()["id"]  # newest first
+    paged = client.get(f"{url}?limit=1&offset=1", headers=setup.admin).json()
+    assert paged["total"] == 3
+    assert len(paged["items"]) == 1
+    none = client.get(f"{url}?study_id=ffff&kind=arbitrate", headers=setup.admin).json()
+    assert none == {"total": 0, "items": []}
+    assert_error(client.get(f"{url}?status=lost", headers=setup.admin), 422)
+    assert_error(client.get(f"{url}?user_id={2**40}", headers=setup.admin), 422)
+    assert_error(client.get("/api/v1/reading/projects/9999/tasks", headers=setup.admin), 404)
+
+
+def test_my_tasks_filter_by_project(client, setup: Setup) -> None:
+    other = client.post("/api/v1/reading/projects", json={"name": "Other"}, headers=setup.admin)
+    other_id = other.json()["id"]
+    client.put(
+        f"/api/v1/reading/projects/{other_id}/pools",
+        json={"readers": [setup.users["rd1"], setup.users["rd3"]]},
+        headers=setup.admin,
+    )
+    client.post(
+        f"/api/v1/reading/projects/{other_id}/studies",
+        json={"study_ids": [setup.study_id]},
+        headers=setup.admin,
+    )
+    client.post(f"/api/v1/reading/projects/{other_id}/assign", json={}, headers=setup.admin)
+    everything = client.get("/api/v1/reading/tasks", headers=setup.r1).json()
+    assert sorted(t["project_id"] for t in everything) == sorted([setup.project_id, other_id])
+    for project_id in (setup.project_id, other_id):
+        only = client.get(f"/api/v1/reading/tasks?project_id={project_id}", headers=setup.r1)
+        assert [t["project_id"] for t in only.json()] == [project_id]
+    theirs = client.get(f"/api/v1/reading/tasks?project_id={other_id}", headers=setup.r2)
+    assert theirs.json() == []  # rd2 has no task there, and never sees anyone else's
+    too_big = client.get(f"/api/v1/reading/tasks?project_id={2**40}", headers=setup.r1)
+    assert_error(too_big, 422)

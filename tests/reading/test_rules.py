@@ -336,6 +336,79 @@ def test_rule_2_box_needs_positive_width_and_height(corners: tuple[float, ...]) 
     assert "has no area" in violations[0].message
 
 
+SIZES = dict.fromkeys(IMAGES, (2560, 3328))  # image id -> (columns, rows)
+
+
+def test_rule_2_box_entirely_outside_its_image_is_refused() -> None:
+    beside = box("m2", corners=(2660.0, 100.0, 2740.0, 200.0))  # x from width+100 to width+180
+    violations = validate(read(boxes=(box("m1"), beside)), IMAGES, sizes=SIZES)
+    assert fields(violations) == ["boxes.m2"]
+    assert violations[0].message == (
+        "Mass box lies entirely outside its image (x 2660 to 2740, y 100 to 200; the image is "
+        "2560 x 3328 pixels); redraw it on the image."
+    )
+
+
+@pytest.mark.parametrize(
+    "corners",
+    [
+        (-12.5, -3.0, 80.0, 90.0),  # small negative coordinates, as in the VinDr release
+        (2500.0, 3300.0, 2600.0, 3400.0),  # over the far corner
+        (-50.0, -50.0, 2700.0, 3500.0),  # larger than the image
+    ],
+)
+def test_rule_2_box_partly_outside_its_image_is_allowed(corners: tuple[float, ...]) -> None:
+    assert validate(read(boxes=(box("m1", corners=corners),)), IMAGES, sizes=SIZES) == []
+
+
+@pytest.mark.parametrize(
+    "corners",
+    [(2560.0, 10.0, 2600.0, 50.0), (-40.0, 10.0, 0.0, 50.0), (10.0, 3328.0, 50.0, 3400.0)],
+)
+def test_rule_2_box_touching_the_edge_from_outside_is_refused(corners: tuple[float, ...]) -> None:
+    violations = validate(read(boxes=(box("m1", corners=corners),)), IMAGES, sizes=SIZES)
+    assert fields(violations) == ["boxes.m1"]
+    assert "entirely outside its image" in violations[0].message
+
+
+def test_rule_2_placement_is_checked_only_where_the_size_is_known() -> None:
+    beside = box("m1", corners=(2660.0, 100.0, 2740.0, 200.0))
+    assert validate(read(boxes=(beside,)), IMAGES) == []
+    assert validate(read(boxes=(beside,)), IMAGES, sizes={"lcc": (2560, 3328)}) == []
+
+
+side = st.floats(1e-3, 1e4, allow_nan=False)
+
+
+@settings(max_examples=300)
+@given(st.integers(1, 5000), st.integers(1, 5000), st.data())
+def test_a_box_is_accepted_exactly_when_it_overlaps_its_image(
+    columns: int, rows: int, data: st.DataObject
+) -> None:
+    sizes = {"rcc": (columns, rows)}
+    x = data.draw(st.floats(0, columns, exclude_min=True, exclude_max=True))
+    y = data.draw(st.floats(0, rows, exclude_min=True, exclude_max=True))
+    left, right, up, down = (data.draw(side) for _ in range(4))
+    inside = box("m1", corners=(x - left, y - up, x + right, y + down))  # covers (x, y)
+    assert inside.overlaps_image(columns, rows)
+    assert validate(read(boxes=(inside,)), IMAGES, sizes=sizes) == []
+
+    gap, extent = data.draw(st.floats(0, 1e4)), data.draw(side)
+    y0, height = data.draw(st.floats(-1e4, 1e4)), data.draw(side)
+    x0, width = data.draw(st.floats(-1e4, 1e4)), data.draw(side)
+    disjoint = {
+        "right": (columns + gap, y0, columns + gap + extent, y0 + height),
+        "left": (-gap - extent, y0, -gap, y0 + height),
+        "below": (x0, rows + gap, x0 + width, rows + gap + extent),
+        "above": (x0, -gap - extent, x0 + width, -gap),
+    }[data.draw(st.sampled_from(["right", "left", "below", "above"]))]
+    outside = box("m1", corners=disjoint)
+    assert not outside.overlaps_image(columns, rows)
+    violations = validate(read(boxes=(outside,)), IMAGES, sizes=sizes)
+    assert fields(violations) == ["boxes.m1"]
+    assert "entirely outside its image" in violations[0].message
+
+
 def test_rule_2_box_needs_a_category() -> None:
     violations = validate(read(boxes=(box("m1"), box("x", categories=(), birads=None))), IMAGES)
     assert violations == [

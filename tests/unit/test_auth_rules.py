@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from app.auth.rules import (
     LoginPolicy,
+    address_bucket,
     describe_wait,
     display_name_problem,
+    guessability_problem,
     normalise_username,
     password_problem,
     username_problem,
@@ -93,6 +95,54 @@ def test_good_password() -> None:
     assert password_problem("correct horse battery", username="reader1", min_length=10) is None
 
 
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("password12", "common password"),
+        ("Password123", "common password"),
+        ("1234567890", "common password"),
+        ("qwertyuiop", "common password"),
+        ("zxcvbnm,./", "keys"),
+        ("abcdefghijk", "sequence"),
+        ("radiologist1", "guess"),
+        ("January2025!", "guess"),
+        ("mammoread2026", "guess"),
+        ("Tr0ub4dor&3Tr0ub4dor&3", "repeats"),
+    ],
+)
+def test_easily_guessed_passwords_are_refused_saying_why_and_what_to_do(
+    password: str, why: str
+) -> None:
+    problem = password_problem(password, username="reader1", min_length=10)
+    assert problem is not None
+    assert problem.startswith("Password is too easy to guess: ")
+    assert why in problem
+    assert "passphrase of several uncommon words" in problem
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "correct horse battery",
+        "violet kayak under 9 lanterns",
+        "Qm7-xT2p-Lw9R-c4Hz",
+        ("violet kayak under 9 lanterns " * 9)[:250],
+    ],
+)
+def test_hard_passwords_pass(password: str) -> None:
+    assert password_problem(password, username="reader1", min_length=10) is None
+
+
+def test_the_user_name_counts_as_a_known_word() -> None:
+    assert guessability_problem("dr.nguyen2024") is None
+    assert guessability_problem("dr.nguyen2024", user_inputs=("dr.nguyen",)) is not None
+
+
+def test_only_the_first_72_characters_are_judged() -> None:
+    assert guessability_problem("password" * 9 + "violet kayak under 9 lanterns") is not None
+    assert guessability_problem("violet kayak under 9 lanterns" * 3 + "1234") is None
+
+
 def test_first_failures_cost_nothing() -> None:
     for failures in range(POLICY.slowdown_after):
         assert POLICY.wait(failures, T0, T0) == timedelta(0)
@@ -130,3 +180,27 @@ def test_old_failures_are_forgiven() -> None:
 def test_waits_read_naturally() -> None:
     assert describe_wait(timedelta(seconds=2)) == "2 seconds"
     assert describe_wait(timedelta(minutes=15)) == "15 minutes"
+
+
+def test_a_scaled_policy_has_a_larger_budget_and_the_same_waits() -> None:
+    wide = POLICY.scaled(10)
+    assert (wide.slowdown_after, wide.lockout_after) == (30, 100)
+    assert wide.delay_after(29) == timedelta(0)
+    assert wide.delay_after(30) == timedelta(seconds=2)
+    assert wide.delay_after(100) == wide.lockout == POLICY.lockout
+
+
+@pytest.mark.parametrize(
+    ("address", "bucket"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("testclient", "testclient"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_address_buckets(address: str | None, bucket: str | None) -> None:
+    assert address_bucket(address) == bucket

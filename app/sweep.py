@@ -1,0 +1,116 @@
+"""After a crash: end the work of processes that stopped and remove what they left.
+
+Run at every server start-up (the leases at once, the files in a background thread) and by
+``mammoread sweep``. Export jobs and import batches whose lease is stale end as failed or
+finished, saying the server stopped; then the files nothing references go: export folders of
+failed jobs and export drafts, stored images without a database row, ``.part`` drafts, and
+key-file drafts of processes that are gone. Work whose owner still beats is never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core import leases
+from app.export import jobs
+from app.imaging import sweep as imaging_sweep
+
+log = logging.getLogger(__name__)
+KEY_DRAFT = re.compile(r"^\.(?:secret_key|pseudonym_key)\.(\d+)\.[0-9a-f]+$")
+
+
+@dataclass
+class Report:
+    failed_jobs: list[int] = field(default_factory=list)
+    finished_batches: list[int] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # paths relative to the data directory
+
+    def summary(self, dry_run: bool = False) -> str:
+        done = "to be " if dry_run else ""
+        return (
+            f"{len(self.failed_jobs)} interrupted export jobs {done}failed, "
+            f"{len(self.finished_batches)} interrupted import batches {done}finished, "
+            f"{len(self.removed)} leftover files {done}removed."
+        )
+
+
+def end_stale_work(factory: sessionmaker[Session], *, dry_run: bool = False) -> Report:
+    """Fail the export jobs and finish the import batches of processes that stopped."""
+    report = Report(failed_jobs=jobs.fail_stale(factory, dry_run=dry_run))
+    with factory() as db:
+        stale = imaging_sweep.stale_batches(db)
+        report.finished_batches = (
+            stale if dry_run else imaging_sweep.finish_stale_batches(db, stale)
+        )
+    return report
+
+
+def remove_leftovers(
+    factory: sessionmaker[Session],
+    data_dir: Path,
+    report: Report,
+    *,
+    dry_run: bool = False,
+    grace: float = imaging_sweep.GRACE_SECONDS,
+) -> Report:
+    """Remove the files nothing references (see the module's docstring)."""
+    ending_jobs = set(report.failed_jobs) if dry_run else set()
+    report.removed += jobs.sweep_files(factory, data_dir, dry_run=dry_run, ending=ending_jobs)
+    ending_batches = set(report.finished_batches) if dry_run else set()
+    with factory() as db:
+        report.removed += imaging_sweep.sweep_files(
+            db, data_dir, dry_run=dry_run, grace=grace, ending=ending_batches
+        )
+    report.removed += _key_drafts(data_dir, dry_run=dry_run)
+    return report
+
+
+def sweep(factory: sessionmaker[Session], data_dir: Path, *, dry_run: bool = False) -> Report:
+    """Everything, now (``mammoread sweep``)."""
+    report = end_stale_work(factory, dry_run=dry_run)
+    return remove_leftovers(factory, data_dir, report, dry_run=dry_run)
+
+
+def at_start_up(factory: sessionmaker[Session], data_dir: Path) -> threading.Thread:
+    """End stale work now; remove leftover files in a thread (a large store takes a while).
+    Join the thread before disposing of the engine."""
+    report = Report()
+    try:
+        report = end_stale_work(factory)
+    except SQLAlchemyError:  # a database not migrated yet: nothing to clean
+        log.warning("could not check for interrupted work", exc_info=True)
+    thread = threading.Thread(
+        target=_remove_in_background, args=(factory, data_dir, report), name="sweep", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _remove_in_background(factory: sessionmaker[Session], data_dir: Path, report: Report) -> None:
+    try:
+        remove_leftovers(factory, data_dir, report)
+    except Exception:  # the server runs on; the next start-up or `mammoread sweep` retries
+        log.warning("could not remove leftover files", exc_info=True)
+        return
+    if report.failed_jobs or report.finished_batches or report.removed:
+        log.info("start-up sweep: %s", report.summary())
+
+
+def _key_drafts(data_dir: Path, *, dry_run: bool) -> list[str]:
+    """Drafts of the key files (``load_or_create_secret``) whose writing process is gone."""
+    removed = []
+    for path in sorted(data_dir.glob(".*_key.*")):
+        match = KEY_DRAFT.match(path.name)
+        if match is None or leases.pid_alive(int(match.group(1))):
+            continue
+        if not dry_run:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
