@@ -3,9 +3,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The JavaScript check: Biome, pinned in package.json / package-lock.json (npm ci installs it).
+NODE_STAMP := node_modules/.package-lock.json
+BIOME := node_modules/.bin/biome
 export MAMMOREAD_DATA_DIR ?= ./var
 
-.PHONY: run test lint format clean bench
+.PHONY: run test lint format clean bench jslint jsformat
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed") if sys.version_info < (3, 11) else None'
@@ -13,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
 	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 ## Set up, create the demo administrator (password printed once), load demo studies, serve.
 run: $(STAMP)
@@ -25,13 +31,22 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(MAKE) --no-print-directory jslint
 	$(BIN)/pytest -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+## Lint and format check of static/js (biome.json says which files and rules).
+jslint: $(NODE_STAMP)
+	$(BIOME) ci static/js
+
+jsformat: $(NODE_STAMP)
+	$(BIOME) check --write static/js
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

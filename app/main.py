@@ -38,7 +38,7 @@ from app.dashboard import pages as dashboard_pages
 from app.export import api as export_api
 from app.export import jobs as export_jobs
 from app.export import pages as export_pages
-from app.export import stats_pages
+from app.export import statistics_pages
 from app.imaging import api as imaging_api
 from app.imaging import pages as imaging_pages
 from app.imaging.kit import ImagingKit
@@ -71,7 +71,7 @@ ROUTERS = (
     reading_pages.router,
     masking_pages.router,
     export_pages.router,
-    stats_pages.router,
+    statistics_pages.router,
     dashboard_pages.router,
 )
 

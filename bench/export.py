@@ -77,7 +77,7 @@ from app.auth.models import User
 from app.core import migrations
 from app.core.config import Settings
 from app.core.database import make_engine
-from app.export.release import BATCH
+from app.export.reading_export import BATCH
 from app.imaging.display import DisplayParams, Window
 from app.imaging.models import Image, Study
 from app.imaging.storage import dicom_key

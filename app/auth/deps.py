@@ -1,4 +1,5 @@
-"""Request dependencies: the database session, who is calling, and what they may do."""
+"""Request dependencies: who is calling, and what they may do (the database session is
+``app.core.deps``'s, re-exported here)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from starlette.routing import BaseRoute
 from app.audit.service import Actor
 from app.auth.models import ApiToken, User, UserSession
 from app.auth.service import AuthKit, resolve_api_token, resolve_session
-from app.core.database import session_scope
+from app.core.deps import Db as Db  # re-exported: callers import the session from here
+from app.core.deps import get_db as get_db
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.security import same_secret
 from app.core.web import SAFE_METHODS, client_ip, submitted_csrf_token
@@ -24,15 +26,10 @@ SESSION_COOKIE = "mammoread_session"
 PASSWORD_CHANGE_REQUIRED = "password_change_required"
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    yield from session_scope(request.app.state.session_factory)
-
-
 def get_kit(request: Request) -> AuthKit:
     return request.app.state.auth_kit
 
 
-Db = Annotated[Session, Depends(get_db)]
 Kit = Annotated[AuthKit, Depends(get_kit)]
 
 

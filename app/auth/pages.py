@@ -17,7 +17,7 @@ from app.auth.deps import (
     MaybePrincipal,
     Principal,
 )
-from app.auth.models import ApiToken, Role, UserSession
+from app.auth.models import ApiToken, Role, User, UserSession
 from app.auth.service import (
     authenticate,
     end_session,
@@ -41,7 +41,7 @@ from app.auth.users import (
 from app.core.errors import AppError, field_error
 from app.core.ids import Id
 from app.core.security import new_csrf_token, same_secret
-from app.core.web import client_ip, render, see_other
+from app.core.web import client_ip, form_or_error, render, see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,18 +117,23 @@ def login(
             status=403,
             error="The sign-in form had expired. Please try again.",
         )
-    try:
-        user = authenticate(
+    return form_or_error(
+        lambda: authenticate(
             db, kit, username, password, ip_address=client_ip(request), channel="web"
-        )
-    except AppError as error:
-        return _login_page(
+        ),
+        lambda user: _signed_in(request, db, kit, user, next_url),
+        lambda error: _login_page(
             request,
             next_url=next_url,
             username=shown_name,
             error=error.message,
             status=error.status_code,
-        )
+        ),
+    )
+
+
+def _signed_in(request: Request, db: Db, kit: Kit, user: User, next_url: str) -> Response:
+    """A session for the user who signed in, and on to where they were going."""
     _end_earlier_session(request, db, kit)
     token, _ = start_session(
         db,
@@ -201,7 +206,7 @@ def account_password(
     current_password: FormStr = "",
     new_password: FormStr = "",
     repeat_password: FormStr = "",
-) -> HTMLResponse:
+) -> Response:
     if new_password != repeat_password:
         return _account_page(
             request,
@@ -210,29 +215,29 @@ def account_password(
             status=422,
             field_errors={"repeat_password": "The two new passwords differ."},
         )
-    try:
-        change_own_password(
+    return form_or_error(
+        lambda: change_own_password(
             db,
             kit,
             principal.actor,
             current_password=current_password,
             new_password=new_password,
             keep_session_id=principal.session.id if principal.session else None,
-        )
-    except AppError as error:
-        return _account_page(
+        ),
+        lambda _: _account_page(
+            request,
+            principal,
+            db,
+            must_change=False,
+            notice="Password changed. Your other sessions and API tokens have ended.",
+        ),
+        lambda error: _account_page(
             request,
             principal,
             db,
             status=error.status_code,
             field_errors=field_errors_of(error),
-        )
-    return _account_page(
-        request,
-        principal,
-        db,
-        must_change=False,
-        notice="Password changed. Your other sessions and API tokens have ended.",
+        ),
     )
 
 
@@ -310,28 +315,36 @@ def admin_create_user(
     display_name: FormStr = "",
     role: FormStr = Role.READER.value,
     password: FormStr = "",
-) -> HTMLResponse:
+) -> Response:
     form = {"username": username[:64], "display_name": display_name[:120], "role": role}
-    try:
+
+    def create() -> tuple[User, str]:
         # chosen or generated, the administrator knows it: the user must replace it
         new = NewUser(
             username, display_name, _role(role), password or None, must_change_password=True
         )
-        user, initial = create_user(db, kit, principal.actor, new)
-    except AppError as error:
+        return create_user(db, kit, principal.actor, new)
+
+    def created(result: tuple[User, str]) -> HTMLResponse:
+        user, initial = result
+        shown = None if password else initial
         return _users_page(
+            request,
+            db,
+            notice=f"User {user.username} created.",
+            revealed_password=(user.username, shown) if shown else None,
+        )
+
+    return form_or_error(
+        create,
+        created,
+        lambda error: _users_page(
             request,
             db,
             status=error.status_code,
             form=form,
             field_errors=field_errors_of(error),
-        )
-    shown = None if password else initial
-    return _users_page(
-        request,
-        db,
-        notice=f"User {user.username} created.",
-        revealed_password=(user.username, shown) if shown else None,
+        ),
     )
 
 
@@ -342,27 +355,31 @@ def admin_set_active(
     principal: AdminPrincipal,
     db: Db,
     active: FormStr = "",
-) -> HTMLResponse:
+) -> Response:
     user = get_user(db, user_id)
     enable = active == "true"
-    try:
-        update_user(db, principal.actor, user, is_active=enable)
-    except AppError as error:
-        return _users_page(request, db, status=error.status_code, error=error.message)
     verb = "re-enabled" if enable else "disabled; their sessions and tokens have ended"
-    return _users_page(request, db, notice=f"User {user.username} {verb}.")
+    return form_or_error(
+        lambda: update_user(db, principal.actor, user, is_active=enable),
+        lambda _: _users_page(request, db, notice=f"User {user.username} {verb}."),
+        lambda error: _users_error(request, db, error),
+    )
 
 
 @router.post("/admin/users/{user_id}/role")
 def admin_set_role(
     request: Request, user_id: Id, principal: AdminPrincipal, db: Db, role: FormStr = ""
-) -> HTMLResponse:
+) -> Response:
     user = get_user(db, user_id)
-    try:
-        update_user(db, principal.actor, user, role=_role(role))
-    except AppError as error:
-        return _users_page(request, db, status=error.status_code, error=error.message)
-    return _users_page(request, db, notice=f"User {user.username} is now {user.role}.")
+    return form_or_error(
+        lambda: update_user(db, principal.actor, user, role=_role(role)),
+        lambda _: _users_page(request, db, notice=f"User {user.username} is now {user.role}."),
+        lambda error: _users_error(request, db, error),
+    )
+
+
+def _users_error(request: Request, db: Db, error: AppError) -> HTMLResponse:
+    return _users_page(request, db, status=error.status_code, error=error.message)
 
 
 @router.post("/admin/users/{user_id}/password")

@@ -42,6 +42,11 @@ def list_users(db: Session) -> list[User]:
     return list(db.scalars(select(User).order_by(User.is_active.desc(), User.username)))
 
 
+def list_active_users(db: Session) -> list[User]:
+    """The users who can be given work, by username (the pickers of the project pages)."""
+    return list(db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username)))
+
+
 def get_user(db: Session, user_id: int) -> User:
     user = db.get(User, user_id)
     if user is None:

@@ -9,9 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from app.core.config import Settings
-from app.core.web import PROJECT_ROOT
-
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+from app.core.resources import MIGRATIONS_DIR
 
 
 def alembic_config(database_url: str) -> Config:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,10 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.core.errors import AppError, error_body
+from app.core.resources import STATIC_DIR as STATIC_DIR  # re-exported for app.main
+from app.core.resources import TEMPLATES_DIR
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
-STATIC_DIR = PROJECT_ROOT / "static"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -63,6 +61,28 @@ def render(
 def see_other(url: str) -> RedirectResponse:
     """The answer to a form post that worked: go (GET) there."""
     return RedirectResponse(url, status_code=303)
+
+
+Result = TypeVar("Result")
+
+
+def form_or_error(
+    action: Callable[[], Result],
+    done: Callable[[Result], Response],
+    failed: Callable[[AppError], Response],
+    *,
+    rollback: Callable[[], None] | None = None,
+) -> Response:
+    """A form post: run ``action`` and answer ``done(result)``; when it refuses with an
+    AppError, call ``rollback`` (if given) and answer ``failed(error)``, the form again with
+    the error's message and its status."""
+    try:
+        result = action()
+    except AppError as error:
+        if rollback is not None:
+            rollback()
+        return failed(error)
+    return done(result)
 
 
 async def submitted_csrf_token(request: Request) -> str | None:

@@ -14,9 +14,10 @@ from app.auth.deps import AdminPrincipal, Db
 from app.auth.users import find_user
 from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, field_error
 from app.core.ids import Count, Id
-from app.export import intake, jobs, release, report
+from app.export import jobs, reading_export, release_import
 from app.export.models import ExportJob
 from app.imaging.importer import Source
+from app.reading import agreement_report
 from app.reading import service as reading_service
 
 router = APIRouter(prefix="/api/v1", tags=["export"], responses=ERROR_RESPONSES)
@@ -82,7 +83,7 @@ def start_job(request: Request, db: Db, principal: AdminPrincipal, body: ExportI
         body.project_kind,
         body.project_id,
         body.format,
-        release.Options(
+        reading_export.Options(
             include_non_final=body.include_non_final,
             with_images=body.with_images,
             split_ratio=body.split_ratio,
@@ -191,12 +192,14 @@ def import_release(
     )
 
 
-@router.get("/reading/projects/{project_id}/agreement", response_model=report.AgreementReportOut)
-def agreement(project_id: Id, _: AdminPrincipal, db: Db) -> report.AgreementReportOut:
+@router.get(
+    "/reading/projects/{project_id}/agreement", response_model=agreement_report.AgreementReportOut
+)
+def agreement(project_id: Id, _: AdminPrincipal, db: Db) -> agreement_report.AgreementReportOut:
     """Reader agreement per item type (percent, quadratic-weighted kappa, Gwet's AC1), lesion
     F1 at the project's IoU threshold, arbitration rate, and each reader against the final
     label in two screening mappings, with reading time per case."""
-    return report.agreement_report(db, reading_service.get_project(db, project_id))
+    return agreement_report.agreement_report(db, reading_service.get_project(db, project_id))
 
 
 def import_uploads(
@@ -209,9 +212,9 @@ def import_uploads(
     dicom: list[UploadFile] | None,
     start_as: str,
     first_reader: str,
-) -> intake.Intake:
+) -> release_import.Intake:
     """A release sent as uploads (the API and the page)."""
-    return intake.import_release(
+    return release_import.import_release(
         db,
         request.app.state.imaging,
         principal.actor,

@@ -25,8 +25,7 @@ from app.audit.service import Actor, record
 from app.core import leases
 from app.core.database import utcnow
 from app.core.errors import NotFound, field_error
-from app.export import masking as masking_export
-from app.export import release
+from app.export import masking_export, reading_export
 from app.export.models import DONE, FAILED, QUEUED, RUNNING, ExportJob
 from app.export.targets import Target, open_target
 from app.imaging.storage import BlobStore
@@ -47,7 +46,7 @@ class Request:
     kind: str
     project_id: int
     format: str
-    options: release.Options = field(default_factory=release.Options)
+    options: reading_export.Options = field(default_factory=reading_export.Options)
 
 
 def check(db: Session, wanted: Request) -> str:
@@ -70,7 +69,7 @@ def write(
     store: BlobStore | None,
     wanted: Request,
     target: Target,
-    progress: release.Progress = release._no_progress,
+    progress: reading_export.Progress = reading_export._no_progress,
 ) -> list[str]:
     """Write one export into ``target``; returns the file names written."""
     check(db, wanted)
@@ -78,13 +77,13 @@ def write(
         project = reading_service.get_project(db, wanted.project_id)
         # every read carries its study's split, final or not: those are kept too
         statuses = None if wanted.format == "reads" else (FINAL,)
-        release.keep_splits(db, project, wanted.options, statuses)
+        reading_export.keep_splits(db, project, wanted.options, statuses)
         _one_snapshot(db)
         if wanted.format == "vindr":
-            return release.export_vindr(db, project, target, store, wanted.options, progress)
+            return reading_export.export_vindr(db, project, target, store, wanted.options, progress)
         if wanted.format == "json":
-            return release.export_json(db, project, target, wanted.options, progress)
-        return release.export_reads(db, project, target, wanted.options, progress)
+            return reading_export.export_json(db, project, target, wanted.options, progress)
+        return reading_export.export_reads(db, project, target, wanted.options, progress)
     masking = masking_service.get_project(db, wanted.project_id)
     written = []
     if wanted.format == "csaw":
@@ -207,7 +206,7 @@ def run(
         job = db.get(ExportJob, job_id)
         assert job is not None
         wanted = Request(
-            job.project_kind, job.project_id, job.format, release.Options(**job.options)
+            job.project_kind, job.project_id, job.format, reading_export.Options(**job.options)
         )
         folder = data_dir / EXPORTS_DIR / str(job.id)
         path = folder / (job.file_name or "export.zip")
@@ -316,7 +315,7 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _progress_saver(factory: sessionmaker[Session], job_id: int) -> release.Progress:
+def _progress_saver(factory: sessionmaker[Session], job_id: int) -> reading_export.Progress:
     def save(done: int, total: int) -> None:
         with factory() as db:
             job = db.get(ExportJob, job_id)

@@ -6,16 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 
 from app.auth.deps import AdminPrincipal, Db
-from app.auth.models import User
-from app.core.errors import AppError, field_error
+from app.auth.users import list_active_users
+from app.core.errors import Invalid, field_error
 from app.core.ids import Id, parse_integer
-from app.core.web import render, see_other
-from app.export import jobs, release, report
+from app.core.web import form_or_error, render, see_other
+from app.export import jobs, reading_export
 from app.export.api import import_uploads
+from app.export.models import ExportJob
+from app.export.release_import import Intake
 from app.masking import service as masking_service
+from app.reading import agreement_report
 from app.reading import service as reading_service
 
 router = APIRouter(include_in_schema=False)
@@ -59,25 +61,35 @@ def start_export(
     split_seed: Annotated[str, Form(max_length=12)] = "0",
 ) -> Response:
     kind, _, project_id = project.partition(":")
-    try:
+
+    def start() -> ExportJob:
         wanted = jobs.Request(
             kind,
-            parse_integer(project_id or "0"),
+            _whole(project_id),
             format,
-            release.Options(
+            reading_export.Options(
                 include_non_final=bool(include_non_final),
                 with_images=bool(with_images),
-                split_seed=parse_integer(split_seed or "0"),
+                split_seed=_whole(split_seed),
             ),
         )
         state = request.app.state
-        jobs.start(db, principal.actor, wanted, state.exports, state.run_export)
+        return jobs.start(db, principal.actor, wanted, state.exports, state.run_export)
+
+    return form_or_error(
+        start,
+        lambda _: see_other("/exports"),
+        lambda error: _exports_page(request, db, error.status_code, error=error.message),
+        rollback=db.rollback,
+    )
+
+
+def _whole(text: str) -> int:
+    """The project id or the seed of the form; both are whole numbers."""
+    try:
+        return parse_integer(text or "0")
     except ValueError:
-        return _exports_page(request, db, 422, error="Choose a project; the seed is a number.")
-    except AppError as error:
-        db.rollback()
-        return _exports_page(request, db, error.status_code, error=error.message)
-    return see_other("/exports")
+        raise Invalid("Choose a project; the seed is a number.") from None
 
 
 @router.get("/projects/{project_id}/agreement")
@@ -86,13 +98,13 @@ def agreement_page(request: Request, project_id: Id, _: AdminPrincipal, db: Db) 
     return render(
         request,
         "export/agreement.html",
-        {"project": project, "report": report.agreement_report(db, project)},
+        {"project": project, "report": agreement_report.agreement_report(db, project)},
     )
 
 
 def _release_page(request: Request, db: Db, status: int = 200, **context: Any) -> HTMLResponse:
-    readers = db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
-    return render(request, "export/release.html", {"users": list(readers), **context}, status)
+    readers = list_active_users(db)
+    return render(request, "export/release.html", {"users": readers, **context}, status)
 
 
 @router.get("/releases/import")
@@ -113,10 +125,11 @@ def release_import(
     first_reader: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"project_name": project_name, "start_as": start_as, "first_reader": first_reader}
-    try:
+
+    def run() -> Intake:
         if breast_csv is None or finding_csv is None or not breast_csv.filename:
             raise field_error("breast_csv", "Choose both CSV files of the release.")
-        done = import_uploads(
+        return import_uploads(
             request,
             db,
             principal,
@@ -127,9 +140,12 @@ def release_import(
             start_as,
             first_reader,
         )
-    except AppError as error:
-        db.rollback()
-        return _release_page(
+
+    return form_or_error(
+        run,
+        lambda done: see_other(f"/projects/{done.project.id}"),
+        lambda error: _release_page(
             request, db, error.status_code, error=error.message, problems=error.details, form=form
-        )
-    return see_other(f"/projects/{done.project.id}")
+        ),
+        rollback=db.rollback,
+    )

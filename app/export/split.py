@@ -37,14 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from app.export import vindr
+from app.export import vindr_format
 from app.reading.rules import parse_label
 
-BREAST_BIRADS_FEATURES = vindr.RELEASE_BREAST_BIRADS
-DENSITY_FEATURES = vindr.RELEASE_DENSITIES
-NON_GRADED_CATEGORIES = (vindr.NO_FINDING, *vindr.ASSOCIATED)
-GRADED_CATEGORIES = vindr.GRADED
-FINDING_BIRADS_FEATURES = vindr.RELEASE_FINDING_BIRADS
+BREAST_BIRADS_FEATURES = vindr_format.RELEASE_BREAST_BIRADS
+DENSITY_FEATURES = vindr_format.RELEASE_DENSITIES
+NON_GRADED_CATEGORIES = (vindr_format.NO_FINDING, *vindr_format.ASSOCIATED)
+GRADED_CATEGORIES = vindr_format.GRADED
+FINDING_BIRADS_FEATURES = vindr_format.RELEASE_FINDING_BIRADS
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"breast BI-RADS {birads}" for birads in BREAST_BIRADS_FEATURES),
@@ -58,7 +58,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 _INDEX = {name: index for index, name in enumerate(FEATURE_NAMES)}
 
-TRAINING, TEST = vindr.SPLITS
+TRAINING, TEST = vindr_format.SPLITS
 # Two desires closer than this are a tie: desires are fractions like 0.8 * n minus whole
 # numbers, so exact float equality would break some ties by rounding rather than by rule.
 _TIE_TOLERANCE = 1e-9

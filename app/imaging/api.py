@@ -11,9 +11,9 @@ from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, field_error
 from app.core.ids import Count, Id, Offset
 from app.imaging.access import require_study_access
-from app.imaging.display import DisplayParams, WindowChoice
+from app.imaging.display import WindowChoice
 from app.imaging.importer import Source, import_sources
-from app.imaging.models import Image, QcFlag, Study
+from app.imaging.models import Image, Study
 from app.imaging.schemas import (
     ClearFlag,
     ImageOut,
@@ -21,11 +21,9 @@ from app.imaging.schemas import (
     ImportOut,
     OutcomeOut,
     QcFlagOut,
-    ReaderFlagOut,
     StudyDetailOut,
     StudyOut,
     StudyPage,
-    WindowOut,
 )
 from app.imaging.service import (
     RENDER_FORMATS,
@@ -39,6 +37,7 @@ from app.imaging.service import (
     import_history,
     list_studies,
 )
+from app.imaging.views import flag_out, image_out
 
 router = APIRouter(prefix="/api/v1", tags=["imaging"], responses=ERROR_RESPONSES)
 # Display pixels never change for an image id: the URL names everything that shapes the bytes.
@@ -200,18 +199,6 @@ def clear_qc_flag(flag_id: Id, body: ClearFlag, principal: AdminPrincipal, db: D
 # --- conversions ----------------------------------------------------------------------------
 
 
-def flag_out(flag: QcFlag) -> QcFlagOut:
-    out = QcFlagOut.model_validate(flag)
-    out.image_id = flag.image.image_id if flag.image else None
-    return out
-
-
-def reader_flag_out(flag: QcFlag) -> ReaderFlagOut:
-    """What reading needs of a flag: its kind and text (nothing of its clearing)."""
-    image_id = flag.image.image_id if flag.image else None
-    return ReaderFlagOut(kind=flag.kind, detail=flag.detail, image_id=image_id)
-
-
 def study_out(db: Db, study: Study) -> StudyOut:
     views = sorted(image.view_name for image in study.images)
     open_kinds = sorted({flag.kind for flag in flags_of(db, study)})
@@ -222,39 +209,4 @@ def study_out(db: Db, study: Study) -> StudyOut:
         created_at=study.created_at,
         views=views,
         open_flags=open_kinds,
-    )
-
-
-def image_out(image: Image, flags: list[QcFlag], *, reader: bool = False) -> ImageOut:
-    """The image for the viewer; ``reader``: its open flags in the reader's shape only."""
-    params = DisplayParams.from_json(image.display)
-    mine = [flag for flag in flags if flag.image_pk in (None, image.id)]
-    return ImageOut(
-        image_id=image.image_id,
-        series_id=image.series_id,
-        study_id=image.study.study_id,
-        laterality=image.laterality,
-        view=image.view,
-        rows=image.rows,
-        columns=image.columns,
-        bits_stored=image.bits_stored,
-        photometric=image.photometric,
-        presentation_intent=image.presentation_intent,
-        modality=image.modality,
-        manufacturer=image.manufacturer,
-        model=image.model,
-        pixel_spacing=image.pixel_spacing,
-        transfer_syntax=image.transfer_syntax,
-        chest_wall_side=image.chest_wall_side,
-        presets=[
-            WindowOut(index=i, center=w.center, width=w.width, explanation=w.explanation)
-            for i, w in enumerate(params.windows)
-        ],
-        voi_function=params.voi_function,
-        has_voi_lut=params.voi_lut is not None,
-        display=image.display,
-        pyramid_widths=image.pyramid_widths,
-        flags=[reader_flag_out(f) for f in mine if f.cleared_at is None]
-        if reader
-        else [flag_out(f) for f in mine],
     )

@@ -6,14 +6,12 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from app.auth.deps import AdminPrincipal, Db
-from app.core.errors import AppError
 from app.core.ids import Id
-from app.core.web import render
+from app.core.web import form_or_error, render
 from app.imaging import qc
-from app.imaging.api import image_out
 from app.imaging.service import (
     StudyQuery,
     clear_flag,
@@ -24,6 +22,7 @@ from app.imaging.service import (
     manufacturers,
     open_flag_counts,
 )
+from app.imaging.views import image_out
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -98,12 +97,14 @@ def clear_flag_page(
     principal: AdminPrincipal,
     db: Db,
     reason: Annotated[str, Form(max_length=1000)] = "",
-) -> HTMLResponse:
-    try:
-        flag = clear_flag(db, principal.actor, flag_id, reason, study=get_study(db, study_id))
-    except AppError as error:
-        return _study_page(request, db, study_id, status=error.status_code, error=error.message)
-    return _study_page(request, db, study_id, notice=f"Flag cleared: {flag.detail}")
+) -> Response:
+    return form_or_error(
+        lambda: clear_flag(db, principal.actor, flag_id, reason, study=get_study(db, study_id)),
+        lambda flag: _study_page(request, db, study_id, notice=f"Flag cleared: {flag.detail}"),
+        lambda error: _study_page(
+            request, db, study_id, status=error.status_code, error=error.message
+        ),
+    )
 
 
 @router.get("/import")

@@ -9,10 +9,10 @@ from app.auth.models import User
 from app.core.errors import ERROR_RESPONSES
 from app.core.ids import Id
 from app.imaging import access
-from app.imaging.api import image_out
 from app.imaging.models import Image
+from app.imaging.views import image_out
 from app.masking import results, service
-from app.masking.models import SEED_IMAGE, MaskingProject
+from app.masking.models import ImageRole, MaskingProject
 from app.masking.schemas import (
     AnswerIn,
     AnswerOut,
@@ -34,7 +34,7 @@ def project_out(db: Db, project: MaskingProject, reader: User | None = None) -> 
     """The project for an admin, or for ``reader``: readers do not see the probe settings
     (they would let them foresee probes), nor who else reads (only themselves)."""
     admin = reader is None
-    seeds = service.project_images(db, project, SEED_IMAGE)
+    seeds = service.project_images(db, project, ImageRole.SEED)
     images = service.images_by_pk(db, seeds)
     return ProjectOut(
         id=project.id,
@@ -67,23 +67,22 @@ def pair_out(served: service.Served) -> PairOut:
     assert served.progress is not None
     project = served.project
     progress = ProgressOut(**served.progress.__dict__)
-    pair = served.pair
-    if pair is None:
+    if served.pending is None:
         return PairOut(done=True, project_id=project.id, progress=progress)
-    images = served.images
+    pair, images = served.pending.pair, served.images
     return PairOut(
         done=False,
         project_id=project.id,
-        comparison_id=pair["uid"],
-        query_image_id=images[pair["query"]].image_id,
-        reference_image_id=images[pair["reference"]].image_id,
-        query_side=pair["query_side"],
-        phase=pair["phase"],
-        interval=[pair["low"], pair["high"]],
-        attempt=pair["attempt"],
+        comparison_id=served.pending.uid,
+        query_image_id=images[pair.query].image_id,
+        reference_image_id=images[pair.reference].image_id,
+        query_side=pair.query_side,
+        phase=pair.phase,
+        interval=[pair.low, pair.high],
+        attempt=pair.attempt,
         images={
-            "query": viewer_image(images[pair["query"]]),
-            "reference": viewer_image(images[pair["reference"]]),
+            "query": viewer_image(images[pair.query]),
+            "reference": viewer_image(images[pair.reference]),
         },
         prefetch=[viewer_image(images[pk]) for pk in served.prefetch],
         progress=progress,

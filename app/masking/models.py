@@ -4,6 +4,7 @@ comparisons and of undos."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -23,12 +24,26 @@ from app.auth.models import User
 from app.core.database import Base, UTCDateTime, utcnow
 from app.imaging.models import Image
 
-# image roles in a project
-QUERY_IMAGE = "query"
-SEED_IMAGE = "seed"
-# comparison kinds
-SEARCH = "search"
-PROBE = "probe"
+
+class ImageRole(StrEnum):
+    """An image's role in a project (``MaskingImage.role``)."""
+
+    QUERY = "query"  # to place
+    SEED = "seed"  # a reference only
+
+
+class ComparisonKind(StrEnum):
+    """What a served pair is (``MaskingComparison.kind``, the pending pair's ``kind``)."""
+
+    SEARCH = "search"  # a step of the search placing the query
+    PROBE = "probe"  # a pair answered before, shown again blind
+
+
+# the names callers outside masking use
+QUERY_IMAGE = ImageRole.QUERY
+SEED_IMAGE = ImageRole.SEED
+SEARCH = ComparisonKind.SEARCH
+PROBE = ComparisonKind.PROBE
 
 
 class MaskingProject(Base):

@@ -9,21 +9,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.auth.models import User
-from app.core.errors import AppError
+from app.auth.users import list_active_users
+from app.core.errors import Invalid
 from app.core.ids import Id, parse_integer
-from app.core.web import render, see_other
-from app.imaging.models import Image
-from app.masking import results, search, service
+from app.core.web import form_or_error, render, see_other
+from app.masking import queries, results, search, service
 from app.masking.models import MaskingProject
 from app.masking.schemas import ResultsOut
 
 router = APIRouter(include_in_schema=False)
 FormStr = Annotated[str, Form(max_length=200000)]
-SEED_CANDIDATES = 60
 CHART_CELL = 44
 
 
@@ -41,10 +39,8 @@ def _projects_page(
         every = service.list_projects(db)
         admin = {
             "all_projects": [(p, service.readers(db, p)) for p in every],
-            "users": list(
-                db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
-            ),
-            "candidates": _seed_candidates(db),
+            "users": list_active_users(db),
+            "candidates": queries.seed_candidates(db),
             "full_sorts": [p for p in every if p.mode == search.FULL_SORT],
         }
     return render(
@@ -53,11 +49,6 @@ def _projects_page(
         {"mine": mine, "form": {}, **admin, **context},
         status,
     )
-
-
-def _seed_candidates(db: Db) -> list[Image]:
-    statement = select(Image).where(Image.view == "MLO").order_by(Image.id.desc())
-    return list(db.scalars(statement.limit(SEED_CANDIDATES)))
 
 
 class ProjectForm(BaseModel):
@@ -86,7 +77,7 @@ class ProjectForm(BaseModel):
     seed_rank: list[str] = Field(default_factory=list)
 
     def project(self) -> service.NewProject:
-        """ValueError names a field that is not a number."""
+        """Invalid (422) names a field that is not a number."""
         ranked = sorted(
             (_number("seed rank", rank), image_id)
             for image_id, rank in zip(self.seed_candidate, self.seed_rank, strict=False)
@@ -121,7 +112,7 @@ def _number(name: str, value: str, kind: type = int) -> Any:
     try:
         return parse_integer(value) if kind is int else kind(value.strip())
     except ValueError:
-        raise ValueError(f"The {name} must be a number.") from None
+        raise Invalid(f"The {name} must be a number.") from None
 
 
 def _ids(text: str) -> list[str]:
@@ -135,14 +126,14 @@ def create_project(
     db: Db,
     form: Annotated[ProjectForm, Form()],
 ) -> Response:
-    try:
-        project = service.create_project(db, principal.actor, form.project())
-    except (AppError, ValueError) as error:
-        db.rollback()
-        message = error.message if isinstance(error, AppError) else str(error)
-        status = error.status_code if isinstance(error, AppError) else 422
-        return _projects_page(request, db, principal.user, status, error=message, form=form.kept())
-    return see_other(f"/masking/projects/{project.id}")
+    return form_or_error(
+        lambda: service.create_project(db, principal.actor, form.project()),
+        lambda project: see_other(f"/masking/projects/{project.id}"),
+        lambda error: _projects_page(
+            request, db, principal.user, error.status_code, error=error.message, form=form.kept()
+        ),
+        rollback=db.rollback,
+    )
 
 
 @router.get("/masking/projects/{project_id}")
@@ -158,14 +149,13 @@ def _project_page(
     request: Request, db: Db, project: MaskingProject, status: int = 200, **context: Any
 ) -> HTMLResponse:
     outcome = results.project_results(db, project)
-    users = db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
     return render(
         request,
         "masking/project.html",
         {
             "project": project,
             "results": outcome,
-            "users": list(users),
+            "users": list_active_users(db),
             "reader_ids": {r.user_id for r in service.readers(db, project)},
             "heatmap": heatmap(outcome),
             "histograms": histograms(outcome, project.levels),
@@ -182,14 +172,14 @@ def set_readers(
     principal: AdminPrincipal,
     db: Db,
     readers: Annotated[list[Id], Form()] = [],  # noqa: B006 - FastAPI copies defaults
-) -> HTMLResponse:
+) -> Response:
     project = service.get_project(db, project_id)
-    try:
-        service.set_readers(db, principal.actor, project, readers)
-    except AppError as error:
-        db.rollback()
-        return _project_page(request, db, project, error.status_code, error=error.message)
-    return _project_page(request, db, project, notice="Readers saved.")
+    return form_or_error(
+        lambda: service.set_readers(db, principal.actor, project, readers),
+        lambda _: _project_page(request, db, project, notice="Readers saved."),
+        lambda error: _project_page(request, db, project, error.status_code, error=error.message),
+        rollback=db.rollback,
+    )
 
 
 @router.get("/masking/projects/{project_id}/sort")

@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 from app.imaging.models import Image
 from app.masking import agreement, search, service
 from app.masking.models import (
-    PROBE,
-    QUERY_IMAGE,
-    SEARCH,
+    ComparisonKind,
+    ImageRole,
     MaskingComparison,
     MaskingProject,
     MaskingReader,
@@ -66,7 +65,7 @@ class ReaderLabels:
 
 
 def project_results(db: Session, project: MaskingProject) -> ResultsOut:
-    queries = service.project_images(db, project, QUERY_IMAGE)
+    queries = service.project_images(db, project, ImageRole.QUERY)
     labels = [_labels(project, reader, set(queries)) for reader in service.readers(db, project)]
     medians = _medians(labels, queries, project.levels)
     log = _log(db, project)
@@ -151,14 +150,16 @@ def _reader_out(
     def ids(pks: Sequence[int]) -> list[str]:
         return [images[pk].image_id for pk in pks]
 
-    searches = [entry for entry in log if entry.kind == SEARCH]
+    searches = [entry for entry in log if entry.kind == ComparisonKind.SEARCH]
     finished = [e for e in searches if e.outcome in ("placed", "aborted", "reported")]
     aborts = sum(1 for e in finished if e.outcome in ("aborted", "reported"))
     originals = {e.id: e.answer for e in searches}
     probes = [
         (originals[e.probe_of], e.answer)
         for e in log
-        if e.kind == PROBE and e.probe_of in originals and e.answer in agreement.ANSWERS
+        if e.kind == ComparisonKind.PROBE
+        and e.probe_of in originals
+        and e.answer in agreement.ANSWERS
     ]
     # With the query always on the left, "left" only means "query harder": no side bias.
     sides = [agreement.chosen_side(e.answer, e.query_side) for e in log]

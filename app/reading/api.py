@@ -10,8 +10,8 @@ from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, NotFound
 from app.core.ids import Id, Offset
 from app.imaging import access
-from app.imaging.api import image_out
 from app.imaging.service import flags_of
+from app.imaging.views import image_out
 from app.reading import service
 from app.reading.models import ProjectStudy, ReadingProject, ReadTask
 from app.reading.schemas import (
@@ -119,11 +119,7 @@ def project(project_id: Id, _: AdminPrincipal, db: Db) -> ProjectOut:
 def set_pools(project_id: Id, body: Pools, principal: AdminPrincipal, db: Db) -> PoolsOut:
     """Replace the reader and/or arbiter pool (user ids)."""
     project = service.get_project(db, project_id)
-    if body.readers is not None:
-        service.set_pool(db, principal.actor, project, service.READERS, body.readers)
-    if body.arbiters is not None:
-        service.set_pool(db, principal.actor, project, service.ARBITERS, body.arbiters)
-        service.assign_waiting_arbitrations(db, principal.actor, project)
+    service.set_pools(db, principal.actor, project, body.readers, body.arbiters)
     return PoolsOut(
         readers=[u.username for u in service.members(db, project, service.READERS)],
         arbiters=[u.username for u in service.members(db, project, service.ARBITERS)],
@@ -279,7 +275,7 @@ def submit(task_id: Id, body: DraftIn, principal: CurrentPrincipal, db: Db) -> S
         task_id=result.task.id,
         kind=result.task.kind,
         status=result.task.status,
-        label=result.task.draft or {},
+        label=result.task.draft or service.rules.empty_label().to_json(),
         warnings=hints(result.warnings),
         repeated=result.repeated,
     )

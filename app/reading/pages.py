@@ -7,17 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
-from app.auth.models import User
-from app.core.errors import AppError
+from app.auth.users import list_active_users
+from app.core.errors import field_error
 from app.core.ids import Count, Id
-from app.core.web import render, see_other
-from app.imaging.models import Study
+from app.core.web import form_or_error, render, see_other
 from app.imaging.service import StudyQuery, list_studies
-from app.reading import service
-from app.reading.models import ProjectStudy, ReadTask
+from app.reading import queries, rules, service
+from app.reading.models import ReadingProject
 
 router = APIRouter(include_in_schema=False)
 FormStr = Annotated[str, Form(max_length=200000)]
@@ -60,8 +58,19 @@ def reading_screen(
     return render(
         request,
         "reading/task.html",
-        {"task": task},
+        {"task": task, "scales": reading_scales()},
     )
+
+
+def reading_scales() -> dict[str, list[Any]]:
+    """What the reading screen offers for each breast, with the meanings it shows (the screen's
+    script reads them from the page: static/js/reading/screen.js)."""
+    return {
+        "breasts": [{"value": lat, "name": rules.BREAST_NAMES[lat]} for lat in rules.LATERALITIES],
+        "birads": [{"value": v, "meaning": rules.BIRADS_MEANINGS[v]} for v in rules.BREAST_BIRADS],
+        "finding_birads": list(rules.FINDING_BIRADS),
+        "densities": [{"value": d, "meaning": rules.DENSITY_MEANINGS[d]} for d in rules.DENSITIES],
+    }
 
 
 # --- administrators -------------------------------------------------------------------------
@@ -94,53 +103,40 @@ def create_project(
     iou_threshold: FormStr = "0.3",
     max_birads_rule: FormStr = "error",
 ) -> Response:
-    try:
-        threshold = float(iou_threshold)
-        project = service.create_project(
-            db,
-            principal.actor,
-            service.NewProject(
-                name,
-                instructions,
-                rules={
-                    "iou_threshold": threshold,
-                    "birads_match": birads_match,
-                    "max_birads_rule": max_birads_rule,
-                },
-            ),
-        )
-    except ValueError:
-        return _projects_page(request, db, 422, error="The IoU threshold must be a number.")
-    except AppError as error:
-        return _projects_page(
+    def create() -> ReadingProject:
+        rules = {
+            "iou_threshold": _threshold(iou_threshold),
+            "birads_match": birads_match,
+            "max_birads_rule": max_birads_rule,
+        }
+        new = service.NewProject(name, instructions, rules=rules)
+        return service.create_project(db, principal.actor, new)
+
+    return form_or_error(
+        create,
+        lambda project: see_other(f"/projects/{project.id}"),
+        lambda error: _projects_page(
             request,
             db,
             error.status_code,
             error=error.message,
             form={"name": name[:120], "instructions": instructions},
-        )
-    return see_other(f"/projects/{project.id}")
+        ),
+    )
+
+
+def _threshold(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise field_error("iou_threshold", "The IoU threshold must be a number.") from None
 
 
 def _project_page(
     request: Request, db: Db, project_id: int, status: int = 200, **context: Any
 ) -> HTMLResponse:
     project = service.get_project(db, project_id)
-    studies = db.scalars(
-        select(ProjectStudy)
-        .where(ProjectStudy.project_id == project.id)
-        .order_by(ProjectStudy.id.desc())
-        .limit(200)
-    ).all()
-    tasks = db.scalars(
-        select(ReadTask)
-        .where(ReadTask.project_study_id.in_([s.id for s in studies]))
-        .order_by(ReadTask.id)
-    ).all()
-    by_study: dict[int, list[ReadTask]] = {}
-    for task in tasks:
-        by_study.setdefault(task.project_study_id, []).append(task)
-    users = db.scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
+    studies = queries.recent_studies(db, project)
     return render(
         request,
         "reading/project.html",
@@ -148,23 +144,16 @@ def _project_page(
             "project": project,
             "progress": service.progress(db, project),
             "studies": studies,
-            "tasks": by_study,
-            "users": list(users),
+            "tasks": queries.tasks_by_study(db, studies),
+            "users": list_active_users(db),
             "readers": {u.id for u in service.members(db, project, service.READERS)},
             "arbiters": {u.id for u in service.members(db, project, service.ARBITERS)},
             "complete_available": list_studies(db, StudyQuery(complete=True), limit=1, offset=0)[1],
-            "candidates": _candidates(db, project.id),
+            "candidates": queries.candidate_studies(db, project),
             **context,
         },
         status,
     )
-
-
-def _candidates(db: Db, project_id: int) -> list[Study]:
-    """The newest studies not yet in the project, to pick from."""
-    taken = select(ProjectStudy.study_pk).where(ProjectStudy.project_id == project_id)
-    statement = select(Study).where(Study.id.not_in(taken)).order_by(Study.id.desc()).limit(100)
-    return list(db.scalars(statement))
 
 
 @router.get("/projects/{project_id}")
@@ -185,12 +174,15 @@ def progress_fragment(request: Request, project_id: Id, _: AdminPrincipal, db: D
 
 def _act(
     request: Request, db: Db, project_id: int, action: Callable[[], object], notice: str
-) -> HTMLResponse:
-    try:
-        result = action()
-    except AppError as error:
-        return _project_page(request, db, project_id, error.status_code, error=error.message)
-    return _project_page(request, db, project_id, notice=notice.format(result=result))
+) -> Response:
+    """Run a project page's action; the page again, with its notice or the error."""
+    return form_or_error(
+        action,
+        lambda result: _project_page(request, db, project_id, notice=notice.format(result=result)),
+        lambda error: _project_page(
+            request, db, project_id, error.status_code, error=error.message
+        ),
+    )
 
 
 @router.post("/projects/{project_id}/pools")
@@ -201,15 +193,15 @@ def set_pools(
     db: Db,
     readers: Annotated[list[Id], Form()] = [],  # noqa: B006 - FastAPI copies defaults
     arbiters: Annotated[list[Id], Form()] = [],  # noqa: B006
-) -> HTMLResponse:
+) -> Response:
     project = service.get_project(db, project_id)
-
-    def apply() -> None:
-        service.set_pool(db, principal.actor, project, service.READERS, readers)
-        service.set_pool(db, principal.actor, project, service.ARBITERS, arbiters)
-        service.assign_waiting_arbitrations(db, principal.actor, project)
-
-    return _act(request, db, project_id, apply, "Pools saved.")
+    return _act(
+        request,
+        db,
+        project_id,
+        lambda: service.set_pools(db, principal.actor, project, readers, arbiters),
+        "Pools saved.",
+    )
 
 
 @router.post("/projects/{project_id}/studies")
@@ -221,7 +213,7 @@ def add_studies(
     study_ids: FormStr = "",
     all_complete: FormStr = "",
     pick: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
-) -> HTMLResponse:
+) -> Response:
     project = service.get_project(db, project_id)
     if all_complete:
         rows, _ = list_studies(db, StudyQuery(complete=True), limit=100000, offset=0)
@@ -238,7 +230,7 @@ def add_studies(
 
 
 @router.post("/projects/{project_id}/assign")
-def assign(request: Request, project_id: Id, principal: AdminPrincipal, db: Db) -> HTMLResponse:
+def assign(request: Request, project_id: Id, principal: AdminPrincipal, db: Db) -> Response:
     project = service.get_project(db, project_id)
     return _act(
         request,
@@ -258,7 +250,7 @@ def assign_pair(
     db: Db,
     reader1: Annotated[Count, Form()] = 0,
     reader2: Annotated[Count, Form()] = 0,
-) -> HTMLResponse:
+) -> Response:
     project = service.get_project(db, project_id)
     return _act(
         request,
@@ -277,7 +269,7 @@ def reassign(
     principal: AdminPrincipal,
     db: Db,
     user_id: Annotated[Count, Form()] = 0,
-) -> HTMLResponse:
+) -> Response:
     return _act(
         request,
         db,
@@ -295,7 +287,7 @@ def reopen(
     principal: AdminPrincipal,
     db: Db,
     reason: FormStr = "",
-) -> HTMLResponse:
+) -> Response:
     project = service.get_project(db, project_id)
     return _act(
         request,

@@ -2,13 +2,152 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from app.core.ids import Count, Id
 from app.imaging.schemas import ImageOut
+from app.reading import rules
+
+# --- the label ------------------------------------------------------------------------------
+# The shape of a read, published in the OpenAPI schema. What a client sends is checked by the
+# pure parser (app.reading.rules.parse_label), whose messages name the offending path: request
+# bodies therefore take the label as any JSON object and only *publish* LabelIn's shape.
+
+BreastBirads = Literal[0, 1, 2, 3, 4, 5]  # rules.BREAST_BIRADS
+FindingBirads = Literal[3, 4, 5]  # rules.FINDING_BIRADS
+Density = Literal["A", "B", "C", "D"]  # rules.DENSITIES
+
+_MEANINGS = ", ".join(f"{n} {meaning}" for n, meaning in rules.BIRADS_MEANINGS.items())
+_BOX_ID = f"^{rules.BOX_ID_PATTERN.pattern}$"
+_LIMIT = rules.COORDINATE_LIMIT
+
+BreastBiradsValue = Annotated[
+    BreastBirads | None, Field(description=f"BI-RADS assessment ({_MEANINGS}); null: not given.")
+]
+DensityValue = Annotated[
+    Density | None, Field(description="Breast density, ACR categories A-D; null: not given.")
+]
+FindingBiradsValue = Annotated[
+    FindingBirads | None,
+    Field(
+        description="The finding's BI-RADS (3-5): required for a graded lesion, null for a box "
+        "of associated features only."
+    ),
+]
+Coordinate = Annotated[float, Field(ge=-_LIMIT, le=_LIMIT)]
+CategoryName = Annotated[str, Field(min_length=1, max_length=rules.MAX_CATEGORY_LENGTH)]
+_DEFAULT_CATEGORIES = ", ".join(
+    f"{c.name}{' (graded)' if c.graded else ''}" for c in rules.DEFAULT_VOCABULARY.categories
+)
+
+
+class _BoxFields(BaseModel):
+    id: str = Field(pattern=_BOX_ID, description="Unique within the read.")
+    image_id: str = Field(
+        min_length=1,
+        max_length=rules.MAX_IMAGE_ID_LENGTH,
+        description="The image the box is drawn on (one of the task's images).",
+    )
+    xmin: Coordinate = Field(description="Left edge, in pixels.")
+    ymin: Coordinate = Field(description="Top edge, in pixels.")
+    xmax: Coordinate = Field(description="Right edge, in pixels.")
+    ymax: Coordinate = Field(description="Bottom edge, in pixels.")
+    categories: list[CategoryName] = Field(
+        max_length=rules.MAX_CATEGORIES_PER_BOX,
+        json_schema_extra={"uniqueItems": True},
+        description="Finding categories from the project's vocabulary (the task's "
+        f"`vocabulary`); VinDr-Mammo's by default: {_DEFAULT_CATEGORIES}.",
+    )
+
+
+class BoxIn(_BoxFields):
+    """A rectangle around a finding on one image, in that image's original pixel grid (it may
+    reach a little beyond the image, as VinDr-Mammo's release does)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    birads: FindingBiradsValue = None
+
+
+class BoxOut(_BoxFields):
+    """A box as stored (see BoxIn); ``birads`` is always present."""
+
+    birads: FindingBiradsValue
+
+
+class BreastIn(BaseModel):
+    """One breast's assessment; a draft may leave either value out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    birads: BreastBiradsValue = None
+    density: DensityValue = None
+
+
+class BreastOut(BaseModel):
+    """One breast's assessment as stored; null: not given (in a draft)."""
+
+    birads: BreastBiradsValue
+    density: DensityValue
+
+
+class BreastsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    R: BreastIn = Field(default_factory=BreastIn, description="The right breast.")
+    L: BreastIn = Field(default_factory=BreastIn, description="The left breast.")
+
+
+class BreastsOut(BaseModel):
+    R: BreastOut = Field(description="The right breast.")
+    L: BreastOut = Field(description="The left breast.")
+
+
+class LabelIn(BaseModel):
+    """A read as a client sends it (a draft or a submission). Missing keys mean "not given
+    yet"; unknown keys are refused. Submitting also checks that the read is complete and
+    consistent (every rule broken comes back at once, each with its field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    breasts: BreastsIn = Field(default_factory=BreastsIn)
+    boxes: list[BoxIn] = Field(
+        default_factory=list,
+        max_length=rules.MAX_BOXES,
+        description="Boxes around findings of BI-RADS 3 and above (benign findings are not "
+        "boxed); box ids are unique.",
+    )
+    note: str = Field(default="", max_length=rules.MAX_NOTE_LENGTH)
+
+
+class LabelOut(BaseModel):
+    """A read as stored: every key present, values not given are null."""
+
+    breasts: BreastsOut
+    boxes: list[BoxOut]
+    note: str
+
+
+@dataclass(frozen=True)
+class _Publishes:
+    """Annotation: validate the field as its own type, but publish ``model``'s schema."""
+
+    model: type[BaseModel]
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(self.model.__pydantic_core_schema__)
+
+
+LabelJson = Annotated[dict[str, Any], _Publishes(LabelIn)]
+"""A label in a request: any JSON object, checked by the parser; documented as LabelIn."""
 
 
 class ProjectCreate(BaseModel):
@@ -120,7 +259,7 @@ class TaskPage(BaseModel):
 
 class OtherRead(BaseModel):
     slot: int = Field(description="Reader 1 or 2 (names are not shown to the arbiter).")
-    label: dict[str, Any]
+    label: LabelOut
 
 
 class TaskDetailOut(TaskOut):
@@ -128,14 +267,14 @@ class TaskDetailOut(TaskOut):
     idle_limit_seconds: int = Field(description="Longer pauses do not count as reading time.")
     vocabulary: list[dict[str, Any]]
     rules: dict[str, Any]
-    draft: dict[str, Any]
+    draft: LabelOut = Field(description="Your saved work (an empty label before the first save).")
     images: list[ImageOut]
     other_reads: list[OtherRead] = Field(default_factory=list)
     discordances: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class DraftIn(BaseModel):
-    label: dict[str, Any]
+    label: LabelJson
     version: Count = Field(description="The version this edit was based on.")
 
 
@@ -158,7 +297,7 @@ class SubmitOut(BaseModel):
     task_id: int
     kind: str = Field(description="read or arbitrate")
     status: str = Field(description="Your task's status: submitted.")
-    label: dict[str, Any] = Field(description="Your submitted read.")
+    label: LabelOut = Field(description="Your submitted read.")
     warnings: list[Hint]
     repeated: bool = Field(description="True when this task had been submitted already.")
 
@@ -183,6 +322,6 @@ class ProgressOut(BaseModel):
 class ProjectStudyOut(BaseModel):
     study_id: str
     status: str
-    final_label: dict[str, Any] | None
+    final_label: LabelOut | None
     final_source: str | None
     discordances: list[dict[str, Any]] | None

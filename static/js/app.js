@@ -5,14 +5,14 @@
 document.addEventListener("htmx:afterSettle", (event) => {
   if (event.detail.target === document.body) {
     const main = document.getElementById("main");
-    const autofocus = main && main.querySelector("[autofocus]");
+    const autofocus = main?.querySelector("[autofocus]");
     (autofocus || main)?.focus();
   }
 });
 
 // Secrets shown once (new API token, generated password) select themselves on click.
 document.addEventListener("click", (event) => {
-  const secret = event.target.closest && event.target.closest("code.secret");
+  const secret = event.target.closest?.("code.secret");
   if (secret) {
     window.getSelection().selectAllChildren(secret);
   }
@@ -23,7 +23,7 @@ document.addEventListener("click", (event) => {
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
   const target = event.target;
-  if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+  if (target.closest?.("input, textarea, select, [contenteditable]")) return;
   const action = document.querySelector(`[data-key="${CSS.escape(event.key.toLowerCase())}"]`);
   if (action) {
     event.preventDefault();

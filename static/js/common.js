@@ -4,7 +4,7 @@
 // before the screens, which take what they need from window.MammoCommon.
 "use strict";
 
-(function () {
+(() => {
   if (window.MammoCommon) return;
 
   /** Element builder: h("button", {class: "x", text: "Go", on: {click}}, child, ...). */
@@ -31,7 +31,7 @@
     try {
       const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
       return headers["X-CSRF-Token"] || "";
-    } catch (error) {
+    } catch (_error) {
       return "";
     }
   }
@@ -54,19 +54,20 @@
         signal: options.signal,
       });
     } catch (error) {
-      if (error && error.name === "AbortError") return { ok: false, status: -1, error: { code: "aborted", message: "aborted", details: [] } };
+      if (error && error.name === "AbortError")
+        return { ok: false, status: -1, error: { code: "aborted", message: "aborted", details: [] } };
       return { ok: false, status: 0, error: { code: "network", message: "no connection to the server", details: [] } };
     }
     let data = null;
     if (response.status !== 204) {
       try {
         data = await response.json();
-      } catch (error) {
+      } catch (_error) {
         data = null;
       }
     }
     if (response.ok) return { ok: true, status: response.status, data };
-    const error = (data && data.error) || {
+    const error = data?.error || {
       code: `http_${response.status}`,
       message: `the server answered ${response.status}`,
       details: [],
@@ -123,15 +124,46 @@
   class HelpOverlay {
     constructor({ prefix, groups, intro }) {
       const sections = groups.map(([title, rows]) =>
-        h("section", { class: "help-group" }, h("h3", { text: title }),
-          h("dl", {}, rows.map(([keys, what]) => [h("dt", {}, h("kbd", { text: keys })), h("dd", { text: what })]))));
-      this.closeButton = h("button", { type: "button", class: "btn btn-small", on: { click: () => this.toggle(false) } }, "Close ", h("kbd", { text: "Esc" }));
+        h(
+          "section",
+          { class: "help-group" },
+          h("h3", { text: title }),
+          h(
+            "dl",
+            {},
+            rows.map(([keys, what]) => [h("dt", {}, h("kbd", { text: keys })), h("dd", { text: what })]),
+          ),
+        ),
+      );
+      this.closeButton = h(
+        "button",
+        { type: "button", class: "btn btn-small", on: { click: () => this.toggle(false) } },
+        "Close ",
+        h("kbd", { text: "Esc" }),
+      );
       const titleId = `${prefix}-help-title`;
-      const dialog = h("div", { class: `help-dialog ${prefix}-help`, role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, tabindex: "-1" },
+      const dialog = h(
+        "div",
+        {
+          class: `help-dialog ${prefix}-help`,
+          role: "dialog",
+          "aria-modal": "true",
+          "aria-labelledby": titleId,
+          tabindex: "-1",
+        },
         h("div", { class: "help-head" }, h("h2", { id: titleId, text: "Keyboard shortcuts" }), this.closeButton),
         h("p", { class: "muted", text: intro }),
-        h("div", { class: "help-grid" }, sections));
-      this.element = h("div", { class: "help-backdrop", hidden: true, on: { click: (e) => e.target === e.currentTarget && this.toggle(false) } }, dialog);
+        h("div", { class: "help-grid" }, sections),
+      );
+      this.element = h(
+        "div",
+        {
+          class: "help-backdrop",
+          hidden: true,
+          on: { click: (e) => e.target === e.currentTarget && this.toggle(false) },
+        },
+        dialog,
+      );
       this.returnTo = null;
     }
 
@@ -147,7 +179,7 @@
         this.closeButton.focus();
       } else {
         this.element.hidden = true;
-        if (this.returnTo && this.returnTo.isConnected && this.returnTo.focus) this.returnTo.focus({ preventScroll: true });
+        if (this.returnTo?.isConnected && this.returnTo.focus) this.returnTo.focus({ preventScroll: true });
       }
     }
 
@@ -178,7 +210,7 @@
   function keepMounted(id, { current, create }) {
     function mountIn(scope) {
       const root = document.getElementById(id);
-      if (!root || !root.dataset.api) return;
+      if (!root?.dataset.api) return;
       if (scope && scope !== document && scope instanceof Element && !scope.contains(root) && scope !== root) return;
       const screen = current();
       if (screen && screen.root === root && !screen.destroyed) return;
@@ -190,14 +222,14 @@
       "keydown",
       (e) => {
         const screen = current();
-        if (screen && screen.alive()) screen.onKey(e);
+        if (screen?.alive()) screen.onKey(e);
       },
       true,
     );
     const boot = () => mountIn(document);
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
     else boot();
-    document.addEventListener("htmx:load", (e) => mountIn(e.detail && e.detail.elt));
+    document.addEventListener("htmx:load", (e) => mountIn(e.detail?.elt));
     document.addEventListener("htmx:historyRestore", () => mountIn(document));
     document.addEventListener("htmx:afterSettle", () => {
       const screen = current();
@@ -205,7 +237,7 @@
     });
     document.addEventListener("htmx:beforeHistorySave", () => {
       const screen = current();
-      if (!screen || !screen.alive()) return;
+      if (!screen?.alive()) return;
       for (const el of screen.root.querySelectorAll("[style]")) el.removeAttribute("style");
     });
   }

@@ -70,7 +70,7 @@
 
   // The outcome of a batch whose answer never came is unknown: some files may be in.
   function unknownGroup(group, status, body) {
-    const why = body && body.error ? body.error.message : `no answer (HTTP ${status || "network error"})`;
+    const why = body?.error ? body.error.message : `no answer (HTTP ${status || "network error"})`;
     const reason = `Unknown: ${why}. Importing again is safe: what is already in is reported as such.`;
     return group.map((file) => ({ name: file.webkitRelativePath || file.name, status: "unknown", reason }));
   }

@@ -22,7 +22,7 @@
 // them immutable), so the next pair appears without a round trip.
 "use strict";
 
-(function () {
+(() => {
   if (window.MammoMasking) return;
 
   const RETRY_MS = [1000, 2000, 4000, 8000, 15000, 30000];
@@ -38,29 +38,38 @@
 
   // Shown in the help overlay; keep in step with Masking.handleKey.
   const SHORTCUTS = [
-    ["Answer", [
-      ["1", "The left image is harder"],
-      ["2", "The right image is harder"],
-      ["9", "No discernible difference"],
-      ["D", "Discard the image being placed (it cannot be judged), then 1 / 2 / 3 for the reason"],
-      ["U", "Undo the last answer"],
-    ]],
-    ["Screen", [
-      ["Esc", "Pause (Space, Enter or Esc resumes); also closes this help and the discard chooser"],
-      ["?", "This help"],
-    ]],
-    ["Viewer", [
-      ["Wheel", "Zoom at the pointer (both images)"],
-      ["Drag", "Pan the image under the pointer"],
-      ["Right-drag or Ctrl + drag", "Window / level (both images)"],
-      ["P", "Next window preset"],
-      ["I", "Invert"],
-      ["R", "Reset window and zoom"],
-      ["F", "Fit both images"],
-      ["Z", "1:1 at the pointer"],
-      ["+ / −", "Zoom the image under the pointer"],
-      ["Arrows", "Pan the focused image"],
-    ]],
+    [
+      "Answer",
+      [
+        ["1", "The left image is harder"],
+        ["2", "The right image is harder"],
+        ["9", "No discernible difference"],
+        ["D", "Discard the image being placed (it cannot be judged), then 1 / 2 / 3 for the reason"],
+        ["U", "Undo the last answer"],
+      ],
+    ],
+    [
+      "Screen",
+      [
+        ["Esc", "Pause (Space, Enter or Esc resumes); also closes this help and the discard chooser"],
+        ["?", "This help"],
+      ],
+    ],
+    [
+      "Viewer",
+      [
+        ["Wheel", "Zoom at the pointer (both images)"],
+        ["Drag", "Pan the image under the pointer"],
+        ["Right-drag or Ctrl + drag", "Window / level (both images)"],
+        ["P", "Next window preset"],
+        ["I", "Invert"],
+        ["R", "Reset window and zoom"],
+        ["F", "Fit both images"],
+        ["Z", "1:1 at the pointer"],
+        ["+ / −", "Zoom the image under the pointer"],
+        ["Arrows", "Pan the focused image"],
+      ],
+    ],
   ];
 
   // --- small helpers --------------------------------------------------------------------------
@@ -71,10 +80,6 @@
   function retryable(result) {
     const s = result.status;
     return s === 0 || s === 401 || s === 403 || s === 408 || s === 429 || s >= 500;
-  }
-
-  function otherSide(side) {
-    return side === "left" ? "right" : "left";
   }
 
   function sideName(side) {
@@ -95,7 +100,8 @@
     const columns = Number(image.columns);
     const rows = Number(image.rows);
     if (!(columns > 0 && rows > 0 && width > 0 && height > 0)) return [];
-    const widths = Array.isArray(image.pyramid_widths) && image.pyramid_widths.length ? image.pyramid_widths : [columns];
+    const widths =
+      Array.isArray(image.pyramid_widths) && image.pyramid_widths.length ? image.pyramid_widths : [columns];
     const scale = Math.min(width / columns, height / rows);
     const k = window.MammoViewer.pickLevel(widths, Math.ceil(columns * scale - 1e-6));
     const id = encodeURIComponent(image.image_id);
@@ -167,23 +173,61 @@
       const title = this.mode === "levels" ? "Masking levels" : "Masking sort";
       this.progressEl = h("p", { class: "mk-progress", "aria-label": "Progress" }, "…");
       this.statusEl = h("p", { class: "mk-status", role: "status", "aria-live": "polite" });
-      this.retryButton = h("button", { type: "button", class: "btn btn-small mk-retry-now", hidden: true, on: { click: () => this.retryNow() } }, "Retry now");
+      this.retryButton = h(
+        "button",
+        { type: "button", class: "btn btn-small mk-retry-now", hidden: true, on: { click: () => this.retryNow() } },
+        "Retry now",
+      );
       this.undoButton = this.toolButton("Undo", "U", "u", "Undo the last answer", () => this.undo());
-      this.discardButton = this.toolButton("Discard…", "D", "d", "Discard the image being placed: it cannot be judged", () => this.openDiscard());
+      this.discardButton = this.toolButton(
+        "Discard…",
+        "D",
+        "d",
+        "Discard the image being placed: it cannot be judged",
+        () => this.openDiscard(),
+      );
       this.pauseButton = this.toolButton("Pause", "Esc", "Escape", "Pause: cover the images", () => this.pause());
       this.helpButton = this.toolButton("Keys", "?", "?", "Keyboard shortcuts", () => this.help.toggle(true));
-      const head = h("header", { class: "mk-head" },
-        h("h1", { class: "mk-title" }, h("span", { text: title }), this.projectName ? h("span", { class: "muted mk-project", text: ` · ${this.projectName}` }) : null),
+      const head = h(
+        "header",
+        { class: "mk-head" },
+        h(
+          "h1",
+          { class: "mk-title" },
+          h("span", { text: title }),
+          this.projectName ? h("span", { class: "muted mk-project", text: ` · ${this.projectName}` }) : null,
+        ),
         h("p", { class: "mk-question", text: "Which image makes it harder to be sure there is no tumour?" }),
         this.progressEl,
-        h("div", { class: "mk-tools" }, this.statusEl, this.retryButton, this.discardButton, this.undoButton, this.pauseButton, this.helpButton));
+        h(
+          "div",
+          { class: "mk-tools" },
+          this.statusEl,
+          this.retryButton,
+          this.discardButton,
+          this.undoButton,
+          this.pauseButton,
+          this.helpButton,
+        ),
+      );
       if (this.instructions) {
-        head.append(h("details", { class: "mk-instructions" }, h("summary", { text: "Instructions" }), h("p", { text: this.instructions })));
+        head.append(
+          h(
+            "details",
+            { class: "mk-instructions" },
+            h("summary", { text: "Instructions" }),
+            h("p", { text: this.instructions }),
+          ),
+        );
       }
 
       this.bannerEl = h("div", { class: "mk-banners", "aria-live": "assertive" });
 
-      this.viewerEl = h("div", { class: "mr-viewer mk-viewer", id: "masking-viewer", "aria-label": "The two images to compare" });
+      this.viewerEl = h("div", {
+        class: "mr-viewer mk-viewer",
+        id: "masking-viewer",
+        "aria-label": "The two images to compare",
+      });
       this.flashEls = {
         left: h("div", { class: "mk-flash mk-flash-left", "aria-hidden": "true" }),
         right: h("div", { class: "mk-flash mk-flash-right", "aria-hidden": "true" }),
@@ -192,25 +236,66 @@
       this.coverEl = this.buildCover();
       this.doneEl = h("div", { class: "mk-done", hidden: true });
       this.discardEl = this.buildDiscard();
-      this.stageEl = h("section", { class: "mk-stage", "aria-label": "Images", tabindex: "-1" },
-        this.viewerEl, this.flashEls.left, this.flashEls.right,
-        this.loadingEl, this.discardEl, this.coverEl, this.doneEl);
+      this.stageEl = h(
+        "section",
+        { class: "mk-stage", "aria-label": "Images", tabindex: "-1" },
+        this.viewerEl,
+        this.flashEls.left,
+        this.flashEls.right,
+        this.loadingEl,
+        this.discardEl,
+        this.coverEl,
+        this.doneEl,
+      );
 
       this.answerButtons = {
-        left: h("button", { type: "button", class: "btn mk-answer mk-answer-left", "aria-keyshortcuts": "1", on: { click: (e) => this.clickAnswer(e, "left") } },
-          h("kbd", { text: "1" }), " Left is harder"),
-        same: h("button", { type: "button", class: "btn mk-answer mk-answer-same", "aria-keyshortcuts": "9", on: { click: (e) => this.clickAnswer(e, "same") } },
-          h("kbd", { text: "9" }), " No difference"),
-        right: h("button", { type: "button", class: "btn mk-answer mk-answer-right", "aria-keyshortcuts": "2", on: { click: (e) => this.clickAnswer(e, "right") } },
-          "Right is harder ", h("kbd", { text: "2" })),
+        left: h(
+          "button",
+          {
+            type: "button",
+            class: "btn mk-answer mk-answer-left",
+            "aria-keyshortcuts": "1",
+            on: { click: (e) => this.clickAnswer(e, "left") },
+          },
+          h("kbd", { text: "1" }),
+          " Left is harder",
+        ),
+        same: h(
+          "button",
+          {
+            type: "button",
+            class: "btn mk-answer mk-answer-same",
+            "aria-keyshortcuts": "9",
+            on: { click: (e) => this.clickAnswer(e, "same") },
+          },
+          h("kbd", { text: "9" }),
+          " No difference",
+        ),
+        right: h(
+          "button",
+          {
+            type: "button",
+            class: "btn mk-answer mk-answer-right",
+            "aria-keyshortcuts": "2",
+            on: { click: (e) => this.clickAnswer(e, "right") },
+          },
+          "Right is harder ",
+          h("kbd", { text: "2" }),
+        ),
       };
-      this.answersEl = h("div", { class: "mk-answers", role: "group", "aria-label": "Answer" },
-        this.answerButtons.left, this.answerButtons.same, this.answerButtons.right);
+      this.answersEl = h(
+        "div",
+        { class: "mk-answers", role: "group", "aria-label": "Answer" },
+        this.answerButtons.left,
+        this.answerButtons.same,
+        this.answerButtons.right,
+      );
 
       this.help = new HelpOverlay({
         prefix: "mk",
         groups: SHORTCUTS,
-        intro: "Which image makes it harder to be sure there is no tumour? Answer with one key; the next pair follows at once. There are no confirmations: U takes the last answer back.",
+        intro:
+          "Which image makes it harder to be sure there is no tumour? Answer with one key; the next pair follows at once. There are no confirmations: U takes the last answer back.",
       });
       root.append(head, this.bannerEl, this.stageEl, this.answersEl, this.help.element);
 
@@ -229,43 +314,109 @@
     }
 
     toolButton(label, keyLabel, shortcut, title, action) {
-      return h("button", { type: "button", class: "btn btn-small btn-quiet mk-tool", title, "aria-keyshortcuts": shortcut,
-        on: { click: (e) => { this.dropFocus(e); action(); } } },
-      `${label} `, h("kbd", { text: keyLabel }));
+      return h(
+        "button",
+        {
+          type: "button",
+          class: "btn btn-small btn-quiet mk-tool",
+          title,
+          "aria-keyshortcuts": shortcut,
+          on: {
+            click: (e) => {
+              this.dropFocus(e);
+              action();
+            },
+          },
+        },
+        `${label} `,
+        h("kbd", { text: keyLabel }),
+      );
     }
 
     buildCover() {
-      this.resumeButton = h("button", { type: "button", class: "btn btn-primary", on: { click: () => this.resume() } },
-        "Resume ", h("kbd", { text: "Space" }));
-      return h("div", { class: "mk-cover", hidden: true, role: "dialog", "aria-label": "Paused" },
-        h("div", { class: "mk-cover-box" },
+      this.resumeButton = h(
+        "button",
+        { type: "button", class: "btn btn-primary", on: { click: () => this.resume() } },
+        "Resume ",
+        h("kbd", { text: "Space" }),
+      );
+      return h(
+        "div",
+        { class: "mk-cover", hidden: true, role: "dialog", "aria-label": "Paused" },
+        h(
+          "div",
+          { class: "mk-cover-box" },
           h("h2", { text: "Paused" }),
           h("p", { class: "muted", text: "The clock is stopped. Space, Enter or Esc resumes." }),
-          this.resumeButton));
+          this.resumeButton,
+        ),
+      );
     }
 
     buildDiscard() {
       this.discardTitle = h("p", { class: "mk-discard-title" });
       this.reasonButtons = REASONS.map(([key, reason, label]) =>
-        h("button", { type: "button", class: "btn btn-small mk-reason", "data-reason": reason, "aria-keyshortcuts": key,
-          on: { click: () => this.chooseReason(reason) } }, h("kbd", { text: key }), ` ${label}`));
-      this.noteInput = h("input", { type: "text", class: "mk-note", maxlength: "2000", "aria-label": "What is wrong with the image (optional)",
-        placeholder: "What is wrong (optional) — Enter sends, Esc cancels" });
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-small mk-reason",
+            "data-reason": reason,
+            "aria-keyshortcuts": key,
+            on: { click: () => this.chooseReason(reason) },
+          },
+          h("kbd", { text: key }),
+          ` ${label}`,
+        ),
+      );
+      this.noteInput = h("input", {
+        type: "text",
+        class: "mk-note",
+        maxlength: "2000",
+        "aria-label": "What is wrong with the image (optional)",
+        placeholder: "What is wrong (optional) — Enter sends, Esc cancels",
+      });
       this.on(this.noteInput, "keydown", (e) => this.onNoteKey(e));
-      this.noteRow = h("div", { class: "mk-note-row", hidden: true }, this.noteInput,
-        h("button", { type: "button", class: "btn btn-small btn-primary", on: { click: () => this.sendDiscard("other", this.noteInput.value) } }, "Discard ", h("kbd", { text: "Enter" })));
-      const cancel = h("button", { type: "button", class: "btn btn-small btn-quiet", on: { click: () => this.closeDiscard() } }, "Cancel ", h("kbd", { text: "Esc" }));
-      return h("div", { class: "mk-discard", hidden: true, role: "group", "aria-label": "Discard the image being placed" },
+      this.noteRow = h(
+        "div",
+        { class: "mk-note-row", hidden: true },
+        this.noteInput,
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-small btn-primary",
+            on: { click: () => this.sendDiscard("other", this.noteInput.value) },
+          },
+          "Discard ",
+          h("kbd", { text: "Enter" }),
+        ),
+      );
+      const cancel = h(
+        "button",
+        { type: "button", class: "btn btn-small btn-quiet", on: { click: () => this.closeDiscard() } },
+        "Cancel ",
+        h("kbd", { text: "Esc" }),
+      );
+      return h(
+        "div",
+        { class: "mk-discard", hidden: true, role: "group", "aria-label": "Discard the image being placed" },
         this.discardTitle,
         h("div", { class: "mk-reasons" }, this.reasonButtons, cancel),
-        this.noteRow);
+        this.noteRow,
+      );
     }
 
     // loading and showing pairs --------------------------------------------------------------
 
     async start() {
       this.build();
-      const result = await this.withRetry("GET", this.url(`/projects/${encodeURIComponent(this.projectId)}/next`), undefined, "Not loaded");
+      const result = await this.withRetry(
+        "GET",
+        this.url(`/projects/${encodeURIComponent(this.projectId)}/next`),
+        undefined,
+        "Not loaded",
+      );
       if (!result) return;
       if (!result.ok) {
         this.fatal(`The comparisons could not be opened: ${result.error.message}`);
@@ -338,7 +489,10 @@
       if (this.viewerEl.dataset.state === "error") {
         // An image would not load: let the reader act (discard, undo, or answer) anyway.
         this.viewReady = true;
-        this.banner("error", "An image could not be loaded. Reload the page to try again, or discard the image with D.");
+        this.banner(
+          "error",
+          "An image could not be loaded. Reload the page to try again, or discard the image with D.",
+        );
         this.renderState();
       }
     }
@@ -354,13 +508,27 @@
       if (p.discarded) extra.push(count(p.discarded, "image discarded", "images discarded"));
       if (p.reported) extra.push(count(p.reported, "image left unresolved", "images left unresolved"));
       this.doneEl.replaceChildren(
-        h("div", { class: "mk-done-box" },
+        h(
+          "div",
+          { class: "mk-done-box" },
           h("h2", { text: "All done" }),
-          h("p", { text: `No pairs are left for you in this project: ${p.placed ?? 0} of ${p.total ?? 0} images placed in ${count(p.comparisons ?? 0, "comparison", "comparisons")}.` }),
+          h("p", {
+            text: `No pairs are left for you in this project: ${p.placed ?? 0} of ${p.total ?? 0} images placed in ${count(p.comparisons ?? 0, "comparison", "comparisons")}.`,
+          }),
           extra.length ? h("p", { class: "muted", text: `${extra.join(", ")}.` }) : null,
-          h("p", { class: "mk-done-actions" },
+          h(
+            "p",
+            { class: "mk-done-actions" },
             h("a", { class: "btn btn-primary mk-back", href: this.backUrl, text: "Back to the masking projects" }),
-            h("button", { type: "button", class: "btn btn-quiet", on: { click: () => this.undo() } }, "Undo the last answer ", h("kbd", { text: "U" })))));
+            h(
+              "button",
+              { type: "button", class: "btn btn-quiet", on: { click: () => this.undo() } },
+              "Undo the last answer ",
+              h("kbd", { text: "U" }),
+            ),
+          ),
+        ),
+      );
       this.doneEl.hidden = false;
       this.paused = false;
       this.renderState();
@@ -373,17 +541,38 @@
         h("span", { class: "mk-p-placed" }, h("b", { text: `${p.placed ?? 0} / ${p.total ?? 0}` }), " placed"),
         h("span", { class: "mk-p-left", text: `${p.remaining ?? 0} left` }),
         h("span", { class: "mk-p-comparisons", text: count(p.comparisons ?? 0, "comparison", "comparisons") }),
-        h("span", { class: "mk-p-median", title: "Median time per comparison", text: p.median_seconds == null ? "median –" : `median ${Number(p.median_seconds).toFixed(1)} s` }),
+        h("span", {
+          class: "mk-p-median",
+          title: "Median time per comparison",
+          text: p.median_seconds == null ? "median –" : `median ${Number(p.median_seconds).toFixed(1)} s`,
+        }),
       ];
       if (p.discarded) parts.push(h("span", { class: "mk-p-discarded", text: `${p.discarded} discarded` }));
-      if (p.reported) parts.push(h("span", { class: "mk-p-reported", title: "Answers stayed inconsistent: set aside for the project lead", text: `${p.reported} unresolved` }));
+      if (p.reported)
+        parts.push(
+          h("span", {
+            class: "mk-p-reported",
+            title: "Answers stayed inconsistent: set aside for the project lead",
+            text: `${p.reported} unresolved`,
+          }),
+        );
       this.progressEl.replaceChildren(...parts);
     }
 
     renderState() {
       if (this.destroyed) return;
-      const done = Boolean(this.pair && this.pair.done);
-      const state = done ? "done" : this.paused ? "paused" : this.busy ? "sending" : !this.pair ? "loading" : this.viewReady ? "ready" : "loading";
+      const done = Boolean(this.pair?.done);
+      const state = done
+        ? "done"
+        : this.paused
+          ? "paused"
+          : this.busy
+            ? "sending"
+            : !this.pair
+              ? "loading"
+              : this.viewReady
+                ? "ready"
+                : "loading";
       this.root.dataset.state = state;
       this.root.classList.toggle("mk-busy", this.busy);
       this.stageEl.classList.toggle("mk-waiting", !done && !this.viewReady);
@@ -423,7 +612,7 @@
       const renders = [];
       const raws = [];
       for (const image of images) {
-        if (!image || !image.image_id) continue;
+        if (!image?.image_id) continue;
         const [render, raw] = firstUrls(image, width, height);
         if (render) renders.push(render);
         if (raw) raws.push(raw);
@@ -445,7 +634,7 @@
         const response = await fetch(url, { credentials: "same-origin", signal: this.abort.signal });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         await response.arrayBuffer(); // read to the end, or the cache entry is not complete
-      } catch (error) {
+      } catch (_error) {
         this.prefetched.delete(url); // the viewer will simply fetch it itself
       }
     }
@@ -457,7 +646,7 @@
       const pane = e.target.closest(".mr-pane[data-image-id]");
       if (!pane) return;
       const other = [...this.viewerEl.querySelectorAll(".mr-pane[data-image-id]")].find((p) => p !== pane);
-      const canvas = other && other.querySelector("canvas");
+      const canvas = other?.querySelector("canvas");
       if (!canvas) return;
       const a = pane.getBoundingClientRect();
       const b = other.getBoundingClientRect();
@@ -507,7 +696,10 @@
         void el.offsetWidth; // restart the animation
         el.classList.add("mk-flashing");
         clearTimeout(this.flashTimers.get(el));
-        this.flashTimers.set(el, setTimeout(() => el.classList.remove("mk-flashing"), FLASH_MS + 50));
+        this.flashTimers.set(
+          el,
+          setTimeout(() => el.classList.remove("mk-flashing"), FLASH_MS + 50),
+        );
       }
     }
 
@@ -518,7 +710,12 @@
       this.busy = true;
       this.clearBanner();
       this.renderState();
-      const result = await this.withRetry("POST", this.url(`/comparisons/${encodeURIComponent(comparisonId)}`), body, "Not sent");
+      const result = await this.withRetry(
+        "POST",
+        this.url(`/comparisons/${encodeURIComponent(comparisonId)}`),
+        body,
+        "Not sent",
+      );
       if (!result) return; // destroyed
       this.busy = false;
       if (result.ok) {
@@ -528,8 +725,14 @@
       }
       // comparison_not_current: answered or undone elsewhere; already_answered: answered
       // elsewhere with another answer (the same answer would have been a harmless replay).
-      if (result.status === 409 && (result.error.code === "comparison_not_current" || result.error.code === "already_answered")) {
-        this.banner("warn", "That pair had already been answered or undone in another tab or window. Here is the current pair.");
+      if (
+        result.status === 409 &&
+        (result.error.code === "comparison_not_current" || result.error.code === "already_answered")
+      ) {
+        this.banner(
+          "warn",
+          "That pair had already been answered or undone in another tab or window. Here is the current pair.",
+        );
         await this.reload();
         return;
       }
@@ -542,7 +745,12 @@
     async reload() {
       this.busy = true;
       this.renderState();
-      const result = await this.withRetry("GET", this.url(`/projects/${encodeURIComponent(this.projectId)}/next`), undefined, "Not loaded");
+      const result = await this.withRetry(
+        "GET",
+        this.url(`/projects/${encodeURIComponent(this.projectId)}/next`),
+        undefined,
+        "Not loaded",
+      );
       if (!result) return null;
       this.busy = false;
       if (!result.ok) {
@@ -561,7 +769,12 @@
       this.busy = true;
       this.clearBanner();
       this.renderState();
-      const result = await api("POST", this.url(`/projects/${encodeURIComponent(this.projectId)}/undo`), undefined, this.requestOptions());
+      const result = await api(
+        "POST",
+        this.url(`/projects/${encodeURIComponent(this.projectId)}/undo`),
+        undefined,
+        this.requestOptions(),
+      );
       if (!this.alive()) return;
       this.busy = false;
       if (result.ok) {
@@ -678,7 +891,12 @@
       }
       this.busy = true;
       this.renderState();
-      const result = await this.withRetry("GET", this.url(`/projects/${encodeURIComponent(this.projectId)}/next`), undefined, "Not loaded");
+      const result = await this.withRetry(
+        "GET",
+        this.url(`/projects/${encodeURIComponent(this.projectId)}/next`),
+        undefined,
+        "Not loaded",
+      );
       this.resuming = false;
       if (!result) return;
       this.busy = false;
@@ -747,9 +965,21 @@
 
     banner(kind, text) {
       clearTimeout(this.bannerTimer);
-      const box = h("div", { class: `alert alert-${kind} mk-banner`, role: kind === "error" ? "alert" : "status", "data-kind": kind },
+      const box = h(
+        "div",
+        { class: `alert alert-${kind} mk-banner`, role: kind === "error" ? "alert" : "status", "data-kind": kind },
         h("p", { text }),
-        h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": "Dismiss", on: { click: () => this.clearBanner() } }, "×"));
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-small btn-quiet",
+            "aria-label": "Dismiss",
+            on: { click: () => this.clearBanner() },
+          },
+          "×",
+        ),
+      );
       this.bannerEl.replaceChildren(box);
       if (kind !== "error") this.bannerTimer = setTimeout(() => this.clearBanner(), BANNER_MS);
     }
@@ -801,7 +1031,12 @@
         return;
       }
       // A held Enter / Space on an answer button would answer pair after pair.
-      if ((key === "Enter" || key === " ") && e.repeat && e.target instanceof Element && e.target.closest(".mk-answer, .mk-tool")) {
+      if (
+        (key === "Enter" || key === " ") &&
+        e.repeat &&
+        e.target instanceof Element &&
+        e.target.closest(".mk-answer, .mk-tool")
+      ) {
         swallow();
         return;
       }
@@ -852,7 +1087,7 @@
       const pair = current.pair;
       return {
         comparisonId: pair && !pair.done ? pair.comparison_id : null,
-        done: Boolean(pair && pair.done),
+        done: Boolean(pair?.done),
         busy: current.busy,
         paused: current.paused,
         ready: current.viewReady,

@@ -11,7 +11,7 @@
 // server-rendered and the client-windowed sources share one coordinate mapping.
 "use strict";
 
-(function () {
+(() => {
   // Loaded twice (page template and base layout)? One copy owns every viewer.
   if (window.MammoViewer) return;
 
@@ -48,7 +48,9 @@
   // --- the grey-scale display chain (mirrors app/imaging/display.py) -----------------------
 
   function normaliseFunction(name) {
-    const value = String(name || "").trim().toUpperCase();
+    const value = String(name || "")
+      .trim()
+      .toUpperCase();
     return value === "LINEAR_EXACT" || value === "SIGMOID" ? value : "LINEAR";
   }
 
@@ -92,7 +94,7 @@
       const w = windows[state.index];
       return { kind: "window", center: w.center, width: w.width, fn, explanation: w.explanation || "" };
     }
-    if (display.voi_lut && display.voi_lut.data && display.voi_lut.data.length) {
+    if (display.voi_lut?.data?.length) {
       return { kind: "lut", lut: display.voi_lut };
     }
     if (windows.length) {
@@ -138,7 +140,7 @@
       fraction = (x) => {
         if (top <= 0) return 0;
         const index = Math.floor(x - first);
-        return data[index < 0 ? 0 : index > last ? last : index] / top;
+        return data[index < 0 ? 0 : Math.min(index, last)] / top;
       };
     } else if (resolved.fn === "SIGMOID") {
       const center = resolved.center;
@@ -160,7 +162,7 @@
     }
     for (let s = 0; s < LUT_SIZE; s++) {
       let f = fraction((s - offset) * slope + intercept);
-      f = f > 0 ? (f < 1 ? f : 1) : 0; // also maps NaN to 0
+      f = f > 0 ? Math.min(f, 1) : 0; // also maps NaN to 0
       out[s] = Math.floor(f * 255 + 0.5) ^ flipGrey;
     }
     return out;
@@ -173,7 +175,7 @@
 
   /** Query string that makes the server render the same VOI (inversion excluded). */
   function serverVoiQuery(image, state) {
-    const presets = (image.display && image.display.windows) || [];
+    const presets = image.display?.windows || [];
     if (state.kind === "custom") return `&wc=${state.center}&ww=${state.width}`;
     if (state.kind === "preset" && state.index < presets.length) return `&preset=${state.index}`;
     return "";
@@ -239,7 +241,7 @@
       this.viewer = viewer;
       this.image = image;
       this.view = slot.view || (image ? `${image.laterality || "?"}-${image.view || "?"}` : "?");
-      const wall = image && image.chest_wall_side;
+      const wall = image?.chest_wall_side;
       // Mirror when the detected chest wall is on the other edge than the protocol wants.
       this.flip = Boolean(image && slot.chestWall && wall && wall !== slot.chestWall);
       const shownWall = wall ? (this.flip ? (wall === "L" ? "R" : "L") : wall) : slot.chestWall;
@@ -729,7 +731,7 @@
       e.preventDefault();
       try {
         pane.el.setPointerCapture(e.pointerId); // keep the drag when leaving the pane
-      } catch (error) {
+      } catch (_error) {
         // not an active pointer (synthetic event): the drag simply ends at the pane edge
       }
       const drag = { pane, pointerId: e.pointerId, x0: e.clientX, y0: e.clientY };
@@ -811,12 +813,12 @@
           this.fit();
           break;
         case "z":
-          this.toggleOneToOne((this.hover && this.hover.pane) || focused);
+          this.toggleOneToOne(this.hover?.pane || focused);
           break;
         case "+":
         case "=":
         case "-": {
-          const pane = focused || (this.hover && this.hover.pane);
+          const pane = focused || this.hover?.pane;
           if (!pane) return;
           pane.oneToOne = false;
           const factor = key === "-" ? 1 / 1.25 : 1.25;
@@ -949,7 +951,7 @@
     toggleOneToOne(preferred) {
       const hover = this.hover;
       const pane = preferred || this.imagePanes[0];
-      if (!pane || !pane.measure()) return;
+      if (!pane?.measure()) return;
       if (pane.oneToOne) {
         pane.fit();
         return;
@@ -1017,7 +1019,7 @@
 
   /** Mount every `.mr-viewer[data-images]` in `root` that is not mounted yet. */
   function autoMount(root) {
-    const scope = root && root.querySelectorAll ? root : document;
+    const scope = root?.querySelectorAll ? root : document;
     const found = [...scope.querySelectorAll(".mr-viewer[data-images]")];
     if (scope instanceof Element && scope.matches(".mr-viewer[data-images]")) found.unshift(scope);
     for (const element of found) {
@@ -1025,7 +1027,7 @@
       let images;
       try {
         images = JSON.parse(element.dataset.images || "[]");
-      } catch (error) {
+      } catch (_error) {
         element.dataset.state = "error";
         continue;
       }
@@ -1045,9 +1047,11 @@
     // Exposed for tests and other tools: the LUT the viewer windows with.
     buildLut(display, choice = {}, userInvert = false) {
       const state =
-        choice.center != null ? { kind: "custom", center: choice.center, width: choice.width }
-        : choice.preset != null ? { kind: "preset", index: choice.preset }
-        : { kind: "default" };
+        choice.center != null
+          ? { kind: "custom", center: choice.center, width: choice.width }
+          : choice.preset != null
+            ? { kind: "preset", index: choice.preset }
+            : { kind: "default" };
       const invert = invertsNatively(display) !== userInvert;
       return fillLut(new Uint8Array(LUT_SIZE), display, resolveVoi(display, state), invert);
     },
@@ -1060,6 +1064,6 @@
   } else {
     autoMount(document);
   }
-  document.addEventListener("htmx:load", (e) => autoMount(e.detail && e.detail.elt));
+  document.addEventListener("htmx:load", (e) => autoMount(e.detail?.elt));
   document.addEventListener("htmx:afterSettle", sweep);
 })();

@@ -1,4 +1,4 @@
-"""The reading screen (static/js/reading.js) in a real Chromium against a live server.
+"""The reading screen (static/js/reading/) in a real Chromium against a live server.
 
 A reader draws a box with the mouse on the right CC view, which the viewer shows MIRRORED and
 which is zoomed in, fills the whole form by keyboard and submits: the stored box is in the

@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import delete, select
 
 from app.core.database import utcnow
-from app.export import stats
+from app.export import dataset_statistics as stats
 from app.imaging.models import QcFlag, Study
 from tests.export.conftest import Release, hex_id, release_files
 from tests.helpers import assert_error, bearer, login

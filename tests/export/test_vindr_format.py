@@ -1,4 +1,4 @@
-"""The VinDr-Mammo release format (``app.export.vindr``): exact bytes, the round trip and the
+"""The VinDr-Mammo release format (``app.export.vindr_format``): exact bytes, the round trip and the
 import's problem list. Every release here is synthetic: hand-written ids and labels, never
 real rows. ``pandas`` is not installed; files are read back with the ``csv`` module."""
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.export.vindr import (
+from app.export.vindr_format import (
     BREAST_HEADER,
     FINDING_HEADER,
     GRADED,

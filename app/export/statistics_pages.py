@@ -1,8 +1,8 @@
 """Dataset statistics of a reading project (VinDr-Mammo's tables 3-5): the page with its
 charts, the same as CSV, each chart as SVG or PNG, and the tables as JSON for the API.
 
-Counted over the project's final studies, split as an export with default options splits
-them (:func:`app.export.release.study_splits`), streamed in batches (counters only); open QC
+Counted by :func:`app.export.project_statistics.collect`: the project's final studies, split
+as an export with default options splits them, streamed in batches (counters only); open QC
 flags over all the project's studies.
 """
 
@@ -16,60 +16,29 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel
-from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AdminPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, Invalid, NotFound
 from app.core.ids import Id
 from app.core.web import render
-from app.export import release, stats
-from app.imaging.models import QcFlag
+from app.export import dataset_statistics, project_statistics
 from app.reading import service
-from app.reading.models import FINAL, ProjectStudy, ReadingProject
+from app.reading.models import ReadingProject
 
 # Not APIRouter(include_in_schema=False): FastAPI ANDs the router's flag with each route's, so
 # the JSON route could not opt back in. Every page route opts out of the schema itself.
 router = APIRouter()
 
 
-# --- collecting ---------------------------------------------------------------------------------
-
-
-def collect(db: Session, project: ReadingProject) -> stats.Statistics:
-    """The project's statistics, streamed study by study (counters only)."""
-    splits = release.study_splits(db, project, release.Options())
-    accumulator = stats.Accumulator()
-    for batch in release.batches(db, release.study_ids(db, project, [FINAL])):
-        for study in batch:
-            accumulator.add_study(
-                study.split(splits),
-                study.label,
-                [image.image_id for image in study.images],
-                study.patient_age,
-            )
-    for kind, studies in _open_flags(db, project):
-        accumulator.add_qc(kind, studies)
-    return accumulator.result()
-
-
-def _open_flags(db: Session, project: ReadingProject) -> list[tuple[str, int]]:
-    """Per QC kind, how many of the project's studies (any status) have an open flag."""
-    statement = (
-        select(QcFlag.kind, func.count(distinct(QcFlag.study_pk)))
-        .join(ProjectStudy, ProjectStudy.study_pk == QcFlag.study_pk)
-        .where(ProjectStudy.project_id == project.id, QcFlag.cleared_at.is_(None))
-        .group_by(QcFlag.kind)
-    )
-    return [(kind, int(count)) for kind, count in db.execute(statement).all()]
-
-
-def _statistics(db: Session, project_id: int) -> tuple[ReadingProject, stats.Statistics]:
+def _statistics(
+    db: Session, project_id: int
+) -> tuple[ReadingProject, dataset_statistics.Statistics]:
     project = service.get_project(db, project_id)
-    return project, collect(db, project)
+    return project, project_statistics.collect(db, project)
 
 
-def _table(statistics: stats.Statistics, name: str) -> stats.Table:
+def _table(statistics: dataset_statistics.Statistics, name: str) -> dataset_statistics.Table:
     try:
         return statistics.table(name)
     except KeyError:
@@ -79,7 +48,7 @@ def _table(statistics: stats.Statistics, name: str) -> stats.Table:
 def _unknown_table(name: str) -> NotFound:
     return NotFound(
         f"There is no statistics table {name[:60]!r}; the tables are "
-        f"{', '.join(stats.TABLE_NAMES)}."
+        f"{', '.join(dataset_statistics.TABLE_NAMES)}."
     )
 
 
@@ -91,9 +60,9 @@ def _attachment(content: bytes | str, media_type: str, filename: str) -> Respons
     )
 
 
-def csv_text(statistics: stats.Statistics) -> str:
+def csv_text(statistics: dataset_statistics.Statistics) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(stats.csv_rows(statistics))
+    csv.writer(buffer, lineterminator="\n").writerows(dataset_statistics.csv_rows(statistics))
     return buffer.getvalue()
 
 
@@ -115,9 +84,9 @@ def statistics_page(
     if output == "csv":
         name = f"project-{project.id}-statistics.csv"
         return _attachment(csv_text(statistics), "text/csv; charset=utf-8", name)
-    # stats.svg escapes every text and attribute it writes (names come from labels)
+    # dataset_statistics.svg escapes every text and attribute it writes (names come from labels)
     charts = {
-        table.name: Markup(stats.svg(stats.chart(table)))  # noqa: S704
+        table.name: Markup(dataset_statistics.svg(dataset_statistics.chart(table)))  # noqa: S704
         for table in statistics.tables
     }
     return _page(request, project, statistics, charts)
@@ -126,7 +95,7 @@ def statistics_page(
 def _page(
     request: Request,
     project: ReadingProject,
-    statistics: stats.Statistics,
+    statistics: dataset_statistics.Statistics,
     charts: dict[str, Markup],
 ) -> HTMLResponse:
     return render(
@@ -137,7 +106,7 @@ def _page(
             "statistics": statistics,
             "totals": statistics.table("totals"),
             "charts": charts,
-            "splits": stats.SPLITS,
+            "splits": dataset_statistics.SPLITS,
         },
     )
 
@@ -157,17 +126,17 @@ def statistics_png(
 
 
 CHART_FILES = {
-    "svg": (stats.svg, "image/svg+xml; charset=utf-8"),
-    "png": (stats.png, "image/png"),
+    "svg": (dataset_statistics.svg, "image/svg+xml; charset=utf-8"),
+    "png": (dataset_statistics.png, "image/png"),
 }
 
 
 def _chart_file(request: Request, db: Db, project_id: int, table: str, kind: str) -> Response:
-    if table not in stats.SPECS:
+    if table not in dataset_statistics.SPECS:
         raise _unknown_table(table)
     project, statistics = _statistics(db, project_id)
     draw, media_type = CHART_FILES[kind]
-    drawing = draw(stats.chart(_table(statistics, table)))
+    drawing = draw(dataset_statistics.chart(_table(statistics, table)))
     return _attachment(drawing, media_type, f"project-{project.id}-{table}.{kind}")
 
 
@@ -203,11 +172,13 @@ class StatisticsOut(BaseModel):
     tables: list[TableOut]
 
 
-def statistics_out(project: ReadingProject, statistics: stats.Statistics) -> StatisticsOut:
+def statistics_out(
+    project: ReadingProject, statistics: dataset_statistics.Statistics
+) -> StatisticsOut:
     return StatisticsOut(
         project_id=project.id,
         project_name=project.name,
-        splits=list(stats.SPLITS),
+        splits=list(dataset_statistics.SPLITS),
         images=statistics.images,
         tables=[
             TableOut(

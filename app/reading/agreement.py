@@ -1,4 +1,4 @@
-"""Agreement between readers of a double-read project, for the export's report, as pure
+"""Agreement between readers of a double-read project, for the agreement report, as pure
 functions.
 
 - Breast-level labels (BI-RADS, density): percent agreement, Cohen's kappa (unweighted,

@@ -1,5 +1,5 @@
-"""Agreement metrics of the export report: kappa against scikit-learn, AC1, lesion matching and
-screening sensitivity/specificity by hand."""
+"""Agreement metrics of the reading agreement report: kappa against scikit-learn, AC1, lesion
+matching and screening sensitivity/specificity by hand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
-from app.export.agreement import (
+from app.reading.agreement import (
     SEED002_GROUPS,
     VINDR_GROUPS,
     cohen_kappa,

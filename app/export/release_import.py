@@ -24,24 +24,14 @@ from app.audit.service import Actor, record
 from app.auth.models import User
 from app.core.database import utcnow
 from app.core.errors import Invalid, field_error
-from app.export import release, vindr
+from app.export import reading_export, vindr_format
 from app.imaging.importer import Source, expand, import_sources, inflation_refusal
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
 from app.imaging.pseudonymise import IdScheme, identifiers
 from app.reading import service as reading_service
-from app.reading.models import (
-    FINAL,
-    READ,
-    READING,
-    SUBMITTED,
-    ProjectStudy,
-    ReadingProject,
-    ReadSubmission,
-    ReadTask,
-)
+from app.reading.models import FINAL, ReadingProject
 
-IMPORTED = "imported"
 FIRST_READ = "first_read"
 START_AS = (FINAL, FIRST_READ)
 HEADER_FACTS = ("study_id", "series_id", "height", "width")
@@ -81,7 +71,7 @@ def import_release(
     lines = _image_lines(breast_csv)
     dicom, carried, unreadable = _ids_in(list(expand(dicom, kit)), kit.pseudonyms, lines)
     present = _stored_ids(db, list(lines))
-    parsed = vindr.parse_release(
+    parsed = vindr_format.parse_release(
         io.StringIO(breast_csv, newline=""), io.StringIO(finding_csv, newline="")
     )
     missing = _missing(lines, present | set(carried))
@@ -124,13 +114,13 @@ def import_release(
 
 def _ids_in(
     dicom: Sequence[Source], scheme: IdScheme, referenced: Container[str]
-) -> tuple[list[Source], dict[str, vindr.ImageFacts], list[str]]:
+) -> tuple[list[Source], dict[str, vindr_format.ImageFacts], list[str]]:
     """The files the CSVs reference (by the image id a DICOM file carries, or by the name of
     a file that is not readable DICOM), with the ids and size each will be stored with, read
     from its header only; and the names of the referenced files that are not readable DICOM.
     Other files (a README, a checksum list, images outside the release) are ignored."""
     wanted: list[Source] = []
-    carried: dict[str, vindr.ImageFacts] = {}
+    carried: dict[str, vindr_format.ImageFacts] = {}
     unreadable: list[str] = []
     for source in dicom:
         ds = _header(source, scheme)
@@ -142,7 +132,7 @@ def _ids_in(
         if ids.image_id not in referenced:
             continue
         wanted.append(source)
-        carried[ids.image_id] = vindr.ImageFacts(
+        carried[ids.image_id] = vindr_format.ImageFacts(
             study_id=ids.study_id,
             series_id=ids.series_id,
             image_id=ids.image_id,
@@ -174,10 +164,10 @@ def _header(source: Source, scheme: IdScheme) -> pydicom.Dataset | None:
 
 def _fact_problems(
     db: Session,
-    studies: Sequence[vindr.ParsedStudy],
-    carried: dict[str, vindr.ImageFacts],
+    studies: Sequence[vindr_format.ParsedStudy],
+    carried: dict[str, vindr_format.ImageFacts],
     lines: dict[str, int],
-) -> list[vindr.Problem]:
+) -> list[vindr_format.Problem]:
     wanted = [image for study in studies for image in study.images]
     stored = {
         image.image_id: image
@@ -202,8 +192,8 @@ def _fact_problems(
         if not differences:
             continue
         problems.append(
-            vindr.Problem(
-                vindr.BREAST_FILE,
+            vindr_format.Problem(
+                vindr_format.BREAST_FILE,
                 lines.get(image.image_id, 0),
                 f"image {image.image_id}: " + "; ".join(differences),
             )
@@ -219,8 +209,8 @@ def _stored_ids(db: Session, image_ids: Sequence[str]) -> set[str]:
     return found
 
 
-def _stored_facts(image: Image | None) -> vindr.ImageFacts | None:
-    return None if image is None else release.facts(image)
+def _stored_facts(image: Image | None) -> vindr_format.ImageFacts | None:
+    return None if image is None else reading_export.facts(image)
 
 
 def _image_lines(breast_csv: str) -> dict[str, int]:
@@ -238,7 +228,7 @@ def _image_lines(breast_csv: str) -> dict[str, int]:
 
 
 def _refusal(
-    problems: Sequence[vindr.Problem],
+    problems: Sequence[vindr_format.Problem],
     unreadable: Sequence[str] = (),
     missing: Sequence[tuple[str, int]] = (),
 ) -> Invalid:
@@ -249,7 +239,7 @@ def _refusal(
         for name in unreadable
     ] + [
         {
-            "field": f"{vindr.BREAST_FILE}:{line}",
+            "field": f"{vindr_format.BREAST_FILE}:{line}",
             "message": f"image_id {image_id} has no DICOM file ({image_id}.dicom is missing)",
         }
         for image_id, line in missing
@@ -264,7 +254,7 @@ def _refusal(
     )
 
 
-def _study_pks(db: Session, studies: Sequence[vindr.ParsedStudy]) -> dict[str, int]:
+def _study_pks(db: Session, studies: Sequence[vindr_format.ParsedStudy]) -> dict[str, int]:
     first_images = [s.images[0].image_id for s in studies]
     rows = db.execute(
         select(Image.image_id, Image.study_pk).where(Image.image_id.in_(first_images))
@@ -273,11 +263,8 @@ def _study_pks(db: Session, studies: Sequence[vindr.ParsedStudy]) -> dict[str, i
     return {s.study_id: by_image[s.images[0].image_id] for s in studies}
 
 
-def _project_study(
-    project: ReadingProject, study_pk: int, study: vindr.ParsedStudy
-) -> ProjectStudy:
-    return ProjectStudy(
-        project_id=project.id,
+def _released(study_pk: int, study: vindr_format.ParsedStudy) -> reading_service.ReleasedStudy:
+    return reading_service.ReleasedStudy(
         study_pk=study_pk,
         split=study.split,
         image_order=[image.image_id for image in study.images],
@@ -285,50 +272,23 @@ def _project_study(
 
 
 def _add_final_studies(
-    db: Session, project: ReadingProject, studies: Sequence[vindr.ParsedStudy]
+    db: Session, project: ReadingProject, studies: Sequence[vindr_format.ParsedStudy]
 ) -> None:
     now = utcnow()
     for study in studies:
-        added = _project_study(project, _study_pks(db, [study])[study.study_id], study)
-        added.status, added.final_label, added.final_source = FINAL, study.label, IMPORTED
-        added.finalized_at = now
-        db.add(added)
+        released = _released(_study_pks(db, [study])[study.study_id], study)
+        reading_service.add_released_study(db, project, released, final_label=study.label, at=now)
     db.flush()
 
 
 def _add_first_reads(
-    db: Session, project: ReadingProject, studies: Sequence[vindr.ParsedStudy], reader: User
+    db: Session, project: ReadingProject, studies: Sequence[vindr_format.ParsedStudy], reader: User
 ) -> None:
     now = utcnow()
     pks = _study_pks(db, studies)
     for study in studies:
-        added = _project_study(project, pks[study.study_id], study)
-        added.status = READING
-        db.add(added)
-        db.flush()
-        task = ReadTask(
-            project_study_id=added.id,
-            user_id=reader.id,
-            kind=READ,
-            slot=1,
-            status=SUBMITTED,
-            draft=study.label,
-            version=1,
-            submitted_at=now,
+        added = reading_service.add_released_study(
+            db, project, _released(pks[study.study_id], study)
         )
-        db.add(task)
-        db.flush()
-        db.add(
-            ReadSubmission(
-                task_id=task.id,
-                project_study_id=added.id,
-                user_id=reader.id,
-                kind=READ,
-                slot=1,
-                label=study.label,
-                warnings=[],
-                submitted_at=now,
-                active_seconds=0.0,
-            )
-        )
+        reading_service.record_imported_read(db, added, reader, study.label, now)
     db.flush()

@@ -16,25 +16,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.export import split, vindr
+from app.export import split, vindr_format
 from app.export.targets import Target
 from app.imaging.models import Image, Study
 from app.imaging.storage import LocalStore
+from app.reading import service as reading_service
 from app.reading.models import FINAL, ProjectStudy, ReadingProject, ReadSubmission, ReadTask
 
-BREAST_FILE = vindr.BREAST_FILE
-FINDING_FILE = vindr.FINDING_FILE
+BREAST_FILE = vindr_format.BREAST_FILE
+FINDING_FILE = vindr_format.FINDING_FILE
 NON_FINAL_FILE = "non_final_studies.csv"
-NON_FINAL_HEADER = [*vindr.BREAST_HEADER[:7], "status"]
+NON_FINAL_HEADER = [*vindr_format.BREAST_HEADER[:7], "status"]
 READS_FILE = "reads.csv"
 READS_HEADER = [
-    *vindr.FINDING_HEADER[:3],
+    *vindr_format.FINDING_HEADER[:3],
     "rad_id",
     "role",
-    *vindr.FINDING_HEADER[3:],
+    *vindr_format.FINDING_HEADER[3:],
     "started_at",
     "submitted_at",
     "active_seconds",
@@ -68,7 +69,7 @@ class StudyRows:
     finalized_at: datetime | None
     stored_split: str | None
     patient_age: int | None
-    images: list[vindr.ImageFacts]
+    images: list[vindr_format.ImageFacts]
     image_keys: list[tuple[str, str]]  # (image id, storage key)
 
     def split(self, splits: Mapping[str, str]) -> str:
@@ -131,7 +132,8 @@ def _rows(study: Any, images: Sequence[Any]) -> StudyRows:
     ps_id, _, study_id, status, label, finalized_at, split_value, image_order, age = study
     keys = {image[2]: image[7] for image in images}
     facts_of = [
-        vindr.ImageFacts(study_id, i[1], i[2], i[3] or "", i[4] or "", i[5], i[6]) for i in images
+        vindr_format.ImageFacts(study_id, i[1], i[2], i[3] or "", i[4] or "", i[5], i[6])
+        for i in images
     ]
     ordered = _ordered(facts_of, image_order)
     return StudyRows(
@@ -148,17 +150,17 @@ def _rows(study: Any, images: Sequence[Any]) -> StudyRows:
 
 
 def _ordered(
-    images: list[vindr.ImageFacts], image_order: list[str] | None
-) -> list[vindr.ImageFacts]:
+    images: list[vindr_format.ImageFacts], image_order: list[str] | None
+) -> list[vindr_format.ImageFacts]:
     """The imported release's order when there was one, else L-CC, L-MLO, R-CC, R-MLO."""
     if not image_order:
-        return vindr.default_image_order(images)
+        return vindr_format.default_image_order(images)
     rank = {image_id: n for n, image_id in enumerate(image_order)}
     return sorted(images, key=lambda f: (rank.get(f.image_id, len(rank)), f.image_id))
 
 
-def facts(image: Image) -> vindr.ImageFacts:
-    return vindr.ImageFacts(
+def facts(image: Image) -> vindr_format.ImageFacts:
+    return vindr_format.ImageFacts(
         study_id=image.study.study_id,
         series_id=image.series_id,
         image_id=image.image_id,
@@ -217,22 +219,7 @@ def keep_splits(
     that a study never moves between training and test from one export (dataset version) to
     the next."""
     splits = study_splits(db, project, options, statuses)
-    missing = (
-        select(ProjectStudy.id, Study.study_id)
-        .join(Study)
-        .where(ProjectStudy.project_id == project.id, ProjectStudy.split.is_(None))
-    )
-    if statuses is not None:
-        missing = missing.where(ProjectStudy.status.in_(statuses))
-    rows = db.execute(missing).all()
-    for project_study_id, study_id in rows:
-        db.execute(
-            update(ProjectStudy)
-            .where(ProjectStudy.id == project_study_id, ProjectStudy.split.is_(None))
-            .values(split=splits[study_id])
-        )
-    db.commit()
-    return len(rows)
+    return reading_service.keep_splits(db, project, splits, statuses)
 
 
 # --- writers -----------------------------------------------------------------------------------
@@ -254,15 +241,18 @@ def export_vindr(
     written = [BREAST_FILE, FINDING_FILE]
     total = len(ids)
     with target.text(BREAST_FILE) as breast_file, target.text(FINDING_FILE) as finding_file:
-        breasts, findings = vindr.csv_writer(breast_file), vindr.csv_writer(finding_file)
-        breasts.writerow(vindr.BREAST_HEADER)
-        findings.writerow(vindr.FINDING_HEADER)
+        breasts, findings = (
+            vindr_format.csv_writer(breast_file),
+            vindr_format.csv_writer(finding_file),
+        )
+        breasts.writerow(vindr_format.BREAST_HEADER)
+        findings.writerow(vindr_format.FINDING_HEADER)
         done = 0
         for batch in batches(db, ids):
             for rows in batch:
                 label, split_name = rows.label or {}, rows.split(splits)
-                breasts.writerows(vindr.breast_rows(rows.images, label, split_name))
-                findings.writerows(vindr.finding_rows(rows.images, label, split_name))
+                breasts.writerows(vindr_format.breast_rows(rows.images, label, split_name))
+                findings.writerows(vindr_format.finding_rows(rows.images, label, split_name))
                 if options.with_images and store is not None:
                     _copy_images(target, store, rows)
             done += len(batch)
@@ -282,12 +272,12 @@ def _copy_images(target: Target, store: LocalStore, rows: StudyRows) -> None:
 def _write_non_final(db: Session, project: ReadingProject, target: Target) -> str:
     ids = study_ids(db, project, ["unassigned", "reading", "arbitration"])
     with target.text(NON_FINAL_FILE) as handle:
-        writer = vindr.csv_writer(handle)
+        writer = vindr_format.csv_writer(handle)
         writer.writerow(NON_FINAL_HEADER)
         for batch in batches(db, ids):
             for rows in batch:
                 for image in rows.images:
-                    row = vindr.breast_rows([image], {}, "")[0][:7]
+                    row = vindr_format.breast_rows([image], {}, "")[0][:7]
                     writer.writerow([*row, rows.status])
     return NON_FINAL_FILE
 
@@ -308,7 +298,7 @@ def export_json(
             "format": JSON_FORMAT,
             "version": JSON_VERSION,
             "project": {"id": project.id, "name": project.name},
-            "categories": list(vindr.VINDR_CATEGORIES),
+            "categories": list(vindr_format.VINDR_CATEGORIES),
         }
         handle.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "studies": [')
         first = True
@@ -379,7 +369,7 @@ def export_reads(
     ids = study_ids(db, project, None)
     rad_ids = _rad_ids(db, project)
     with target.text(READS_FILE) as handle:
-        writer = vindr.csv_writer(handle)
+        writer = vindr_format.csv_writer(handle)
         writer.writerow(READS_HEADER)
         done = 0
         for batch in batches(db, ids):
@@ -409,7 +399,7 @@ def _write_read(
     provenance: tuple[str, str],
     times: tuple[str, str, str],
 ) -> None:
-    for row in vindr.finding_rows(rows.images, label, rows.split(splits)):
+    for row in vindr_format.finding_rows(rows.images, label, rows.split(splits)):
         writer.writerow([*row[:3], *provenance, *row[3:], *times])
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.export import agreement
+from app.reading import agreement
 from app.reading.models import FINAL, ProjectStudy, ReadingProject, ReadSubmission
 from app.reading.rules import BREAST_BIRADS, DENSITIES, LATERALITIES, ProjectRules
 

@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image, ImageDraw, ImageFont
 
-from app.export import vindr
+from app.export import vindr_format
 from app.imaging import qc
 
 TRAINING, TEST, ALL = "training", "test", "all"
@@ -154,12 +154,14 @@ class Accumulator:
             self._add("birads", NOT_ASSESSED if birads is None else f"BI-RADS {birads}", splits)
             self._add("density", NOT_ASSESSED if density is None else f"DENSITY {density}", splits)
         boxed = {box.get("image_id") for box in boxes}
-        self._add("findings", vindr.NO_FINDING, splits, sum(i not in boxed for i in image_ids))
+        self._add(
+            "findings", vindr_format.NO_FINDING, splits, sum(i not in boxed for i in image_ids)
+        )
         for box in boxes:
             birads = box.get("birads")
             for category in dict.fromkeys(box.get("categories") or []):
                 self._add("findings", category, splits)
-                if birads is not None and category not in vindr.ASSOCIATED:
+                if birads is not None and category not in vindr_format.ASSOCIATED:
                     self._add("finding_birads", f"{category} BI-RADS {birads}", splits)
         if age is None:
             self._add("age", UNKNOWN_AGE, splits)
@@ -197,11 +199,11 @@ class Accumulator:
         elif table == "birads":
             fixed = [f"BI-RADS {n}" for n in (0, 1, 2, 3, 4, 5) if n or "BI-RADS 0" in seen]
         elif table == "density":
-            fixed = [f"DENSITY {d}" for d in vindr.RELEASE_DENSITIES]
+            fixed = [f"DENSITY {d}" for d in vindr_format.RELEASE_DENSITIES]
         elif table == "findings":
-            fixed = list(vindr.VINDR_CATEGORIES)
+            fixed = list(vindr_format.VINDR_CATEGORIES)
         elif table == "finding_birads":
-            fixed = [f"{c} BI-RADS {b}" for c in vindr.GRADED for b in FINDING_BIRADS]
+            fixed = [f"{c} BI-RADS {b}" for c in vindr_format.GRADED for b in FINDING_BIRADS]
         elif table == "age":
             decades = self._ages | set(AGE_FRAME)
             fixed = [_age_bin(d) for d in range(min(decades), max(decades) + 1, 10)]

@@ -1,0 +1,117 @@
+"""Double reading with arbitration, one module per use case:
+
+- :mod:`.projects`: projects, their reader and arbiter pools, their studies;
+- :mod:`.assignment`: who reads what (two readers per study, arbiters, reassigning);
+- :mod:`.tasks`: a reader's own tasks, opening one, active time, what a reader may see;
+- :mod:`.workflow`: a read from draft to submission to final or arbitration, and reopening;
+- :mod:`.project_progress`: a project's progress figures;
+- :mod:`.dataset`: studies arriving from a released dataset, and the splits kept between
+  exports.
+
+Every use case commits its own transaction unless it says the caller commits. Submitted reads
+go to an append-only log; the study's state (reading, arbitration, final) is updated in the
+same transaction. Callers use this package (``from app.reading import service``), which
+re-exports every public name.
+"""
+
+from app.reading import rules
+from app.reading.service.assignment import (
+    TaskQuery,
+    assign_arbiter,
+    assign_balanced,
+    assign_pair,
+    assign_waiting_arbitrations,
+    project_tasks,
+    reassign,
+    set_pools,
+)
+from app.reading.service.dataset import (
+    IMPORTED,
+    ReleasedStudy,
+    add_released_study,
+    keep_splits,
+    record_imported_read,
+)
+from app.reading.service.project_progress import Progress, ReaderProgress, progress
+from app.reading.service.projects import (
+    ARBITERS,
+    READERS,
+    NewProject,
+    add_project,
+    add_studies,
+    checked_project_name,
+    create_project,
+    get_project,
+    get_project_study,
+    list_projects,
+    members,
+    set_pool,
+)
+from app.reading.service.tasks import (
+    OPEN_TASK,
+    can_view_study,
+    my_tasks,
+    next_task,
+    open_task,
+    own_task,
+    record_activity,
+)
+from app.reading.service.workflow import (
+    SubmitResult,
+    arbitration_inputs,
+    finalise,
+    image_sizes_of,
+    images_of,
+    log_submission,
+    reopen,
+    save_draft,
+    submit,
+)
+
+__all__ = [
+    "ARBITERS",
+    "IMPORTED",
+    "OPEN_TASK",
+    "READERS",
+    "NewProject",
+    "Progress",
+    "ReaderProgress",
+    "ReleasedStudy",
+    "SubmitResult",
+    "TaskQuery",
+    "add_project",
+    "add_released_study",
+    "add_studies",
+    "arbitration_inputs",
+    "assign_arbiter",
+    "assign_balanced",
+    "assign_pair",
+    "assign_waiting_arbitrations",
+    "can_view_study",
+    "checked_project_name",
+    "create_project",
+    "finalise",
+    "get_project",
+    "get_project_study",
+    "image_sizes_of",
+    "images_of",
+    "keep_splits",
+    "list_projects",
+    "log_submission",
+    "members",
+    "my_tasks",
+    "next_task",
+    "open_task",
+    "own_task",
+    "progress",
+    "project_tasks",
+    "reassign",
+    "record_activity",
+    "record_imported_read",
+    "reopen",
+    "rules",
+    "save_draft",
+    "set_pool",
+    "set_pools",
+    "submit",
+]

@@ -1,0 +1,90 @@
+"""A reader's own tasks: which they are, opening one, its active time, and what a reader may
+see (blinding: a reader reaches only their own tasks and the studies they are on)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.models import User
+from app.core.database import utcnow
+from app.core.errors import Conflict, NotFound
+from app.imaging.models import Study
+from app.reading import rules
+from app.reading.models import IN_PROGRESS, PENDING, REASSIGNED, ProjectStudy, ReadTask
+
+OPEN_TASK = (PENDING, IN_PROGRESS)
+
+
+def my_tasks(db: Session, user: User, project_id: int | None = None) -> list[ReadTask]:
+    """The user's own tasks (never anyone else's), in one project when ``project_id`` is set."""
+    statement = select(ReadTask).where(ReadTask.user_id == user.id, ReadTask.status != REASSIGNED)
+    if project_id is not None:
+        statement = statement.join(ProjectStudy).where(ProjectStudy.project_id == project_id)
+    return list(db.scalars(statement.order_by(ReadTask.id)))
+
+
+def next_task(db: Session, user: User, project_id: int | None = None) -> ReadTask | None:
+    """Resume the task in progress, else the oldest pending one."""
+    statement = select(ReadTask).where(ReadTask.user_id == user.id, ReadTask.status.in_(OPEN_TASK))
+    if project_id is not None:
+        statement = statement.join(ProjectStudy).where(ProjectStudy.project_id == project_id)
+    in_progress_first = (ReadTask.status != IN_PROGRESS, ReadTask.id)
+    return db.scalars(statement.order_by(*in_progress_first).limit(1)).first()
+
+
+def own_task(db: Session, user: User, task_id: int) -> ReadTask:
+    """The user's own task; anybody else's is answered exactly like a missing one (blinding)."""
+    task = db.get(ReadTask, task_id, populate_existing=True)
+    if task is None or task.user_id != user.id:
+        raise NotFound(f"You have no task {task_id}.")
+    if task.status == REASSIGNED:
+        raise Conflict(
+            "This case was reassigned to another reader; your draft is kept in its history.",
+            code="reassigned",
+        )
+    return task
+
+
+def touch(task: ReadTask) -> None:
+    """Count the time since the task's last activity (up to the idle limit) as active."""
+    now = utcnow()
+    if task.started_at is None:
+        task.started_at = now
+    previous = task.last_activity_at.timestamp() if task.last_activity_at else None
+    idle = task.project_study.project.idle_limit_seconds
+    task.active_seconds = rules.add_activity(task.active_seconds, previous, now.timestamp(), idle)
+    task.last_activity_at = now
+    if task.status == PENDING:
+        task.status = IN_PROGRESS
+
+
+def open_task(db: Session, user: User, task_id: int) -> ReadTask:
+    task = own_task(db, user, task_id)
+    if task.status == PENDING:
+        touch(task)
+        db.commit()
+    return task
+
+
+def record_activity(db: Session, user: User, task_id: int) -> ReadTask:
+    task = own_task(db, user, task_id)
+    if task.status in OPEN_TASK:
+        touch(task)
+        db.commit()
+    return task
+
+
+def can_view_study(db: Session, user: User, study: Study) -> bool:
+    """Readers see the images of studies they have (or had) a task on."""
+    statement = (
+        select(ReadTask.id)
+        .join(ProjectStudy)
+        .where(
+            ReadTask.user_id == user.id,
+            ReadTask.status != REASSIGNED,
+            ProjectStudy.study_pk == study.id,
+        )
+        .limit(1)
+    )
+    return db.scalar(statement) is not None
