@@ -18,6 +18,7 @@ from app.core.config import Settings
 from app.core.database import make_engine, make_session_factory
 from app.imaging.importer import ImportReport, Source, import_sources
 from app.imaging.kit import ImagingKit
+from app.imaging.states import ImportChannel
 from app.imaging.synthetic import ExamOptions, synthetic_exam
 
 
@@ -41,7 +42,9 @@ def exam_sources(seed: int, options: ExamOptions) -> list[Source]:
 def run_import(settings: Settings, kit: ImagingKit, sources: list[Source]) -> ImportReport:
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as db:
-        report = import_sources(db, kit, sources, actor=Actor(None, None, "bench"), channel="bench")
+        report = import_sources(
+            db, kit, sources, actor=Actor(None, None, "bench"), channel=ImportChannel.CLI
+        )
     engine.dispose()
     return report
 

@@ -69,6 +69,7 @@ from app.imaging.kit import ImagingKit
 from app.imaging.synthetic import ExamOptions
 from app.reading import service
 from app.reading.models import ProjectStudy, ReadSubmission, ReadTask
+from app.reading.states import Pool
 from bench.common import bench_settings, exam_sources, run_import, scratch_database
 
 READERS = 20
@@ -120,8 +121,8 @@ def install(settings: Settings, studies: int) -> Installation:
             ids = {n: create_user(db, kit, cli, account(n, Role.READER))[0].id for n in readers}
             arb_ids = [create_user(db, kit, cli, account(n, Role.READER))[0].id for n in arbiters]
             project = service.create_project(db, actor, service.NewProject("Bench reading"))
-            service.set_pool(db, actor, project, service.READERS, [ids[n] for n in readers])
-            service.set_pool(db, actor, project, service.ARBITERS, arb_ids)
+            service.set_pool(db, actor, project, Pool.READERS, [ids[n] for n in readers])
+            service.set_pool(db, actor, project, Pool.ARBITERS, arb_ids)
             service.add_studies(db, actor, project, study_ids)
             service.assign_balanced(db, actor, project)
             reads = db.scalar(select(func.count()).select_from(ReadTask)) or 0

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
-from app.auth.models import Role, User
+from app.auth.models import User
 from app.auth.service import AuthKit
+from app.auth.states import Role
 from app.auth.users import NewUser, count_users, create_user, find_user, list_users, update_user
 from app.auth.users import reset_password as reset_user_password
 from app.core import migrations

@@ -17,7 +17,7 @@ from app.auth.deps import (
     MaybePrincipal,
     Principal,
 )
-from app.auth.models import ApiToken, Role, User, UserSession
+from app.auth.models import ApiToken, User, UserSession
 from app.auth.service import (
     authenticate,
     end_session,
@@ -29,6 +29,7 @@ from app.auth.service import (
     revoke_api_token,
     start_session,
 )
+from app.auth.states import Role
 from app.auth.users import (
     NewUser,
     change_own_password,
@@ -41,9 +42,10 @@ from app.auth.users import (
 from app.core.errors import AppError, field_error
 from app.core.ids import Id
 from app.core.security import new_csrf_token, same_secret
-from app.core.web import client_ip, form_or_error, render, see_other
+from app.core.web import client_ip, expose_to_templates, form_or_error, render, see_other
 
 router = APIRouter(include_in_schema=False)
+expose_to_templates(Role)
 
 LOGIN_CSRF_COOKIE = "mammoread_login_csrf"
 FormStr = Annotated[str, Form(max_length=1000)]

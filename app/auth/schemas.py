@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.models import Role
+from app.auth.states import Role
 
 
 class UserOut(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
 from app.auth.attempts import claim_attempt, record_success
-from app.auth.models import Role, User
+from app.auth.models import User
 from app.auth.rules import (
     display_name_problem,
     normalise_username,
@@ -19,6 +19,7 @@ from app.auth.rules import (
     username_problem,
 )
 from app.auth.service import AuthKit, revoke_all_credentials
+from app.auth.states import Role
 from app.core.database import begin_write, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, field_error
 from app.core.security import generate_password

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any, NoReturn, TypeVar
 
 from fastapi import Request
@@ -40,6 +41,13 @@ def template_error(message: str) -> NoReturn:
 
 
 templates.env.globals["template_error"] = template_error
+
+
+def expose_to_templates(*enums: type[StrEnum]) -> None:
+    """Make state enums usable in every template by class name (``StudyStatus.FINAL``), so
+    templates compare with members, never with a status spelled out as a string."""
+    for enum in enums:
+        templates.env.globals[enum.__name__] = enum
 
 
 def client_ip(request: Request) -> str | None:

@@ -10,6 +10,7 @@ from app.auth.users import list_users
 from app.core.web import render
 from app.imaging.service import imaging_summary
 from app.reading.service import my_tasks
+from app.reading.states import TaskKind, TaskStatus
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,11 +19,9 @@ router = APIRouter(include_in_schema=False)
 def dashboard(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLResponse:
     tasks = my_tasks(db, principal.user)
     context: dict[str, object] = {
-        "open_reads": sum(
-            t.status in ("pending", "in_progress") and t.kind == "read" for t in tasks
-        ),
+        "open_reads": sum(t.status in TaskStatus.open() and t.kind == TaskKind.READ for t in tasks),
         "open_arbitrations": sum(
-            t.status in ("pending", "in_progress") and t.kind == "arbitrate" for t in tasks
+            t.status in TaskStatus.open() and t.kind == TaskKind.ARBITRATE for t in tasks
         ),
     }
     if principal.user.is_admin:

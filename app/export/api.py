@@ -4,30 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from app.auth.deps import AdminPrincipal, Db
-from app.auth.users import find_user
-from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, field_error
+from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES
 from app.core.ids import Count, Id
-from app.export import jobs, reading_export, release_import
+from app.export import jobs, reading_export
 from app.export.models import ExportJob
-from app.imaging.importer import Source
-from app.reading import agreement_report
-from app.reading import service as reading_service
+from app.export.release_uploads import import_uploads
+from app.export.states import ExportFormat, JobStatus, ProjectKind, StartAs
 
 router = APIRouter(prefix="/api/v1", tags=["export"], responses=ERROR_RESPONSES)
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "vindr.schema.json"
 
 
 class ExportIn(BaseModel):
-    project_kind: Literal["reading", "masking"] = "reading"
+    project_kind: ProjectKind = ProjectKind.READING
     project_id: Id
-    format: Literal["vindr", "json", "reads", "csaw", "comparisons"] = Field(
+    format: ExportFormat = Field(
         description="vindr: the VinDr-Mammo CSV pair; json: the same nested; reads: every "
         "read with provenance; csaw: masking labels in the CSAW-M layout and the comparison "
         "log; comparisons: the comparison log alone."
@@ -44,11 +42,11 @@ class ExportIn(BaseModel):
 
 class ExportJobOut(BaseModel):
     id: int
-    project_kind: str
+    project_kind: ProjectKind
     project_id: int
-    format: str
+    format: ExportFormat
     options: dict[str, Any]
-    status: str = Field(description="queued, running, done or failed")
+    status: JobStatus
     done: int
     total: int
     file_name: str | None
@@ -72,7 +70,7 @@ def job_out(job: ExportJob) -> ExportJobOut:
         file_name=job.file_name,
         size=job.size,
         error=job.error,
-        download=f"/api/v1/exports/{job.id}/download" if job.status == "done" else None,
+        download=f"/api/v1/exports/{job.id}/download" if job.status == JobStatus.DONE else None,
         created_at=job.created_at,
         finished_at=job.finished_at,
     )
@@ -139,21 +137,6 @@ class ReleaseOut(BaseModel):
     images_imported: int
 
 
-def uploaded_text(upload: UploadFile, field: str) -> str:
-    try:
-        return upload.file.read().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise field_error(field, f"{upload.filename or field} is not UTF-8 text.") from None
-
-
-def rereadable(upload: UploadFile, index: int) -> Source:
-    def read() -> bytes:
-        upload.file.seek(0)
-        return upload.file.read()
-
-    return Source(upload.filename or f"file-{index + 1}", read)
-
-
 @router.post(
     "/releases",
     response_model=ReleaseOut,
@@ -171,9 +154,9 @@ def import_release(
         list[UploadFile] | None, File(description="The DICOM files or zips (optional).")
     ] = None,
     start_as: Annotated[
-        Literal["final", "first_read"],
+        StartAs,
         Form(description="final, or first_read: each label is a first read to re-read."),
-    ] = "final",
+    ] = StartAs.FINAL,
     first_reader: Annotated[
         str, Form(max_length=64, description="first_read: whose read the labels are.")
     ] = "",
@@ -189,39 +172,4 @@ def import_release(
         project_name=done.project.name,
         studies=done.studies,
         images_imported=done.images_imported,
-    )
-
-
-@router.get(
-    "/reading/projects/{project_id}/agreement", response_model=agreement_report.AgreementReportOut
-)
-def agreement(project_id: Id, _: AdminPrincipal, db: Db) -> agreement_report.AgreementReportOut:
-    """Reader agreement per item type (percent, quadratic-weighted kappa, Gwet's AC1), lesion
-    F1 at the project's IoU threshold, arbitration rate, and each reader against the final
-    label in two screening mappings, with reading time per case."""
-    return agreement_report.agreement_report(db, reading_service.get_project(db, project_id))
-
-
-def import_uploads(
-    request: Request,
-    db: Db,
-    principal: AdminPrincipal,
-    project_name: str,
-    breast_csv: UploadFile,
-    finding_csv: UploadFile,
-    dicom: list[UploadFile] | None,
-    start_as: str,
-    first_reader: str,
-) -> release_import.Intake:
-    """A release sent as uploads (the API and the page)."""
-    return release_import.import_release(
-        db,
-        request.app.state.imaging,
-        principal.actor,
-        project_name=project_name,
-        breast_csv=uploaded_text(breast_csv, "breast_csv"),
-        finding_csv=uploaded_text(finding_csv, "finding_csv"),
-        dicom=[rereadable(u, n) for n, u in enumerate(dicom or []) if u.filename],
-        start_as=start_as,
-        first_reader=find_user(db, first_reader) if first_reader else None,
     )

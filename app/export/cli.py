@@ -16,6 +16,7 @@ from app.auth.cli import cli_actor
 from app.auth.users import find_user
 from app.core.cli import Context, files_under, or_fail, pass_context
 from app.core.errors import AppError
+from app.export.states import ExportFormat, ProjectKind, StartAs
 from app.imaging.importer import Source
 
 
@@ -24,8 +25,8 @@ from app.imaging.importer import Source
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["vindr", "json", "reads", "csaw", "comparisons"]),
-    default="vindr",
+    type=click.Choice([fmt.value for fmt in ExportFormat]),
+    default=ExportFormat.VINDR.value,
     show_default=True,
     help="vindr|json|reads export a reading project; csaw|comparisons a masking project.",
 )
@@ -57,7 +58,7 @@ def export_command(
     from app.export.targets import open_target
     from app.imaging.kit import ImagingKit
 
-    kind = jobs.KIND_OF_FORMAT[fmt]
+    kind = ExportFormat(fmt).kind
     options = reading_export.Options(non_final, images, split_ratio, split_seed)
     store = ImagingKit.from_settings(context.settings).store
     with context.db() as session:
@@ -81,11 +82,11 @@ def _bar_progress(bar: Any) -> Callable[[int, int], None]:
     return update
 
 
-def _project_id(session: Session, kind: str, wanted: str) -> int:
+def _project_id(session: Session, kind: ProjectKind, wanted: str) -> int:
     from app.masking.models import MaskingProject
     from app.reading.models import ReadingProject
 
-    model = ReadingProject if kind == "reading" else MaskingProject
+    model = ReadingProject if kind == ProjectKind.READING else MaskingProject
     column = model.id if wanted.isdigit() else model.name
     found = session.scalar(
         select(model.id).where(column == (int(wanted) if wanted.isdigit() else wanted))
@@ -118,8 +119,8 @@ def _project_id(session: Session, kind: str, wanted: str) -> int:
 )
 @click.option(
     "--start-as",
-    type=click.Choice(["final", "first_read"]),
-    default="final",
+    type=click.Choice([start.value for start in StartAs]),
+    default=StartAs.FINAL.value,
     show_default=True,
     help="first_read: each label is a first read; a second reader and arbitration follow.",
 )
@@ -160,7 +161,7 @@ def import_release_command(
             raise click.ClickException(error.message) from None
     click.echo(
         f"Project {intake.project.name!r} (id {intake.project.id}): {intake.studies} "
-        f"{'final studies' if start_as == 'final' else 'studies with a first read'}, "
+        f"{'final studies' if start_as == StartAs.FINAL else 'studies with a first read'}, "
         f"{intake.images_imported} DICOM files imported."
     )
 

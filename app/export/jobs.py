@@ -26,40 +26,44 @@ from app.core import leases
 from app.core.database import utcnow
 from app.core.errors import NotFound, field_error
 from app.export import masking_export, reading_export
-from app.export.models import DONE, FAILED, QUEUED, RUNNING, ExportJob
+from app.export.models import ExportJob
+from app.export.states import ExportFormat, JobStatus, ProjectKind
 from app.export.targets import Target, open_target
 from app.imaging.storage import BlobStore
 from app.masking import service as masking_service
-from app.masking.models import QUERY_IMAGE, MaskingProject
+from app.masking.models import MaskingProject
+from app.masking.states import ImageRole
 from app.reading import service as reading_service
-from app.reading.models import FINAL
+from app.reading.states import StudyStatus
 
 log = logging.getLogger(__name__)
-READING, MASKING = "reading", "masking"
-FORMATS = {READING: ("vindr", "json", "reads"), MASKING: ("csaw", "comparisons")}
-KIND_OF_FORMAT = {fmt: kind for kind, formats in FORMATS.items() for fmt in formats}
 EXPORTS_DIR = "exports"
 
 
 @dataclass(frozen=True)
 class Request:
-    kind: str
+    """An export as asked for: ``kind`` and ``format`` as given (a form sends any text),
+    refused by :func:`check` unless they name a project kind and a format of that kind."""
+
+    kind: ProjectKind | str
     project_id: int
-    format: str
+    format: ExportFormat | str
     options: reading_export.Options = field(default_factory=reading_export.Options)
 
 
 def check(db: Session, wanted: Request) -> str:
     """The project's name, or a 4xx naming what is wrong."""
-    if wanted.format not in KIND_OF_FORMAT:
-        raise field_error("format", f"The format must be one of {', '.join(KIND_OF_FORMAT)}.")
-    if KIND_OF_FORMAT[wanted.format] != wanted.kind:
+    try:
+        fmt = ExportFormat(wanted.format)
+    except ValueError:
         raise field_error(
-            "format", f"{wanted.format} exports a {KIND_OF_FORMAT[wanted.format]} project."
-        )
+            "format", f"The format must be one of {', '.join(ExportFormat)}."
+        ) from None
+    if fmt.kind != wanted.kind:
+        raise field_error("format", f"{fmt} exports a {fmt.kind} project.")
     if not 0.05 <= wanted.options.split_ratio <= 0.95:
         raise field_error("split_ratio", "The training share must be between 0.05 and 0.95.")
-    if wanted.kind == READING:
+    if wanted.kind == ProjectKind.READING:
         return reading_service.get_project(db, wanted.project_id).name
     return masking_service.get_project(db, wanted.project_id).name
 
@@ -73,20 +77,20 @@ def write(
 ) -> list[str]:
     """Write one export into ``target``; returns the file names written."""
     check(db, wanted)
-    if wanted.kind == READING:
+    if wanted.kind == ProjectKind.READING:
         project = reading_service.get_project(db, wanted.project_id)
         # every read carries its study's split, final or not: those are kept too
-        statuses = None if wanted.format == "reads" else (FINAL,)
+        statuses = None if wanted.format == ExportFormat.READS else (StudyStatus.FINAL,)
         reading_export.keep_splits(db, project, wanted.options, statuses)
         _one_snapshot(db)
-        if wanted.format == "vindr":
+        if wanted.format == ExportFormat.VINDR:
             return reading_export.export_vindr(db, project, target, store, wanted.options, progress)
-        if wanted.format == "json":
+        if wanted.format == ExportFormat.JSON:
             return reading_export.export_json(db, project, target, wanted.options, progress)
         return reading_export.export_reads(db, project, target, wanted.options, progress)
     masking = masking_service.get_project(db, wanted.project_id)
     written = []
-    if wanted.format == "csaw":
+    if wanted.format == ExportFormat.CSAW:
         written += masking_export.export_labels(db, masking, target)
     written += masking_export.export_comparisons(db, masking, target)
     if wanted.options.with_images and store is not None:
@@ -107,7 +111,7 @@ def _masking_images(
     db: Session, project: MaskingProject, target: Target, store: BlobStore
 ) -> list[str]:
     images = masking_service.images_by_pk(
-        db, masking_service.project_images(db, project, QUERY_IMAGE)
+        db, masking_service.project_images(db, project, ImageRole.QUERY)
     )
     for image in images.values():
         source = store.local_path(image.file_key)
@@ -153,8 +157,8 @@ class Runner:
             with self.factory() as db:
                 result = db.execute(
                     update(ExportJob)
-                    .where(ExportJob.owner == self.owner, ExportJob.status == QUEUED)
-                    .values(status=FAILED, error=NOT_STARTED, finished_at=utcnow())
+                    .where(ExportJob.owner == self.owner, ExportJob.status == JobStatus.QUEUED)
+                    .values(status=JobStatus.FAILED, error=NOT_STARTED, finished_at=utcnow())
                 )
                 db.commit()
                 return result.rowcount or 0
@@ -168,11 +172,11 @@ def start(
 ) -> ExportJob:
     name = check(db, wanted)
     job = ExportJob(
-        project_kind=wanted.kind,
+        project_kind=ProjectKind(wanted.kind),
         project_id=wanted.project_id,
-        format=wanted.format,
+        format=ExportFormat(wanted.format),
         options=asdict(wanted.options),
-        status=QUEUED,
+        status=JobStatus.QUEUED,
         file_name=f"{_slug(name)}-{wanted.format}.zip",
         created_by=actor.user.id if actor.user else None,
         owner=runner.owner,
@@ -218,18 +222,20 @@ def run(
             log.exception("export job %s failed", job_id)
             db.rollback()
             shutil.rmtree(folder, ignore_errors=True)
-            _finish(db, job_id, owner, FAILED, error=_describe(error))
+            _finish(db, job_id, owner, JobStatus.FAILED, error=_describe(error))
             return
         key = str(path.relative_to(data_dir))
-        if not _finish(db, job_id, owner, DONE, key=key, size=path.stat().st_size):
+        if not _finish(db, job_id, owner, JobStatus.DONE, key=key, size=path.stat().st_size):
             shutil.rmtree(folder, ignore_errors=True)  # the job was ended meanwhile
 
 
 def _claim(db: Session, job_id: int, owner: str) -> bool:
     claimed = db.execute(
         update(ExportJob)
-        .where(ExportJob.id == job_id, ExportJob.owner == owner, ExportJob.status == QUEUED)
-        .values(status=RUNNING, heartbeat_at=utcnow())
+        .where(
+            ExportJob.id == job_id, ExportJob.owner == owner, ExportJob.status == JobStatus.QUEUED
+        )
+        .values(status=JobStatus.RUNNING, heartbeat_at=utcnow())
     )
     db.commit()
     return bool(claimed.rowcount)
@@ -241,7 +247,7 @@ def fail_stale(factory: sessionmaker[Session], *, dry_run: bool = False) -> list
     with factory() as db:
         rows = db.execute(
             select(ExportJob.id, ExportJob.owner, ExportJob.heartbeat_at).where(
-                ExportJob.status.in_((QUEUED, RUNNING))
+                ExportJob.status.in_(JobStatus.open())
             )
         ).all()
         failed = []
@@ -255,10 +261,10 @@ def fail_stale(factory: sessionmaker[Session], *, dry_run: bool = False) -> list
                 update(ExportJob)
                 .where(
                     ExportJob.id == job_id,
-                    ExportJob.status.in_((QUEUED, RUNNING)),
+                    ExportJob.status.in_(JobStatus.open()),
                     leases.beat_unchanged(ExportJob.heartbeat_at, heartbeat_at),
                 )
-                .values(status=FAILED, error=STOPPED, finished_at=utcnow())
+                .values(status=JobStatus.FAILED, error=STOPPED, finished_at=utcnow())
             )
             if ended.rowcount:
                 failed.append(job_id)
@@ -290,13 +296,13 @@ def sweep_files(
         keys = dict(
             db.execute(
                 select(ExportJob.id, ExportJob.file_key).where(
-                    ExportJob.id.in_(list(folders)), ExportJob.status == DONE
+                    ExportJob.id.in_(list(folders)), ExportJob.status == JobStatus.DONE
                 )
             ).all()
         )
     removed = []
     for job_id, folder in sorted(folders.items()):
-        if statuses.get(job_id) in (QUEUED, RUNNING) and job_id not in ending:
+        if statuses.get(job_id) in JobStatus.open() and job_id not in ending:
             continue
         keep = data_dir / keys[job_id] if keys.get(job_id) else None
         for path in [folder] if keep is None else sorted(folder.iterdir()):
@@ -330,7 +336,7 @@ def _finish(
     db: Session,
     job_id: int,
     owner: str,
-    status: str,
+    status: JobStatus,
     *,
     key: str | None = None,
     size: int | None = None,
@@ -339,7 +345,9 @@ def _finish(
     """End a running job this owner still holds; False when it was ended meanwhile."""
     ended = db.execute(
         update(ExportJob)
-        .where(ExportJob.id == job_id, ExportJob.owner == owner, ExportJob.status == RUNNING)
+        .where(
+            ExportJob.id == job_id, ExportJob.owner == owner, ExportJob.status == JobStatus.RUNNING
+        )
         .values(status=status, file_key=key, size=size, error=error, finished_at=utcnow())
     )
     db.commit()
@@ -371,7 +379,7 @@ def recent(db: Session, limit: int = 50) -> list[ExportJob]:
 
 
 def file_of(job: ExportJob, data_dir: Path) -> Path:
-    if job.status != DONE or not job.file_key:
+    if job.status != JobStatus.DONE or not job.file_key:
         raise NotFound(f"Export job {job.id} has no file ({job.status}).")
     path = (data_dir / job.file_key).resolve()
     if not path.is_relative_to(data_dir.resolve()) or not path.is_file():

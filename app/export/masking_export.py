@@ -12,7 +12,8 @@ from app.export.targets import Target
 from app.imaging.display import DisplayParams
 from app.imaging.models import Image
 from app.masking import results, search, service
-from app.masking.models import QUERY_IMAGE, MaskingComparison, MaskingProject, MaskingUndo
+from app.masking.models import MaskingComparison, MaskingProject, MaskingUndo
+from app.masking.states import ImageRole
 
 LABELS_FILE = "masking_labels.csv"
 COMPARISONS_FILE = "comparisons.csv"
@@ -67,7 +68,7 @@ def export_labels(db: Session, project: MaskingProject, target: Target) -> list[
     usernames = {r.user_id: r.user.username for r in service.readers(db, project)}
     columns = [usernames[user_id] for user_id in names]
     full_sort = project.mode == search.FULL_SORT
-    images = service.images_by_pk(db, service.project_images(db, project, QUERY_IMAGE))
+    images = service.images_by_pk(db, service.project_images(db, project, ImageRole.QUERY))
     by_id = {image.image_id: image for image in images.values()}
     with target.text(LABELS_FILE) as handle:
         writer = semicolon_writer(handle)

@@ -8,23 +8,19 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base, UTCDateTime, utcnow
-
-QUEUED = "queued"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
+from app.core.database import Base, EnumText, UTCDateTime, utcnow
+from app.export.states import ExportFormat, JobStatus, ProjectKind
 
 
 class ExportJob(Base):
     __tablename__ = "export_jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_kind: Mapped[str] = mapped_column(String(16))
+    project_kind: Mapped[ProjectKind] = mapped_column(EnumText(ProjectKind, 16))
     project_id: Mapped[int] = mapped_column(Integer, index=True)
-    format: Mapped[str] = mapped_column(String(16))
+    format: Mapped[ExportFormat] = mapped_column(EnumText(ExportFormat, 16))
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    status: Mapped[JobStatus] = mapped_column(EnumText(JobStatus, 16), default=JobStatus.QUEUED)
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     file_name: Mapped[str | None] = mapped_column(String(255))

@@ -1,4 +1,4 @@
-"""Export pages: start exports and follow them to the download; the agreement report."""
+"""Export pages: start exports and follow them to the download; import a release."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ from fastapi.responses import HTMLResponse, Response
 from app.auth.deps import AdminPrincipal, Db
 from app.auth.users import list_active_users
 from app.core.errors import Invalid, field_error
-from app.core.ids import Id, parse_integer
-from app.core.web import form_or_error, render, see_other
+from app.core.ids import parse_integer
+from app.core.web import expose_to_templates, form_or_error, render, see_other
 from app.export import jobs, reading_export
-from app.export.api import import_uploads
 from app.export.models import ExportJob
 from app.export.release_import import Intake
+from app.export.release_uploads import import_uploads
+from app.export.states import ExportFormat, JobStatus, ProjectKind, StartAs
 from app.masking import service as masking_service
-from app.reading import agreement_report
 from app.reading import service as reading_service
 
 router = APIRouter(include_in_schema=False)
+expose_to_templates(JobStatus, ProjectKind, ExportFormat, StartAs)
 
 
 def _exports_page(request: Request, db: Db, status: int = 200, **context: Any) -> HTMLResponse:
@@ -55,7 +56,7 @@ def start_export(
     principal: AdminPrincipal,
     db: Db,
     project: Annotated[str, Form(max_length=40)] = "",
-    format: Annotated[str, Form(max_length=20)] = "vindr",
+    format: Annotated[str, Form(max_length=20)] = ExportFormat.VINDR,
     include_non_final: Annotated[str, Form(max_length=5)] = "",
     with_images: Annotated[str, Form(max_length=5)] = "",
     split_seed: Annotated[str, Form(max_length=12)] = "0",
@@ -92,16 +93,6 @@ def _whole(text: str) -> int:
         raise Invalid("Choose a project; the seed is a number.") from None
 
 
-@router.get("/projects/{project_id}/agreement")
-def agreement_page(request: Request, project_id: Id, _: AdminPrincipal, db: Db) -> HTMLResponse:
-    project = reading_service.get_project(db, project_id)
-    return render(
-        request,
-        "export/agreement.html",
-        {"project": project, "report": agreement_report.agreement_report(db, project)},
-    )
-
-
 def _release_page(request: Request, db: Db, status: int = 200, **context: Any) -> HTMLResponse:
     readers = list_active_users(db)
     return render(request, "export/release.html", {"users": readers, **context}, status)
@@ -121,7 +112,7 @@ def release_import(
     breast_csv: Annotated[UploadFile | None, File()] = None,
     finding_csv: Annotated[UploadFile | None, File()] = None,
     dicom: Annotated[list[UploadFile] | None, File()] = None,
-    start_as: Annotated[str, Form(max_length=20)] = "final",
+    start_as: Annotated[str, Form(max_length=20)] = StartAs.FINAL,
     first_reader: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"project_name": project_name, "start_as": start_as, "first_reader": first_reader}

@@ -8,14 +8,17 @@ from sqlalchemy.orm import Session
 
 from app.export import dataset_statistics, reading_export
 from app.reading import queries
-from app.reading.models import FINAL, ReadingProject
+from app.reading.models import ReadingProject
+from app.reading.states import StudyStatus
 
 
 def collect(db: Session, project: ReadingProject) -> dataset_statistics.Statistics:
     """The project's statistics, streamed study by study (counters only)."""
     splits = reading_export.study_splits(db, project, reading_export.Options())
     accumulator = dataset_statistics.Accumulator()
-    for batch in reading_export.batches(db, reading_export.study_ids(db, project, [FINAL])):
+    for batch in reading_export.batches(
+        db, reading_export.study_ids(db, project, [StudyStatus.FINAL])
+    ):
         for study in batch:
             accumulator.add_study(
                 study.split(splits),

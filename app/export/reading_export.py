@@ -24,7 +24,8 @@ from app.export.targets import Target
 from app.imaging.models import Image, Study
 from app.imaging.storage import LocalStore
 from app.reading import service as reading_service
-from app.reading.models import FINAL, ProjectStudy, ReadingProject, ReadSubmission, ReadTask
+from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission, ReadTask
+from app.reading.states import StudyStatus
 
 BREAST_FILE = vindr_format.BREAST_FILE
 FINDING_FILE = vindr_format.FINDING_FILE
@@ -44,7 +45,8 @@ JSON_FILE = "annotations.json"
 JSON_FORMAT = "mammoread-vindr-json"
 JSON_VERSION = 1
 BATCH = 500
-ROLES = {1: "reader_1", 2: "reader_2", 0: "arbiter"}
+ROLES = {1: "reader_1", 2: "reader_2", 0: "arbiter"}  # reads.csv's role of a read, by slot
+FINAL_ROLE = "final"  # and of the final label
 
 Progress = Callable[[int, int], None]
 
@@ -64,7 +66,7 @@ class StudyRows:
 
     id: int
     study_id: str
-    status: str
+    status: StudyStatus
     label: dict[str, Any] | None
     finalized_at: datetime | None
     stored_split: str | None
@@ -83,7 +85,9 @@ def _no_progress(done: int, total: int) -> None:
 # --- reading the project in batches ------------------------------------------------------------
 
 
-def study_ids(db: Session, project: ReadingProject, statuses: Sequence[str] | None) -> list[int]:
+def study_ids(
+    db: Session, project: ReadingProject, statuses: Sequence[StudyStatus] | None
+) -> list[int]:
     """The project's studies (with these statuses), in the order they entered it."""
     statement = select(ProjectStudy.id).where(ProjectStudy.project_id == project.id)
     if statuses is not None:
@@ -175,7 +179,7 @@ def study_splits(
     db: Session,
     project: ReadingProject,
     options: Options,
-    statuses: Sequence[str] | None = (FINAL,),
+    statuses: Sequence[StudyStatus] | None = (StudyStatus.FINAL,),
 ) -> dict[str, str]:
     """The split of every study with these statuses (None: every study): the stored one
     where there is one (an imported release, or an earlier export), and for the others an
@@ -202,7 +206,7 @@ def study_splits(
             if study.stored_split:
                 stored[study.study_id] = study.stored_split
             image_ids = [image.image_id for image in study.images]
-            label = (study.label or {}) if study.status == FINAL else {}
+            label = (study.label or {}) if study.status == StudyStatus.FINAL else {}
             features[study.study_id] = split.study_features(label, image_ids)
     return split.assign_split(
         features, ratio=options.split_ratio, seed=options.split_seed, kept=stored
@@ -213,7 +217,7 @@ def keep_splits(
     db: Session,
     project: ReadingProject,
     options: Options,
-    statuses: Sequence[str] | None = (FINAL,),
+    statuses: Sequence[StudyStatus] | None = (StudyStatus.FINAL,),
 ) -> int:
     """Store the split of the studies (with these statuses; None: all) that have none, so
     that a study never moves between training and test from one export (dataset version) to
@@ -237,7 +241,7 @@ def export_vindr(
     optionally the non-final studies with their status, and the pseudonymised DICOM files as
     ``images/<study_id>/<image_id>.dicom``."""
     splits = study_splits(db, project, options)
-    ids = study_ids(db, project, [FINAL])
+    ids = study_ids(db, project, [StudyStatus.FINAL])
     written = [BREAST_FILE, FINDING_FILE]
     total = len(ids)
     with target.text(BREAST_FILE) as breast_file, target.text(FINDING_FILE) as finding_file:
@@ -270,7 +274,7 @@ def _copy_images(target: Target, store: LocalStore, rows: StudyRows) -> None:
 
 
 def _write_non_final(db: Session, project: ReadingProject, target: Target) -> str:
-    ids = study_ids(db, project, ["unassigned", "reading", "arbitration"])
+    ids = study_ids(db, project, StudyStatus.open())
     with target.text(NON_FINAL_FILE) as handle:
         writer = vindr_format.csv_writer(handle)
         writer.writerow(NON_FINAL_HEADER)
@@ -292,7 +296,7 @@ def export_json(
     """The same content as the CSV pair, nested: studies -> breasts and images -> findings,
     with real numbers, arrays and nulls. Schema: ``app/export/schemas/vindr.schema.json``."""
     splits = study_splits(db, project, options)
-    ids = study_ids(db, project, [FINAL])
+    ids = study_ids(db, project, [StudyStatus.FINAL])
     with target.text(JSON_FILE) as handle:
         head = {
             "format": JSON_FORMAT,
@@ -383,9 +387,9 @@ def export_reads(
                         f"{submission.active_seconds:.1f}",
                     )
                     _write_read(writer, rows, splits, submission.label, provenance, times)
-                if rows.status == FINAL and rows.label is not None:
+                if rows.status == StudyStatus.FINAL and rows.label is not None:
                     times = ("", _time(rows.finalized_at), "")
-                    _write_read(writer, rows, splits, rows.label, ("", "final"), times)
+                    _write_read(writer, rows, splits, rows.label, ("", FINAL_ROLE), times)
             done += len(batch)
             progress(done, len(ids))
     return [READS_FILE]

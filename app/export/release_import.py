@@ -25,15 +25,16 @@ from app.auth.models import User
 from app.core.database import utcnow
 from app.core.errors import Invalid, field_error
 from app.export import reading_export, vindr_format
+from app.export.states import StartAs
 from app.imaging.importer import Source, expand, import_sources, inflation_refusal
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
 from app.imaging.pseudonymise import IdScheme, identifiers
+from app.imaging.states import ImportChannel, OutcomeStatus
 from app.reading import service as reading_service
-from app.reading.models import FINAL, ReadingProject
+from app.reading.models import ReadingProject
+from app.reading.rules import parse_label
 
-FIRST_READ = "first_read"
-START_AS = (FINAL, FIRST_READ)
 HEADER_FACTS = ("study_id", "series_id", "height", "width")
 FACTS = (*HEADER_FACTS, "laterality", "view_position")
 MAX_LISTED = 200
@@ -55,7 +56,7 @@ def import_release(
     breast_csv: str,
     finding_csv: str,
     dicom: Sequence[Source] = (),
-    start_as: str = FINAL,
+    start_as: StartAs | str = StartAs.FINAL,
     first_reader: User | None = None,
 ) -> Intake:
     """Create ``project_name`` from a release; DICOM files may be imported already.
@@ -63,9 +64,11 @@ def import_release(
     ``start_as`` final: the studies are final with the released labels. first_read: each
     released label is ``first_reader``'s submitted read 1; assigning the project gives every
     study a second reader, and discordant pairs go to arbitration as usual."""
-    if start_as not in START_AS:
-        raise field_error("start_as", f"start_as must be {' or '.join(START_AS)}.")
-    if start_as == FIRST_READ and (first_reader is None or not first_reader.is_active):
+    try:
+        start = StartAs(start_as)
+    except ValueError:
+        raise field_error("start_as", f"start_as must be {' or '.join(StartAs)}.") from None
+    if start == StartAs.FIRST_READ and (first_reader is None or not first_reader.is_active):
         raise field_error("first_reader", "Name the active user the released reads belong to.")
     reading_service.checked_project_name(db, project_name)
     lines = _image_lines(breast_csv)
@@ -80,20 +83,24 @@ def import_release(
         problems = _fact_problems(db, parsed.studies, carried, lines)
     if problems or unreadable or missing:
         raise _refusal(problems, unreadable, missing)
-    report = import_sources(db, kit, dicom, actor=actor, channel="release") if dicom else None
-    if report is not None and report.count("rejected"):
-        rejected = [o for o in report.outcomes if o.status == "rejected"]
+    report = (
+        import_sources(db, kit, dicom, actor=actor, channel=ImportChannel.RELEASE)
+        if dicom
+        else None
+    )
+    if report is not None and report.count(OutcomeStatus.REJECTED):
+        rejected = [o for o in report.outcomes if o.status == OutcomeStatus.REJECTED]
         raise Invalid(
             f"{len(rejected)} DICOM files were refused, so the project was not created. The "
-            f"{report.count('imported')} accepted images are stored and will be recognised "
-            "when the release is sent again.",
+            f"{report.count(OutcomeStatus.IMPORTED)} accepted images are stored and will be "
+            "recognised when the release is sent again.",
             code="invalid_release",
             details=[{"field": o.name[:200], "message": o.reason or ""} for o in rejected[:50]],
         )
     project = reading_service.add_project(
         db, actor, reading_service.NewProject(project_name, "Imported VinDr-format release.")
     )
-    if start_as == FINAL:
+    if start == StartAs.FINAL:
         _add_final_studies(db, project, parsed.studies)
     else:
         assert first_reader is not None
@@ -105,10 +112,10 @@ def import_release(
         object_type="reading_project",
         object_id=project.id,
         studies=len(parsed.studies),
-        start_as=start_as,
+        start_as=start,
     )
     db.commit()
-    imported = report.count("imported") if report else 0
+    imported = report.count(OutcomeStatus.IMPORTED) if report else 0
     return Intake(project, len(parsed.studies), imported)
 
 
@@ -277,7 +284,8 @@ def _add_final_studies(
     now = utcnow()
     for study in studies:
         released = _released(_study_pks(db, [study])[study.study_id], study)
-        reading_service.add_released_study(db, project, released, final_label=study.label, at=now)
+        label = parse_label(study.label)
+        reading_service.add_released_study(db, project, released, final_label=label, at=now)
     db.flush()
 
 
@@ -290,5 +298,5 @@ def _add_first_reads(
         added = reading_service.add_released_study(
             db, project, _released(pks[study.study_id], study)
         )
-        reading_service.record_imported_read(db, added, reader, study.label, now)
+        reading_service.record_imported_read(db, added, reader, parse_label(study.label), now)
     db.flush()

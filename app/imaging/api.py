@@ -37,6 +37,7 @@ from app.imaging.service import (
     import_history,
     list_studies,
 )
+from app.imaging.states import ImportChannel
 from app.imaging.views import flag_out, image_out
 
 router = APIRouter(prefix="/api/v1", tags=["imaging"], responses=ERROR_RESPONSES)
@@ -61,7 +62,9 @@ def import_images(
 ) -> ImportOut:
     """Import DICOM files (or zips of them): pseudonymised, checked, stored; idempotent."""
     kit = request.app.state.imaging
-    report = import_sources(db, kit, upload_sources(files), actor=principal.actor, channel="api")
+    report = import_sources(
+        db, kit, upload_sources(files), actor=principal.actor, channel=ImportChannel.API
+    )
     return ImportOut(
         batch_id=report.batch_id,
         **report.summary(),

@@ -12,6 +12,7 @@ import click
 from app.auth.cli import cli_actor, create_demo_readers
 from app.core.cli import Context, files_under, pass_context
 from app.imaging.importer import ImportReport, Source
+from app.imaging.states import ImportChannel, OutcomeStatus
 
 
 @click.command("import")
@@ -37,14 +38,14 @@ def import_command(context: Context, paths: tuple[Path, ...], as_json: bool) -> 
             kit,
             sources,
             actor=cli_actor(context),
-            channel="cli",
+            channel=ImportChannel.CLI,
             progress=lambda _: bar.update(1),
         )
     if as_json:
         _echo_json(report)
         return
     for outcome in report.outcomes:
-        if outcome.status == "rejected":
+        if outcome.status == OutcomeStatus.REJECTED:
             click.echo(f"rejected  {outcome.name}: {outcome.reason}")
     summary = report.summary()
     click.echo(
@@ -95,7 +96,7 @@ def demo(context: Context, studies: int, size: str, if_empty: bool, with_readers
                 kit,
                 demo_sources(studies, rows=rows, columns=columns),
                 actor=cli_actor(context),
-                channel="demo",
+                channel=ImportChannel.DEMO,
                 progress=lambda _: bar.update(1),
             )
     summary = report.summary()

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.database import Base, UTCDateTime, utcnow
+from app.core.database import Base, EnumText, UTCDateTime, utcnow
+from app.imaging.states import ImportChannel
 
 
 class Study(Base):
@@ -72,6 +73,7 @@ class QcFlag(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_pk: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
     image_pk: Mapped[int | None] = mapped_column(ForeignKey("images.id"), index=True)
+    # a QcKind's value, kept as text: a row may hold a kind this version does not know
     kind: Mapped[str] = mapped_column(String(32), index=True)
     detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -93,12 +95,13 @@ class ImportBatch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor_name: Mapped[str | None] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[ImportChannel] = mapped_column(EnumText(ImportChannel, 16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     imported: Mapped[int] = mapped_column(Integer, default=0)
     already_present: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+    # per file: status (an ``OutcomeStatus`` value), reason, study_id, image_id
     outcomes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # the lease: which process runs the import, and when it last said it is alive
     owner: Mapped[str | None] = mapped_column(String(120))

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.auth.deps import AdminPrincipal, Db
 from app.core.ids import Id
-from app.core.web import form_or_error, render
+from app.core.web import expose_to_templates, form_or_error, render
 from app.imaging import qc
 from app.imaging.service import (
     StudyQuery,
@@ -22,9 +22,11 @@ from app.imaging.service import (
     manufacturers,
     open_flag_counts,
 )
+from app.imaging.states import Completeness, ImportChannel, OutcomeStatus, QcKind
 from app.imaging.views import image_out
 
 router = APIRouter(include_in_schema=False)
+expose_to_templates(OutcomeStatus, ImportChannel, QcKind, Completeness)
 PAGE_SIZE = 50
 
 
@@ -39,8 +41,9 @@ def studies_page(
     manufacturer: Annotated[str | None, Query(max_length=64)] = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> HTMLResponse:
-    completeness = {"yes": True, "no": False}.get(complete or "")
-    query = StudyQuery(q or None, flag or None, completeness, manufacturer or None)
+    completeness = Completeness.named(complete)
+    wanted = None if completeness is None else completeness.wanted
+    query = StudyQuery(q or None, flag or None, wanted, manufacturer or None)
     rows, total = list_studies(db, query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(
         request,

@@ -8,30 +8,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.imaging.states import QcKind
+
 STANDARD_VIEWS = ("R-CC", "L-CC", "R-MLO", "L-MLO")
-LATERALITY_MISMATCH = "laterality_mismatch"
-INVERTED_INTENSITY = "inverted_intensity"
-MISSING_VIEW = "missing_view"
-DUPLICATE_VIEW = "duplicate_view"
-UNKNOWN_VIEW = "unknown_view"
-FOR_PROCESSING = "for_processing"
-BURNED_IN_TEXT = "burned_in_text"
-VIEW_FLAGS = (MISSING_VIEW, DUPLICATE_VIEW)
+VIEW_FLAGS = (QcKind.MISSING_VIEW, QcKind.DUPLICATE_VIEW)  # of the study's views together
 KINDS = {
-    LATERALITY_MISMATCH: "Laterality from pixels disagrees with the header",
-    INVERTED_INTENSITY: "Bright background after display transforms (inverted?)",
-    MISSING_VIEW: "A standard view is missing",
-    DUPLICATE_VIEW: "A view occurs more than once",
-    UNKNOWN_VIEW: "Laterality or view could not be read",
-    FOR_PROCESSING: "'For processing' image (raw detector data)",
-    BURNED_IN_TEXT: "Text burned into the pixels",
+    QcKind.LATERALITY_MISMATCH: "Laterality from pixels disagrees with the header",
+    QcKind.INVERTED_INTENSITY: "Bright background after display transforms (inverted?)",
+    QcKind.MISSING_VIEW: "A standard view is missing",
+    QcKind.DUPLICATE_VIEW: "A view occurs more than once",
+    QcKind.UNKNOWN_VIEW: "Laterality or view could not be read",
+    QcKind.FOR_PROCESSING: "'For processing' image (raw detector data)",
+    QcKind.BURNED_IN_TEXT: "Text burned into the pixels",
 }
 SIDE_NAMES = {"L": "left", "R": "right"}
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str
+    kind: QcKind
     detail: str
 
 
@@ -53,7 +48,7 @@ def laterality_finding(laterality: str | None, side: str | None) -> Finding | No
     if laterality is None or side is None or laterality == side:
         return None
     return Finding(
-        LATERALITY_MISMATCH,
+        QcKind.LATERALITY_MISMATCH,
         f"The header says {SIDE_NAMES[laterality]} breast, but the breast lies against the "
         f"{SIDE_NAMES[side]} edge: the laterality tag may be wrong or the image mirrored.",
     )
@@ -69,7 +64,7 @@ def inversion_finding(display: np.ndarray, side: str | None) -> Finding | None:
     if level <= 127:
         return None
     return Finding(
-        INVERTED_INTENSITY,
+        QcKind.INVERTED_INTENSITY,
         f"The background is bright after display transforms (median {level:.0f} of 255): "
         "the intensities are probably inverted (photometric interpretation or LUT shape).",
     )
@@ -85,10 +80,12 @@ def view_findings(views: Iterable[str | None]) -> list[Finding]:
     """Four standard views are expected per study, once each."""
     counts = Counter(v for v in views if v is not None)
     findings = [
-        Finding(MISSING_VIEW, f"{name} is missing.") for name in STANDARD_VIEWS if not counts[name]
+        Finding(QcKind.MISSING_VIEW, f"{name} is missing.")
+        for name in STANDARD_VIEWS
+        if not counts[name]
     ]
     findings += [
-        Finding(DUPLICATE_VIEW, f"{name} occurs {count} times.")
+        Finding(QcKind.DUPLICATE_VIEW, f"{name} occurs {count} times.")
         for name, count in sorted(counts.items())
         if count > 1
     ]

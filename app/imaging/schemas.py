@@ -7,14 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.imaging.states import ImportChannel, OutcomeStatus, QcKind
+
 
 class OutcomeOut(BaseModel):
     name: str = Field(description="The file's name as uploaded (zip members: archive/member).")
-    status: str = Field(description="imported, already_present or rejected")
+    status: OutcomeStatus = Field(description="imported, already_present or rejected")
     reason: str | None = None
     study_id: str | None = None
     image_id: str | None = None
-    flags: list[str] = Field(default_factory=list, description="QC flags raised at import.")
+    flags: list[QcKind] = Field(default_factory=list, description="QC flags raised at import.")
 
 
 class ImportOut(BaseModel):
@@ -111,7 +113,7 @@ class ImportBatchOut(BaseModel):
 
     id: int
     actor_name: str | None
-    channel: str
+    channel: ImportChannel
     started_at: datetime
     finished_at: datetime | None
     imported: int

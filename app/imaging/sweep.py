@@ -26,11 +26,11 @@ from app.audit.service import Actor, record
 from app.core import leases
 from app.core.database import utcnow
 from app.imaging.models import Image, ImportBatch, Study
+from app.imaging.states import OutcomeStatus
 from app.imaging.storage import DRAFT_SUFFIX, IMAGES_DIR, PYRAMID_DIR
 
 GRACE_SECONDS = 3600.0
 CHUNK = 5000
-INTERRUPTED = "interrupted"
 STOPPED = (
     "The server stopped before this import finished; only the images listed as imported were "
     "stored: send the others again."
@@ -67,11 +67,12 @@ def finish_stale_batches(db: Session, batch_ids: Collection[int]) -> list[int]:
             .where(Image.import_batch_id == batch_id)
             .order_by(Image.id)
         ).all()
+        imported, interrupted = OutcomeStatus.IMPORTED, OutcomeStatus.INTERRUPTED
         outcomes = [
-            {"status": "imported", "reason": None, "study_id": s, "image_id": i} for s, i in images
+            {"status": imported, "reason": None, "study_id": s, "image_id": i} for s, i in images
         ]
         outcomes.append(
-            {"status": INTERRUPTED, "reason": STOPPED, "study_id": None, "image_id": None}
+            {"status": interrupted, "reason": STOPPED, "study_id": None, "image_id": None}
         )
         ended = db.execute(
             update(ImportBatch)

@@ -21,12 +21,12 @@ from collections import Counter
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from itertools import combinations
 
-from app.masking.search import ANSWERS, QUERY, REFERENCE, SAME
+from app.masking.states import Answer, Side
 
-LEFT = "left"
-RIGHT = "right"
-SIDES = (LEFT, RIGHT)
-DISCARD = "discard"
+ANSWERS = Answer.of_search()
+QUERY, REFERENCE, SAME, DISCARD = Answer.QUERY, Answer.REFERENCE, Answer.SAME, Answer.DISCARD
+LEFT, RIGHT = Side.LEFT, Side.RIGHT
+SIDES = tuple(Side)
 LOW_MASKING = frozenset({1, 2})
 
 

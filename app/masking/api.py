@@ -12,7 +12,7 @@ from app.imaging import access
 from app.imaging.models import Image
 from app.imaging.views import image_out
 from app.masking import results, service
-from app.masking.models import ImageRole, MaskingProject
+from app.masking.models import MaskingProject
 from app.masking.schemas import (
     AnswerIn,
     AnswerOut,
@@ -25,6 +25,7 @@ from app.masking.schemas import (
     UndoneOut,
     UndoOut,
 )
+from app.masking.states import ImageRole, OutcomeKind
 
 router = APIRouter(prefix="/api/v1/masking", tags=["masking"], responses=ERROR_RESPONSES)
 access.allow(service.can_view_study)
@@ -142,7 +143,8 @@ def answer(comparison_id: str, body: AnswerIn, principal: CurrentPrincipal, db: 
     return AnswerOut(
         comparison_id=done.comparison.uid,
         answer=done.comparison.answer,
-        outcome="continue" if outcome == "probe" else outcome,  # probes stay blind
+        # probes stay blind
+        outcome=OutcomeKind.CONTINUE if outcome == OutcomeKind.PROBE else outcome,
         replayed=done.replayed,
         next=pair_out(done.served),
     )

@@ -4,7 +4,6 @@ comparisons and of undos."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -21,29 +20,22 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
-from app.core.database import Base, UTCDateTime, utcnow
+from app.core.database import Base, EnumText, UTCDateTime, utcnow
 from app.imaging.models import Image
+from app.masking.states import (
+    Answer,
+    ComparisonKind,
+    DiscardReason,
+    ImageRole,
+    LevelRule,
+    OutcomeKind,
+    Phase,
+    Side,
+    SortMode,
+)
 
-
-class ImageRole(StrEnum):
-    """An image's role in a project (``MaskingImage.role``)."""
-
-    QUERY = "query"  # to place
-    SEED = "seed"  # a reference only
-
-
-class ComparisonKind(StrEnum):
-    """What a served pair is (``MaskingComparison.kind``, the pending pair's ``kind``)."""
-
-    SEARCH = "search"  # a step of the search placing the query
-    PROBE = "probe"  # a pair answered before, shown again blind
-
-
-# the names callers outside masking use
-QUERY_IMAGE = ImageRole.QUERY
-SEED_IMAGE = ImageRole.SEED
+# the name a caller outside masking uses (bench/masking.py)
 SEARCH = ComparisonKind.SEARCH
-PROBE = ComparisonKind.PROBE
 
 
 class MaskingProject(Base):
@@ -52,8 +44,8 @@ class MaskingProject(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     instructions: Mapped[str] = mapped_column(Text, default="")
-    mode: Mapped[str] = mapped_column(String(16))
-    level_rule: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[SortMode] = mapped_column(EnumText(SortMode, 16))
+    level_rule: Mapped[LevelRule] = mapped_column(EnumText(LevelRule, 16))
     levels: Mapped[int] = mapped_column(Integer, default=8)
     seeds_per_level: Mapped[int] = mapped_column(Integer, default=4)
     seed_list: Mapped[list[int]] = mapped_column(JSON, default=list)
@@ -78,7 +70,7 @@ class MaskingImage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("masking_projects.id"), index=True)
     image_pk: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
-    role: Mapped[str] = mapped_column(String(8))
+    role: Mapped[ImageRole] = mapped_column(EnumText(ImageRole, 8))
 
     image: Mapped[Image] = relationship(lazy="joined")
 
@@ -120,20 +112,21 @@ class MaskingComparison(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("masking_projects.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[ComparisonKind] = mapped_column(EnumText(ComparisonKind, 8))
     query_pk: Mapped[int] = mapped_column(ForeignKey("images.id"))
     reference_pk: Mapped[int] = mapped_column(ForeignKey("images.id"))
-    query_side: Mapped[str] = mapped_column(String(5))
-    answer: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(16))
+    query_side: Mapped[Side] = mapped_column(EnumText(Side, 5))
+    answer: Mapped[Answer] = mapped_column(EnumText(Answer, 16))
+    reason: Mapped[DiscardReason | None] = mapped_column(EnumText(DiscardReason, 16))
     note: Mapped[str | None] = mapped_column(Text)
+    # a LevelRule's value, or TERNARY_BINARY for a full sort (``states``)
     rule: Mapped[str] = mapped_column(String(16))
-    phase: Mapped[str] = mapped_column(String(8))
+    phase: Mapped[Phase] = mapped_column(EnumText(Phase, 8))
     interval_low: Mapped[int] = mapped_column(Integer)
     interval_high: Mapped[int] = mapped_column(Integer)
     reference_position: Mapped[int] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer)
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[OutcomeKind] = mapped_column(EnumText(OutcomeKind, 16))
     outcome_position: Mapped[int | None] = mapped_column(Integer)
     search_before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     probe_of: Mapped[int | None] = mapped_column(ForeignKey("masking_comparisons.id"))

@@ -15,12 +15,14 @@ from app.auth.models import User
 from app.auth.users import list_active_users
 from app.core.errors import Invalid
 from app.core.ids import Id, parse_integer
-from app.core.web import form_or_error, render, see_other
-from app.masking import queries, results, search, service
+from app.core.web import expose_to_templates, form_or_error, render, see_other
+from app.masking import queries, results, service
 from app.masking.models import MaskingProject
 from app.masking.schemas import ResultsOut
+from app.masking.states import LevelRule, SortMode
 
 router = APIRouter(include_in_schema=False)
+expose_to_templates(SortMode, LevelRule)
 FormStr = Annotated[str, Form(max_length=200000)]
 CHART_CELL = 44
 
@@ -41,7 +43,7 @@ def _projects_page(
             "all_projects": [(p, service.readers(db, p)) for p in every],
             "users": list_active_users(db),
             "candidates": queries.seed_candidates(db),
-            "full_sorts": [p for p in every if p.mode == search.FULL_SORT],
+            "full_sorts": [p for p in every if p.mode == SortMode.FULL_SORT],
         }
     return render(
         request,
@@ -58,9 +60,9 @@ class ProjectForm(BaseModel):
     model_config = ConfigDict(str_max_length=200000)
 
     name: str = ""
-    mode: str = search.FULL_SORT
+    mode: str = SortMode.FULL_SORT.value
     instructions: str = ""
-    level_rule: str = search.EXACT
+    level_rule: str = LevelRule.EXACT.value
     levels: str = "8"
     seeds_per_level: str = "4"
     study_ids: str = ""

@@ -13,14 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.imaging.models import Image
 from app.masking import agreement, search, service
-from app.masking.models import (
-    ComparisonKind,
-    ImageRole,
-    MaskingComparison,
-    MaskingProject,
-    MaskingReader,
-    MaskingUndo,
-)
+from app.masking.models import MaskingComparison, MaskingProject, MaskingReader, MaskingUndo
 from app.masking.schemas import (
     ImageResultOut,
     PairAgreementOut,
@@ -29,6 +22,7 @@ from app.masking.schemas import (
     ResultsOut,
     VersusMedianOut,
 )
+from app.masking.states import Answer, ComparisonKind, ImageRole, OutcomeKind, Side, SortMode
 
 MEDIAN_RULE = (
     "Median of the readers' levels; with an even number of readers the two middle levels "
@@ -45,10 +39,10 @@ class Logged:
 
     id: int
     user_id: int
-    kind: str
-    answer: str
-    outcome: str
-    query_side: str
+    kind: ComparisonKind
+    answer: Answer
+    outcome: OutcomeKind
+    query_side: Side
     response_ms: int
     probe_of: int | None
 
@@ -87,7 +81,7 @@ def project_results(db: Session, project: MaskingProject) -> ResultsOut:
 
 def _labels(project: MaskingProject, reader: MaskingReader, queries: set[int]) -> ReaderLabels:
     state = search.ReaderState.from_json(reader.state)
-    if project.mode == search.FULL_SORT:
+    if project.mode == SortMode.FULL_SORT:
         levels = search.level_cut(state.order, project.levels) if state.order else {}
         ranks = {image: rank for rank, image in enumerate(state.order, start=1)}
         seeds = list(project.seed_list)
@@ -151,8 +145,8 @@ def _reader_out(
         return [images[pk].image_id for pk in pks]
 
     searches = [entry for entry in log if entry.kind == ComparisonKind.SEARCH]
-    finished = [e for e in searches if e.outcome in ("placed", "aborted", "reported")]
-    aborts = sum(1 for e in finished if e.outcome in ("aborted", "reported"))
+    finished = [e for e in searches if e.outcome in OutcomeKind.ending_a_search()]
+    aborts = sum(1 for e in finished if e.outcome in OutcomeKind.of_an_abort())
     originals = {e.id: e.answer for e in searches}
     probes = [
         (originals[e.probe_of], e.answer)
@@ -172,7 +166,7 @@ def _reader_out(
         username=reader.user.username,
         finished=state.done,
         progress=ProgressOut(**service.progress(project, reader).__dict__),
-        order=ids(state.order) if project.mode == search.FULL_SORT else None,
+        order=ids(state.order) if project.mode == SortMode.FULL_SORT else None,
         levels={images[pk].image_id: level for pk, level in every_level.items()},
         seeds=ids(one.seeds),
         discarded={images[pk].image_id: reason for pk, reason in state.discarded.items()},
@@ -212,7 +206,7 @@ def _f1(
 
 def _pairs(project: MaskingProject, labels: Sequence[ReaderLabels]) -> list[PairAgreementOut]:
     """Full sort: tau-b over ranks; levels: over levels (images both readers placed)."""
-    full_sort = project.mode == search.FULL_SORT
+    full_sort = project.mode == SortMode.FULL_SORT
     vectors = {
         one.reader.user.username: (
             {pk: one.ranks[pk] for pk in one.levels} if full_sort else one.levels

@@ -9,11 +9,20 @@ from pydantic import BaseModel, Field
 
 from app.core.ids import Id
 from app.imaging.schemas import ImageOut
+from app.masking.states import (
+    Answer,
+    DiscardReason,
+    LevelRule,
+    OutcomeKind,
+    Phase,
+    Side,
+    SortMode,
+)
 
 
 class ProjectCreate(BaseModel):
     name: str = Field(max_length=500)
-    mode: Literal["full_sort", "levels"] = "full_sort"
+    mode: SortMode = SortMode.FULL_SORT
     instructions: str = Field(default="", max_length=20000)
     image_ids: list[str] = Field(
         default_factory=list,
@@ -31,8 +40,8 @@ class ProjectCreate(BaseModel):
         max_length=1000,
         description="Full sort: the shared seed list, least to most masking (>= 2 image ids).",
     )
-    level_rule: Literal["exact", "paper"] = Field(
-        default="exact",
+    level_rule: LevelRule = Field(
+        default=LevelRule.EXACT,
         description="exact: binary search over level boundaries (a consistent reader lands "
         "in the right level); paper: CSAW-M's rule (start at a central level, a random seed "
         "of the reference level).",
@@ -70,9 +79,9 @@ class ProjectCreate(BaseModel):
 class ProjectOut(BaseModel):
     id: int
     name: str
-    mode: str
+    mode: SortMode
     instructions: str
-    level_rule: str
+    level_rule: LevelRule
     levels: int
     seeds_per_level: int
     randomise_sides: bool
@@ -107,8 +116,8 @@ class PairOut(BaseModel):
     comparison_id: str | None = None
     query_image_id: str | None = None
     reference_image_id: str | None = None
-    query_side: Literal["left", "right"] | None = None
-    phase: str | None = None
+    query_side: Side | None = None
+    phase: Phase | None = None
     interval: list[int] | None = None
     attempt: int | None = None
     images: dict[str, ImageOut] | None = Field(
@@ -121,18 +130,18 @@ class PairOut(BaseModel):
 
 
 class AnswerIn(BaseModel):
-    answer: Literal["query", "reference", "same", "discard"] = Field(
+    answer: Answer = Field(
         description="query: the query image hides a tumour more easily; discard: the query "
         "cannot be judged (with a reason)."
     )
-    reason: Literal["distorted", "incomplete", "other"] | None = None
+    reason: DiscardReason | None = None
     note: str | None = Field(default=None, max_length=2000)
 
 
 class AnswerOut(BaseModel):
     comparison_id: str
-    answer: str
-    outcome: str = Field(
+    answer: Answer
+    outcome: OutcomeKind = Field(
         description="continue, placed, aborted, reported (after max_attempts aborts) or "
         "discarded. A consistency probe answers continue: probes are blind."
     )
@@ -142,7 +151,7 @@ class AnswerOut(BaseModel):
 
 class UndoneOut(BaseModel):
     comparison_id: str
-    answer: str
+    answer: Answer
     query_image_id: str
     reference_image_id: str
 
@@ -171,7 +180,7 @@ class ReaderResultOut(BaseModel):
         description="Image id -> level (full sort: the list cut into equal parts)."
     )
     seeds: list[str] = Field(description="The reader's seed images (not answered, not scored).")
-    discarded: dict[str, str]
+    discarded: dict[str, DiscardReason]
     reported: list[str] = Field(description="Images aborted max_attempts times.")
     attempts: int
     aborts: int
@@ -205,8 +214,8 @@ class ImageResultOut(BaseModel):
 
 class ResultsOut(BaseModel):
     project_id: int
-    mode: str
-    rule: str
+    mode: SortMode
+    rule: str = Field(description="The level rule, or ternary_binary for a full sort.")
     levels: int
     median_rule: str
     readers: list[ReaderResultOut]

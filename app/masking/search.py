@@ -14,6 +14,10 @@ hardest seed of level k marks the boundary between k and k+1).
 
 Randomness is a pure function of the reader's seed and the position in the protocol, so a
 resumed search draws the same references and the next pair can be predicted for prefetching.
+
+One module on purpose (about 500 lines): the full sort, the two level rules, undo and the
+reader's state are one state machine over one ``ReaderState``; each step's invariants are
+checked against the others', and the engine's tests read it as one protocol.
 """
 
 from __future__ import annotations
@@ -22,23 +26,16 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
-Answer = Literal["query", "reference", "same"]
-QUERY: Answer = "query"
-REFERENCE: Answer = "reference"
-SAME: Answer = "same"
-ANSWERS: tuple[Answer, ...] = (QUERY, REFERENCE, SAME)
+from app.masking.states import Answer, LevelRule, OutcomeKind, Phase, Side, SortMode
 
-FULL_SORT = "full_sort"
-LEVELS = "levels"
-MODES = (FULL_SORT, LEVELS)
-EXACT = "exact"
-PAPER = "paper"
-LEVEL_RULES = (EXACT, PAPER)
-TERNARY = "ternary"
-BINARY = "binary"
-LEVEL = "level"
+# The engine's vocabulary by short names (the enums are in ``app.masking.states``).
+QUERY, REFERENCE, SAME = Answer.QUERY, Answer.REFERENCE, Answer.SAME
+ANSWERS = Answer.of_search()  # a discard is not a search answer: ``discard`` ends the search
+FULL_SORT, LEVELS = SortMode.FULL_SORT, SortMode.LEVELS
+EXACT, PAPER = LevelRule.EXACT, LevelRule.PAPER
+TERNARY, BINARY, LEVEL = Phase.TERNARY, Phase.BINARY, Phase.LEVEL
 
 TERNARY_STEPS = 2
 TERNARY_MIN_SIZE = 4
@@ -94,7 +91,7 @@ class Search:
             low=data["low"],
             high=data["high"],
             ternary_steps=data.get("ternary_steps", 0),
-            first=data.get("first"),
+            first=Answer(data["first"]) if data.get("first") else None,
             comparisons=data.get("comparisons", 0),
         )
 
@@ -139,7 +136,7 @@ def anchors(search: Search) -> tuple[int, int]:
     return search.low + span // 3, search.low + 2 * span // 3
 
 
-def full_sort_phase(search: Search) -> str:
+def full_sort_phase(search: Search) -> Phase:
     return TERNARY if in_ternary(search) else BINARY
 
 
@@ -199,7 +196,7 @@ def start_levels(levels: int) -> Search:
     return Search(1, levels)
 
 
-def level_reference(search: Search, rule: str, levels: int, coin: int) -> int:
+def level_reference(search: Search, rule: LevelRule, levels: int, coin: int) -> int:
     """The level whose seed the query is compared with next.
 
     Exact: boundary level k = the middle of the interval, rounded down. Paper: the middle of
@@ -216,7 +213,7 @@ def level_reference(search: Search, rule: str, levels: int, coin: int) -> int:
     return twice_middle // 2 + towards_centre
 
 
-def level_answer(search: Search, rule: str, reference: int, answer: Answer) -> Step:
+def level_answer(search: Search, rule: LevelRule, reference: int, answer: Answer) -> Step:
     counted = replace(search, comparisons=search.comparisons + 1)
     if rule == EXACT:
         # The reference is level k's hardest seed: harder means above k, anything else k or below.
@@ -230,12 +227,12 @@ def level_answer(search: Search, rule: str, reference: int, answer: Answer) -> S
     return Place(low) if low == high else Continue(replace(counted, low=low, high=high))
 
 
-def level_seed_index(rule: str, seeds_in_level: int, pick: int) -> int:
+def level_seed_index(rule: LevelRule, seeds_in_level: int, pick: int) -> int:
     """Which seed of the reference level to show: the hardest (exact) or a random one."""
     return seeds_in_level - 1 if rule == EXACT else pick % seeds_in_level
 
 
-def max_comparisons(mode: str, size: int) -> int:
+def max_comparisons(mode: SortMode, size: int) -> int:
     """The most comparisons one insertion takes: list length ``size`` or ``size`` levels."""
     if mode == LEVELS:
         return math.ceil(math.log2(size))
@@ -249,9 +246,9 @@ def max_comparisons(mode: str, size: int) -> int:
 class Setup:
     """What a reader's searches depend on; fixed when the reader joins the project."""
 
-    mode: str
+    mode: SortMode
     seed: int
-    rule: str = EXACT
+    rule: LevelRule = EXACT
     level_seeds: tuple[tuple[int, ...], ...] = ()
     max_attempts: int = 3
     randomise_sides: bool = False
@@ -284,11 +281,11 @@ class Pair:
     query: int
     reference: int
     position: int
-    phase: str
+    phase: Phase
     attempt: int
     low: int
     high: int
-    query_side: str
+    query_side: Side
 
 
 @dataclass
@@ -387,9 +384,9 @@ def pair_for(state: ReaderState, setup: Setup) -> Pair | None:
         seeds = setup.level_seeds[position - 1]
         pick = draw(setup.seed, "seed", *draws)
         reference, phase = seeds[level_seed_index(setup.rule, len(seeds), pick)], LEVEL
-    side = "left"
+    side = Side.LEFT
     if setup.randomise_sides and draw(setup.seed, "side", *draws) % 2:
-        side = "right"
+        side = Side.RIGHT
     return Pair(
         current.query, reference, position, phase, current.attempt, search.low, search.high, side
     )
@@ -397,10 +394,11 @@ def pair_for(state: ReaderState, setup: Setup) -> Pair | None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an answer did: ``kind`` is continue, placed, aborted, reported or discarded;
-    ``position`` the list index or level for placed."""
+    """What an answer did: ``kind`` is continue, placed, aborted, reported or discarded (or
+    probe, for a probe's answer, which leaves the search alone); ``position`` the list index
+    or level for placed."""
 
-    kind: str
+    kind: OutcomeKind
     position: int | None = None
 
 
@@ -419,20 +417,20 @@ def answer(
     new = state.copy()
     if isinstance(step, Continue):
         new.current = replace(current, search=step.search)
-        return new, Outcome("continue")
+        return new, Outcome(OutcomeKind.CONTINUE)
     new.current = None
     if isinstance(step, Place):
         if setup.mode == FULL_SORT:
             new.order.insert(step.position, current.query)
         else:
             new.placed[current.query] = step.position
-        return new, Outcome("placed", step.position)
+        return new, Outcome(OutcomeKind.PLACED, step.position)
     new.attempts[current.query] = current.attempt
     if current.attempt >= setup.max_attempts:
         new.reported.append(current.query)
-        return new, Outcome("reported")
+        return new, Outcome(OutcomeKind.REPORTED)
     new.queue.append(current.query)
-    return new, Outcome("aborted")
+    return new, Outcome(OutcomeKind.ABORTED)
 
 
 def discard(state: ReaderState, reason: str) -> tuple[ReaderState, Outcome]:
@@ -441,7 +439,7 @@ def discard(state: ReaderState, reason: str) -> tuple[ReaderState, Outcome]:
     new = state.copy()
     new.discarded[state.current.query] = reason
     new.current = None
-    return new, Outcome("discarded")
+    return new, Outcome(OutcomeKind.DISCARDED)
 
 
 def undo(state: ReaderState, setup: Setup, before: Current, outcome: Outcome) -> ReaderState:
@@ -451,18 +449,18 @@ def undo(state: ReaderState, setup: Setup, before: Current, outcome: Outcome) ->
     started = new.current
     # Any query current after an answer that ended the search was started since; it may be
     # the same image when its abort requeued it last in an otherwise empty queue.
-    if started is not None and outcome.kind != "continue":
+    if started is not None and outcome.kind != OutcomeKind.CONTINUE:
         new.queue.insert(0, started.query)
     query = before.query
-    if outcome.kind == "placed":
+    if outcome.kind == OutcomeKind.PLACED:
         if setup.mode == FULL_SORT:
             new.order.remove(query)
         else:
             del new.placed[query]
-    elif outcome.kind == "discarded":
+    elif outcome.kind == OutcomeKind.DISCARDED:
         del new.discarded[query]
-    elif outcome.kind in ("aborted", "reported"):
-        _remove_last(new.reported if outcome.kind == "reported" else new.queue, query)
+    elif outcome.kind in OutcomeKind.of_an_abort():
+        _remove_last(new.reported if outcome.kind == OutcomeKind.REPORTED else new.queue, query)
         _restore_attempts(new, query, before.attempt - 1)
     new.current = before
     return new

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.reading import agreement
-from app.reading.models import FINAL, ProjectStudy, ReadingProject, ReadSubmission
+from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission
 from app.reading.rules import BREAST_BIRADS, DENSITIES, LATERALITIES, ProjectRules
+from app.reading.states import StudyStatus
 
 BATCH = 1000
 ASSESSED_BIRADS = tuple(b for b in BREAST_BIRADS if b != 0)
@@ -119,7 +120,12 @@ def agreement_report(db: Session, project: ReadingProject) -> AgreementReportOut
         ).all()
         reads = _reads(db, chunk)
         for study_id, status, final in studies:
-            _count_study(tally, reads.get(study_id, []), final if status == FINAL else None, rules)
+            _count_study(
+                tally,
+                reads.get(study_id, []),
+                final if status == StudyStatus.FINAL else None,
+                rules,
+            )
     return _report(db, project, tally, rules)
 
 

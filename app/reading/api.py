@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -12,7 +12,7 @@ from app.core.ids import Id, Offset
 from app.imaging import access
 from app.imaging.service import flags_of
 from app.imaging.views import image_out
-from app.reading import service
+from app.reading import agreement_report, service
 from app.reading.models import ProjectStudy, ReadingProject, ReadTask
 from app.reading.schemas import (
     AddedOut,
@@ -38,6 +38,7 @@ from app.reading.schemas import (
     TaskPage,
     TaskUserOut,
 )
+from app.reading.states import Pool, TaskKind, TaskStatus
 
 router = APIRouter(prefix="/api/v1/reading", tags=["reading"], responses=ERROR_RESPONSES)
 access.allow(service.can_view_study)
@@ -121,8 +122,8 @@ def set_pools(project_id: Id, body: Pools, principal: AdminPrincipal, db: Db) ->
     project = service.get_project(db, project_id)
     service.set_pools(db, principal.actor, project, body.readers, body.arbiters)
     return PoolsOut(
-        readers=[u.username for u in service.members(db, project, service.READERS)],
-        arbiters=[u.username for u in service.members(db, project, service.ARBITERS)],
+        readers=[u.username for u in service.members(db, project, Pool.READERS)],
+        arbiters=[u.username for u in service.members(db, project, Pool.ARBITERS)],
     )
 
 
@@ -141,6 +142,14 @@ def assign(project_id: Id, body: AssignIn, principal: AdminPrincipal, db: Db) ->
     for pair in body.pairs:
         service.assign_pair(db, principal.actor, project, pair.study_id, pair.readers)
     return AssignOut(assigned=len(body.pairs))
+
+
+@router.get("/projects/{project_id}/agreement", response_model=agreement_report.AgreementReportOut)
+def agreement(project_id: Id, _: AdminPrincipal, db: Db) -> agreement_report.AgreementReportOut:
+    """Reader agreement per item type (percent, quadratic-weighted kappa, Gwet's AC1), lesion
+    F1 at the project's IoU threshold, arbitration rate, and each reader against the final
+    label in two screening mappings, with reading time per case."""
+    return agreement_report.agreement_report(db, service.get_project(db, project_id))
 
 
 @router.get("/projects/{project_id}/progress", response_model=ProgressOut)
@@ -191,10 +200,8 @@ def project_tasks(
     project_id: Id,
     _: AdminPrincipal,
     db: Db,
-    status: Annotated[
-        Literal["pending", "in_progress", "submitted", "reassigned"] | None, Query()
-    ] = None,
-    kind: Annotated[Literal["read", "arbitrate"] | None, Query()] = None,
+    status: Annotated[TaskStatus | None, Query()] = None,
+    kind: Annotated[TaskKind | None, Query()] = None,
     user_id: Annotated[Id | None, Query(description="The reader or arbiter.")] = None,
     study_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -246,7 +253,7 @@ def task_detail(task_id: Id, principal: CurrentPrincipal, db: Db) -> TaskDetailO
         draft=task.draft or service.rules.empty_label().to_json(),
         images=[image_out(image, flags, reader=True) for image in project_study.study.images],
         other_reads=service.arbitration_inputs(db, task),
-        discordances=(project_study.discordances or []) if task.kind == "arbitrate" else [],
+        discordances=(project_study.discordances or []) if task.kind == TaskKind.ARBITRATE else [],
     )
 
 

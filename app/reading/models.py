@@ -9,21 +9,9 @@ from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
-from app.core.database import Base, UTCDateTime, utcnow
+from app.core.database import Base, EnumText, UTCDateTime, utcnow
 from app.imaging.models import Study
-
-# study states in a project
-UNASSIGNED = "unassigned"
-READING = "reading"
-ARBITRATION = "arbitration"
-FINAL = "final"
-# task kinds and states
-READ = "read"
-ARBITRATE = "arbitrate"
-PENDING = "pending"
-IN_PROGRESS = "in_progress"
-SUBMITTED = "submitted"
-REASSIGNED = "reassigned"
+from app.reading.states import FinalSource, Pool, StudyStatus, TaskKind, TaskStatus
 
 
 class ReadingProject(Base):
@@ -48,7 +36,7 @@ class ProjectMember(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("reading_projects.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    pool: Mapped[str] = mapped_column(String(16))
+    pool: Mapped[Pool] = mapped_column(EnumText(Pool, 16))
 
     user: Mapped[User] = relationship(lazy="joined")
 
@@ -62,10 +50,12 @@ class ProjectStudy(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("reading_projects.id"), index=True)
     study_pk: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=UNASSIGNED, index=True)
+    status: Mapped[StudyStatus] = mapped_column(
+        EnumText(StudyStatus, 16), default=StudyStatus.UNASSIGNED, index=True
+    )
     discordances: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     final_label: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    final_source: Mapped[str | None] = mapped_column(String(16))
+    final_source: Mapped[FinalSource | None] = mapped_column(EnumText(FinalSource, 16))
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # dataset release: the study's split, and its images' row order when imported from CSV
@@ -86,9 +76,11 @@ class ReadTask(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_study_id: Mapped[int] = mapped_column(ForeignKey("project_studies.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[TaskKind] = mapped_column(EnumText(TaskKind, 16))
     slot: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    status: Mapped[TaskStatus] = mapped_column(
+        EnumText(TaskStatus, 16), default=TaskStatus.PENDING, index=True
+    )
     draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=0)
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -110,7 +102,7 @@ class ReadSubmission(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("read_tasks.id"), unique=True)
     project_study_id: Mapped[int] = mapped_column(ForeignKey("project_studies.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[TaskKind] = mapped_column(EnumText(TaskKind, 16))
     slot: Mapped[int] = mapped_column(Integer)
     label: Mapped[dict[str, Any]] = mapped_column(JSON)
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -127,7 +119,7 @@ class FinalLabelHistory(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_study_id: Mapped[int] = mapped_column(ForeignKey("project_studies.id"), index=True)
     label: Mapped[dict[str, Any]] = mapped_column(JSON)
-    source: Mapped[str] = mapped_column(String(16))
+    source: Mapped[FinalSource] = mapped_column(EnumText(FinalSource, 16))
     finalized_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reopened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reopened_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

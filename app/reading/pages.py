@@ -12,12 +12,14 @@ from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.auth.users import list_active_users
 from app.core.errors import field_error
 from app.core.ids import Count, Id
-from app.core.web import form_or_error, render, see_other
+from app.core.web import expose_to_templates, form_or_error, render, see_other
 from app.imaging.service import StudyQuery, list_studies
-from app.reading import queries, rules, service
+from app.reading import agreement_report, queries, rules, service
 from app.reading.models import ReadingProject
+from app.reading.states import FinalSource, Pool, StudyStatus, TaskKind, TaskStatus
 
 router = APIRouter(include_in_schema=False)
+expose_to_templates(StudyStatus, TaskKind, TaskStatus, Pool, FinalSource)
 FormStr = Annotated[str, Form(max_length=200000)]
 
 
@@ -28,9 +30,9 @@ FormStr = Annotated[str, Form(max_length=200000)]
 def worklist(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLResponse:
     tasks = service.my_tasks(db, principal.user)
     groups = {
-        "in_progress": [t for t in tasks if t.status == "in_progress"],
-        "pending": [t for t in tasks if t.status == "pending"],
-        "submitted": [t for t in tasks if t.status == "submitted"][-50:][::-1],
+        TaskStatus.IN_PROGRESS: [t for t in tasks if t.status == TaskStatus.IN_PROGRESS],
+        TaskStatus.PENDING: [t for t in tasks if t.status == TaskStatus.PENDING],
+        TaskStatus.SUBMITTED: [t for t in tasks if t.status == TaskStatus.SUBMITTED][-50:][::-1],
     }
     return render(
         request,
@@ -146,8 +148,8 @@ def _project_page(
             "studies": studies,
             "tasks": queries.tasks_by_study(db, studies),
             "users": list_active_users(db),
-            "readers": {u.id for u in service.members(db, project, service.READERS)},
-            "arbiters": {u.id for u in service.members(db, project, service.ARBITERS)},
+            "readers": {u.id for u in service.members(db, project, Pool.READERS)},
+            "arbiters": {u.id for u in service.members(db, project, Pool.ARBITERS)},
             "complete_available": list_studies(db, StudyQuery(complete=True), limit=1, offset=0)[1],
             "candidates": queries.candidate_studies(db, project),
             **context,
@@ -169,6 +171,16 @@ def progress_fragment(request: Request, project_id: Id, _: AdminPrincipal, db: D
         request,
         "reading/_progress.html",
         {"project": project, "progress": service.progress(db, project)},
+    )
+
+
+@router.get("/projects/{project_id}/agreement")
+def agreement_page(request: Request, project_id: Id, _: AdminPrincipal, db: Db) -> HTMLResponse:
+    project = service.get_project(db, project_id)
+    return render(
+        request,
+        "reading/agreement.html",
+        {"project": project, "report": agreement_report.agreement_report(db, project)},
     )
 
 

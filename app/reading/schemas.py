@@ -13,6 +13,7 @@ from pydantic_core import CoreSchema
 from app.core.ids import Count, Id
 from app.imaging.schemas import ImageOut
 from app.reading import rules
+from app.reading.states import FinalSource, StudyStatus, TaskKind, TaskStatus
 
 # --- the label ------------------------------------------------------------------------------
 # The shape of a read, published in the OpenAPI schema. What a client sends is checked by the
@@ -219,8 +220,8 @@ class ReopenIn(BaseModel):
 
 class TaskOut(BaseModel):
     id: int
-    kind: str = Field(description="read or arbitrate")
-    status: str
+    kind: TaskKind
+    status: TaskStatus
     project_id: int
     project_name: str
     study_id: str
@@ -243,9 +244,9 @@ class ProjectTaskOut(BaseModel):
     id: int = Field(description="The task id (for reassigning).")
     study_id: str
     user: TaskUserOut
-    kind: str = Field(description="read (a reader, slot 1 or 2) or arbitrate (slot 0)")
+    kind: TaskKind = Field(description="read (a reader, slot 1 or 2) or arbitrate (slot 0)")
     slot: int
-    status: str = Field(description="pending, in_progress, submitted or reassigned")
+    status: TaskStatus
     assigned_at: datetime
     started_at: datetime | None
     submitted_at: datetime | None
@@ -295,8 +296,8 @@ class SubmitOut(BaseModel):
     (whether the other reader agreed stays hidden until the study is final)."""
 
     task_id: int
-    kind: str = Field(description="read or arbitrate")
-    status: str = Field(description="Your task's status: submitted.")
+    kind: TaskKind
+    status: TaskStatus = Field(description="Your task's status: submitted.")
     label: LabelOut = Field(description="Your submitted read.")
     warnings: list[Hint]
     repeated: bool = Field(description="True when this task had been submitted already.")
@@ -312,7 +313,7 @@ class ReaderProgressOut(BaseModel):
 
 
 class ProgressOut(BaseModel):
-    by_status: dict[str, int]
+    by_status: dict[StudyStatus, int]
     readers: list[ReaderProgressOut]
     compared: int
     discordance_rates: dict[str, float]
@@ -321,7 +322,7 @@ class ProgressOut(BaseModel):
 
 class ProjectStudyOut(BaseModel):
     study_id: str
-    status: str
+    status: StudyStatus
     final_label: LabelOut | None
-    final_source: str | None
+    final_source: FinalSource | None
     discordances: list[dict[str, Any]] | None

@@ -18,6 +18,7 @@ from app.audit.service import Actor
 from app.imaging.display import DisplayParams, WindowChoice, build_lut
 from app.imaging.importer import Source, import_sources
 from app.imaging.models import Image
+from app.imaging.states import ImportChannel
 from tests.browser.helpers import shoot as _shoot
 from tests.helpers import PASSWORD
 
@@ -93,7 +94,7 @@ def study(app, db) -> dict:
         ds.save_as(buffer, enforce_file_format=True)
         sources.append(Source(f"{ds.SOPInstanceUID}.dcm", lambda data=buffer.getvalue(): data))
     report = import_sources(
-        db, app.state.imaging, sources, actor=Actor(None, None, "test"), channel="test"
+        db, app.state.imaging, sources, actor=Actor(None, None, "test"), channel=ImportChannel.CLI
     )
     assert report.count("imported") == 4, report.outcomes
     images = {image.view_name: image for image in db.scalars(select(Image))}

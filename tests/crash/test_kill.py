@@ -31,6 +31,7 @@ from app.core.database import make_engine
 from app.export.models import ExportJob
 from app.imaging.importer import Source, import_sources
 from app.imaging.models import Image, ImportBatch
+from app.imaging.states import ImportChannel
 from app.imaging.storage import dicom_key, level_key
 from app.main import create_app
 from app.masking.models import MaskingComparison
@@ -157,7 +158,11 @@ def test_an_import_killed_mid_batch_then_start_up(settings, incoming: Path) -> N
         files = sorted(incoming.iterdir())
         sources = [Source(path.name, path.read_bytes) for path in files]
         report = import_sources(
-            db, app.state.imaging, sources, actor=Actor(None, None, "test"), channel="cli"
+            db,
+            app.state.imaging,
+            sources,
+            actor=Actor(None, None, "test"),
+            channel=ImportChannel.CLI,
         )
         assert report.summary() == {
             "imported": len(files) - imported,
@@ -200,7 +205,9 @@ def prepare(settings: Settings, incoming: Path) -> Prepared:
             users[name] = create_user(db, app.state.auth_kit, Actor(None, None, "t"), new)[0].id
         files = sorted(incoming.iterdir())[:24]
         sources = [Source(path.name, path.read_bytes) for path in files]
-        import_sources(db, app.state.imaging, sources, actor=Actor(None, None, "t"), channel="t")
+        import_sources(
+            db, app.state.imaging, sources, actor=Actor(None, None, "t"), channel=ImportChannel.CLI
+        )
         image_ids = list(db.scalars(select(Image.image_id).order_by(Image.id)))
         studies = list(dict.fromkeys(db.scalars(select(Image.study_pk).order_by(Image.id))))
         headers = token(client, "admin")

@@ -1,5 +1,5 @@
 """Exports of a double-read project made through the API: background jobs, the VinDr files
-opened with pandas as the release is, the JSON against its schema, every read, the report."""
+opened with pandas as the release is, the JSON against its schema, every read."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import jsonschema
 import pandas as pd
 import pydicom
 import pytest
-from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import select
 
 from app.imaging.pseudonymise import carried_id
@@ -223,29 +222,6 @@ def test_exports_are_for_admins_and_refuse_bad_requests(client, project: Project
     )
     assert_error(missing, 404)
     assert_error(client.get("/api/v1/exports/999/download", headers=project.admin), 404)
-
-
-def test_agreement_report_matches_scikit_learn(client, project: Project) -> None:
-    report = client.get(f"{READING}/projects/{project.id}/agreement", headers=project.admin).json()
-    assert report["double_read"] == 3
-    assert report["arbitrated"] == 0  # the third study waits for its arbiter
-    birads = next(i for i in report["items"] if i["item"] == "breast BI-RADS")
-    # per breast (R, L) over the three studies: reader 1 vs reader 2
-    first, second = [1, 1, 4, 1, 4, 1], [1, 1, 4, 1, 1, 1]
-    assert birads["pairs"] == 6
-    assert birads["percent_agreement"] == pytest.approx(5 / 6, abs=1e-4)
-    expected = cohen_kappa_score(first, second, labels=[1, 2, 3, 4, 5], weights="quadratic")
-    assert birads["kappa"] == pytest.approx(expected, abs=1e-4)
-    lesions = report["lesions"]
-    assert (lesions["matched"], lesions["only_reader_1"], lesions["only_reader_2"]) == (1, 1, 0)
-    assert lesions["f1"] == pytest.approx(2 / 3, abs=1e-4)
-    names = {r["username"] for r in report["readers"]}
-    assert names == {"rd1", "rd2"}
-    login(client, "admin")
-    page = client.get(f"/projects/{project.id}/agreement")
-    assert page.status_code == 200
-    assert "Gwet" in page.text
-    assert "rd1" in page.text
 
 
 def test_exports_page_starts_a_job_and_offers_the_download(client, project: Project) -> None:

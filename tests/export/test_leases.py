@@ -20,7 +20,7 @@ from app.core import leases
 from app.core.database import utcnow
 from app.export.models import ExportJob
 from app.imaging.models import ImportBatch
-from app.imaging.sweep import INTERRUPTED
+from app.imaging.states import OutcomeStatus
 from app.main import create_app
 
 HOST = socket.gethostname()
@@ -187,7 +187,7 @@ def test_another_process_keeps_its_lease_until_it_dies(settings, db) -> None:
     assert job.status == "failed"
     assert "server stopped" in job.error
     assert batch.finished_at is not None
-    assert batch.outcomes[-1]["status"] == INTERRUPTED
+    assert batch.outcomes[-1]["status"] == OutcomeStatus.INTERRUPTED
 
 
 @pytest.mark.parametrize("alive", [True, False])

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from app.cli import main
-from app.imaging import importer
+from app.imaging.importing import sources
 from app.imaging.models import Image
 from app.reading.models import ReadingProject
 from tests.export.conftest import Release
@@ -82,7 +82,7 @@ def test_a_referenced_deflate_bomb_is_listed_not_inflated(
     database_url: str, tmp_path: Path, db, release: Release, monkeypatch
 ) -> None:
     """The release's header pass must not let pydicom inflate a deflated data set whole."""
-    monkeypatch.setattr(importer, "MAX_FILE_BYTES", 8 * 2**20)
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 8 * 2**20)
     files = {path.stem: path for path in release.dicom_dir.rglob("*.dicom")}
     bomb = files[release.image_ids[3]]
     bomb.write_bytes(deflate_bomb(pydicom.dcmread(bomb), 32))

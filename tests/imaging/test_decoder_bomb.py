@@ -32,9 +32,10 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from app.imaging import codestream, decoding, importer
+from app.imaging import codestream, decoding
 from app.imaging.codestream import CodestreamError, Expected, Frame
 from app.imaging.dicom import MAX_PIXELS, decode, pixel_data_refusal
+from app.imaging.importing import sources
 from tests.helpers import bearer
 from tests.imaging.helpers import dataset_bytes, exam_files, upload
 
@@ -491,7 +492,7 @@ def deflate_bomb(ds: pydicom.Dataset, megabytes: int) -> bytes:
 def test_a_deflate_bomb_is_refused_before_pydicom_inflates_it(
     client, admin_headers, monkeypatch
 ) -> None:
-    monkeypatch.setattr(importer, "MAX_FILE_BYTES", 8 * 2**20)
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 8 * 2**20)
     ds = native(330)
     assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     files = [("bomb.dcm", deflate_bomb(ds, 32)), ("deflated.dcm", deflated(native(331)))]

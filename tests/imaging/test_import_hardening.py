@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app.core.config import Settings
-from app.imaging import importer
+from app.imaging.importing import sources
 from app.imaging.kit import ImagingKit
 from app.imaging.models import QcFlag
 from tests.helpers import assert_error, bearer
@@ -149,7 +149,7 @@ def test_zip_members_are_streamed_not_read_whole(client, admin_headers) -> None:
 def test_zip_members_over_the_file_limit_are_refused_unread(
     client, admin_headers, monkeypatch
 ) -> None:
-    monkeypatch.setattr(importer, "MAX_FILE_BYTES", 8 * 2**20)
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 8 * 2**20)
     dicom_head = exam_files(65)[0][1][:132]
     good = exam_files(66)[0]
     archive = zeros_zip({"huge.dcm": (dicom_head, 32 * 2**20)})
@@ -171,9 +171,9 @@ def test_streamed_member_limits() -> None:
     is refused as soon as it does (zipfile itself stops at the declared size)."""
     head = exam_files(67)[0][1][:132]
     stream = io.BytesIO(head + bytes(3 * 2**20))
-    with pytest.raises(importer.Rejected, match="more than its declared size"):
-        importer._streamed(stream, 2**20)
-    assert len(importer._streamed(io.BytesIO(head + b"x"), 133)) == 133
-    with pytest.raises(importer.Rejected, match="no DICM preamble"):
-        importer._streamed(io.BytesIO(bytes(3 * 2**20)), 3 * 2**20)
-    assert importer.head_refusal(b"PK\x03\x04" + bytes(200)).startswith("A zip archive")
+    with pytest.raises(sources.Rejected, match="more than its declared size"):
+        sources._streamed(stream, 2**20)
+    assert len(sources._streamed(io.BytesIO(head + b"x"), 133)) == 133
+    with pytest.raises(sources.Rejected, match="no DICM preamble"):
+        sources._streamed(io.BytesIO(bytes(3 * 2**20)), 3 * 2**20)
+    assert sources.head_refusal(b"PK\x03\x04" + bytes(200)).startswith("A zip archive")

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.imaging import qc
+from app.imaging.states import QcKind
 
 
 def breast(side: str, bright_background: bool = False) -> np.ndarray:
@@ -32,7 +33,7 @@ def test_laterality_mismatch() -> None:
     assert qc.laterality_finding(None, "L") is None
     finding = qc.laterality_finding("L", "R")
     assert finding is not None
-    assert finding.kind == qc.LATERALITY_MISMATCH
+    assert finding.kind == QcKind.LATERALITY_MISMATCH
     assert "left breast" in finding.detail
     assert "right edge" in finding.detail
 
@@ -41,7 +42,7 @@ def test_inverted_intensity() -> None:
     assert qc.inversion_finding(breast("L"), "L") is None
     finding = qc.inversion_finding(breast("L", bright_background=True), "L")
     assert finding is not None
-    assert finding.kind == qc.INVERTED_INTENSITY
+    assert finding.kind == QcKind.INVERTED_INTENSITY
 
 
 def test_complete_study_has_no_view_findings() -> None:
@@ -52,15 +53,15 @@ def test_missing_and_duplicate_views() -> None:
     # the VinDr release has one study with L-CC twice and no L-MLO
     findings = qc.view_findings(["R-CC", "L-CC", "R-MLO", "L-CC"])
     assert [(f.kind, f.detail) for f in findings] == [
-        (qc.MISSING_VIEW, "L-MLO is missing."),
-        (qc.DUPLICATE_VIEW, "L-CC occurs 2 times."),
+        (QcKind.MISSING_VIEW, "L-MLO is missing."),
+        (QcKind.DUPLICATE_VIEW, "L-CC occurs 2 times."),
     ]
 
 
 @given(st.lists(st.sampled_from([*qc.STANDARD_VIEWS, "R-ML", None]), max_size=10))
 def test_view_findings_account_for_every_standard_view(views: list[str | None]) -> None:
     findings = qc.view_findings(views)
-    missing = {f.detail.split()[0] for f in findings if f.kind == qc.MISSING_VIEW}
+    missing = {f.detail.split()[0] for f in findings if f.kind == QcKind.MISSING_VIEW}
     assert missing == {v for v in qc.STANDARD_VIEWS if v not in views}
-    duplicated = {f.detail.split()[0] for f in findings if f.kind == qc.DUPLICATE_VIEW}
+    duplicated = {f.detail.split()[0] for f in findings if f.kind == QcKind.DUPLICATE_VIEW}
     assert duplicated == {v for v in set(views) if v is not None and views.count(v) > 1}

@@ -15,13 +15,7 @@ from app.auth.models import User
 from app.core.database import utcnow
 from app.core.errors import Conflict, field_error
 from app.masking import search
-from app.masking.models import (
-    ComparisonKind,
-    MaskingComparison,
-    MaskingProject,
-    MaskingReader,
-    MaskingUndo,
-)
+from app.masking.models import MaskingComparison, MaskingProject, MaskingReader, MaskingUndo
 from app.masking.service.lookup import get_project, images_by_pk, locked, reader_of, setup_for
 from app.masking.service.pending import PendingPair
 from app.masking.service.reader_progress import RECENT_ANSWERS
@@ -33,9 +27,10 @@ from app.masking.service.serving import (
     serve,
     shown,
 )
+from app.masking.states import Answer, ComparisonKind, DiscardReason, OutcomeKind
 
-DISCARD = "discard"
-DISCARD_REASONS = ("distorted", "incomplete", "other")
+DISCARD = Answer.DISCARD
+DISCARD_REASONS = tuple(DiscardReason)
 MAX_NOTE = 2000
 
 
@@ -50,14 +45,18 @@ def answer_comparison(
     db: Session,
     user: User,
     uid: str,
-    given: str,
-    reason: str | None = None,
+    given: Answer | str,
+    reason: DiscardReason | str | None = None,
     note: str | None = None,
 ) -> Answered:
     """Apply an answer to the pair served as ``uid``, once: repeating the same answer returns
     what it did; a different answer to an answered pair is refused."""
-    if given not in (*search.ANSWERS, DISCARD):
-        raise field_error("answer", "The answer must be query, reference, same or discard.")
+    try:
+        given = Answer(given)
+    except ValueError:
+        raise field_error(
+            "answer", "The answer must be query, reference, same or discard."
+        ) from None
     reason, note = _discard_reason(given, reason, note)
     reader = _waiting_on(db, uid)
     if reader is None or reader.user_id != user.id:
@@ -92,17 +91,17 @@ def _waiting_on(db: Session, uid: str) -> MaskingReader | None:
 
 
 def _discard_reason(
-    given: str, reason: str | None, note: str | None
-) -> tuple[str | None, str | None]:
-    if given != DISCARD:
+    given: Answer, reason: DiscardReason | str | None, note: str | None
+) -> tuple[DiscardReason | None, str | None]:
+    if given != Answer.DISCARD:
         return None, None
     if reason not in DISCARD_REASONS:
         raise field_error("reason", f"A discard needs a reason: {', '.join(DISCARD_REASONS)}.")
     note = (note or "").strip()[:MAX_NOTE] or None
-    return reason, note
+    return DiscardReason(reason), note
 
 
-def _replayed(db: Session, user: User, uid: str, given: str) -> Answered | None:
+def _replayed(db: Session, user: User, uid: str, given: Answer) -> Answered | None:
     logged = db.scalar(select(MaskingComparison).where(MaskingComparison.uid == uid))
     if logged is None:
         return None
@@ -113,7 +112,7 @@ def _replayed(db: Session, user: User, uid: str, given: str) -> Answered | None:
         raise _undone_conflict(db, logged, user)
     if logged.answer != given:
         raise Conflict(
-            f"This pair was answered already ({logged.answer!r}); ask for the next pair.",
+            f"This pair was answered already ({str(logged.answer)!r}); ask for the next pair.",
             code="already_answered",
         )
     project = get_project(db, logged.project_id)
@@ -158,8 +157,8 @@ def _apply(
     db: Session,
     project: MaskingProject,
     reader: MaskingReader,
-    given: str,
-    reason: str | None,
+    given: Answer,
+    reason: DiscardReason | None,
     note: str | None,
 ) -> MaskingComparison:
     pending = pending_of(reader)
@@ -167,12 +166,12 @@ def _apply(
     state = search.ReaderState.from_json(reader.state)
     before = state.current
     if pending.kind == ComparisonKind.PROBE:
-        outcome = search.Outcome("probe")
-    elif given == DISCARD:
-        state, outcome = search.discard(state, reason or "other")
+        outcome = search.Outcome(OutcomeKind.PROBE)
+    elif given == Answer.DISCARD:
+        state, outcome = search.discard(state, reason or DiscardReason.OTHER)
     else:
         setup = setup_for(project, reader)
-        state, outcome = search.answer(state, setup, pending.pair, given)  # type: ignore[arg-type]
+        state, outcome = search.answer(state, setup, pending.pair, given)
     now = utcnow()
     comparison = _logged(pending, reader, given, outcome, now)
     comparison.reason, comparison.note = reason, note
@@ -189,7 +188,11 @@ def _apply(
 
 
 def _logged(
-    pending: PendingPair, reader: MaskingReader, given: str, outcome: search.Outcome, now: datetime
+    pending: PendingPair,
+    reader: MaskingReader,
+    given: Answer,
+    outcome: search.Outcome,
+    now: datetime,
 ) -> MaskingComparison:
     """The log row of ``given`` as the answer to ``pending``."""
     pair = pending.pair

@@ -12,7 +12,8 @@ from app.core.database import serialise_on
 from app.core.errors import NotFound
 from app.imaging.models import Image, Study
 from app.masking import search
-from app.masking.models import ImageRole, MaskingImage, MaskingProject, MaskingReader
+from app.masking.models import MaskingImage, MaskingProject, MaskingReader
+from app.masking.states import TERNARY_BINARY, ImageRole, SortMode
 
 
 def get_project(db: Session, project_id: int) -> MaskingProject:
@@ -100,7 +101,8 @@ def setup_for(project: MaskingProject, reader: MaskingReader) -> search.Setup:
 
 
 def rule_name(project: MaskingProject) -> str:
-    return "ternary_binary" if project.mode == search.FULL_SORT else project.level_rule
+    """The rule the project's comparisons are logged under."""
+    return TERNARY_BINARY if project.mode == SortMode.FULL_SORT else project.level_rule
 
 
 def can_view_study(db: Session, user: User, study: Study) -> bool:

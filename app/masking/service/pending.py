@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from app.masking import search
-from app.masking.models import ComparisonKind
+from app.masking.states import ComparisonKind, Phase, Side
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,11 @@ class PendingPair:
             query=data["query"],
             reference=data["reference"],
             position=data["position"],
-            phase=data["phase"],
+            phase=Phase(data["phase"]),
             attempt=data["attempt"],
             low=data["low"],
             high=data["high"],
-            query_side=data["query_side"],
+            query_side=Side(data["query_side"]),
         )
         return cls(
             kind=ComparisonKind(data["kind"]),

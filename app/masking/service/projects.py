@@ -14,8 +14,9 @@ from app.audit.service import Actor, record
 from app.core.errors import Conflict, field_error
 from app.imaging.models import Image, Study
 from app.masking import search
-from app.masking.models import ImageRole, MaskingImage, MaskingProject
+from app.masking.models import MaskingImage, MaskingProject
 from app.masking.service.reader_pool import add_readers, pool_users
+from app.masking.states import ImageRole, LevelRule, SortMode
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,9 @@ class NewProject:
     (all studies when none are named) and view, one breast per woman or both."""
 
     name: str
-    mode: str = search.FULL_SORT
+    mode: SortMode | str = SortMode.FULL_SORT  # as given: checked before anything is written
     instructions: str = ""
-    level_rule: str = search.EXACT
+    level_rule: LevelRule | str = LevelRule.EXACT
     levels: int = 8
     seeds_per_level: int = 4
     image_ids: Sequence[str] = ()
@@ -62,8 +63,8 @@ def create_project(db: Session, actor: Actor, new: NewProject) -> MaskingProject
     project = MaskingProject(
         name=name,
         instructions=new.instructions.strip()[:20000],
-        mode=new.mode,
-        level_rule=new.level_rule,
+        mode=SortMode(new.mode),
+        level_rule=LevelRule(new.level_rule),
         levels=new.levels,
         seeds_per_level=new.seeds_per_level,
         seed_list=[image.id for image in seed_list],
@@ -106,8 +107,8 @@ def _checked_settings(db: Session, new: NewProject) -> str:
     if db.scalar(select(MaskingProject.id).where(MaskingProject.name == name)) is not None:
         raise Conflict(f"A masking project named {name!r} exists already.", code="name_taken")
     choices = (
-        ("mode", new.mode, search.MODES),
-        ("level_rule", new.level_rule, search.LEVEL_RULES),
+        ("mode", new.mode, tuple(SortMode)),
+        ("level_rule", new.level_rule, tuple(LevelRule)),
         ("per_woman", new.per_woman, ("one", "both")),
         ("view", new.view, ("MLO", "CC", "any")),
     )
@@ -129,7 +130,7 @@ def _checked_settings(db: Session, new: NewProject) -> str:
 
 
 def _check_seeds(new: NewProject, seed_list: list[Image], level_seeds: list[list[Image]]) -> None:
-    if new.mode == search.FULL_SORT:
+    if new.mode == SortMode.FULL_SORT:
         if len(seed_list) < 2 or len({i.id for i in seed_list}) != len(seed_list):
             raise field_error("seed_list", "A full sort needs at least 2 different seed images.")
         return
@@ -152,7 +153,7 @@ def _check_seed_source(db: Session, project_id: int | None) -> None:
     if project_id is None:
         return
     source = db.get(MaskingProject, project_id)
-    if source is None or source.mode != search.FULL_SORT:
+    if source is None or source.mode != SortMode.FULL_SORT:
         raise field_error(
             "derive_seeds_from",
             f"There is no full-sort masking project {project_id} to derive seeds from.",

@@ -13,14 +13,9 @@ from app.auth.models import User
 from app.auth.users import active_users
 from app.core.errors import Conflict, field_error
 from app.masking import search
-from app.masking.models import (
-    ImageRole,
-    MaskingComparison,
-    MaskingImage,
-    MaskingProject,
-    MaskingReader,
-)
+from app.masking.models import MaskingComparison, MaskingImage, MaskingProject, MaskingReader
 from app.masking.service.lookup import project_images, readers, setup_for
+from app.masking.states import ImageRole, SortMode
 
 
 def set_readers(
@@ -84,7 +79,7 @@ def add_readers(db: Session, project: MaskingProject, users: Sequence[User]) -> 
 
 
 def _reader_level_seeds(db: Session, project: MaskingProject, user: User) -> list[list[int]] | None:
-    if project.mode != search.LEVELS:
+    if project.mode != SortMode.LEVELS:
         return None
     if project.derive_seeds_from is None:
         return project.level_seeds

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from app.masking import search
 from app.masking.models import MaskingProject, MaskingReader
+from app.masking.states import SortMode
 
 RECENT_ANSWERS = 100  # the progress line's median response time is over this many answers
 
@@ -24,7 +25,7 @@ class Progress:
 
 def progress(project: MaskingProject, reader: MaskingReader) -> Progress:
     state = search.ReaderState.from_json(reader.state)
-    if project.mode == search.FULL_SORT:
+    if project.mode == SortMode.FULL_SORT:
         placed = len(state.order) - len(project.seed_list)
     else:
         placed = len(state.placed) - sum(len(level) for level in reader.level_seeds or ())

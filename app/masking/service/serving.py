@@ -14,16 +14,11 @@ from app.auth.models import User
 from app.core.database import utcnow
 from app.imaging.models import Image
 from app.masking import search
-from app.masking.models import (
-    ComparisonKind,
-    MaskingComparison,
-    MaskingProject,
-    MaskingReader,
-    MaskingUndo,
-)
+from app.masking.models import MaskingComparison, MaskingProject, MaskingReader, MaskingUndo
 from app.masking.service.lookup import images_by_pk, locked, reader_of, rule_name, setup_for
 from app.masking.service.pending import PendingPair
 from app.masking.service.reader_progress import Progress, progress
+from app.masking.states import Answer, ComparisonKind, Side
 
 
 @dataclass
@@ -117,7 +112,7 @@ def _probe(
         return None
     side = original.query_side
     if project.randomise_sides:
-        side = ("left", "right")[search.draw(reader.seed, "probe-side", reader.served) % 2]
+        side = (Side.LEFT, Side.RIGHT)[search.draw(reader.seed, "probe-side", reader.served) % 2]
     pair = replace(
         step.pair,
         query=original.query_pk,
@@ -142,7 +137,7 @@ def _probed_answer(
         MaskingComparison.project_id == project.id,
         MaskingComparison.user_id == reader.user_id,
         MaskingComparison.kind == ComparisonKind.SEARCH,
-        MaskingComparison.answer.in_(search.ANSWERS),
+        MaskingComparison.answer.in_(Answer.of_search()),
         MaskingComparison.id.not_in(probed),
         MaskingComparison.id.not_in(
             select(MaskingUndo.comparison_id).where(MaskingUndo.project_id == project.id)

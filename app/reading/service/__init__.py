@@ -26,7 +26,6 @@ from app.reading.service.assignment import (
     set_pools,
 )
 from app.reading.service.dataset import (
-    IMPORTED,
     ReleasedStudy,
     add_released_study,
     keep_splits,
@@ -34,8 +33,6 @@ from app.reading.service.dataset import (
 )
 from app.reading.service.project_progress import Progress, ReaderProgress, progress
 from app.reading.service.projects import (
-    ARBITERS,
-    READERS,
     NewProject,
     add_project,
     add_studies,
@@ -48,7 +45,6 @@ from app.reading.service.projects import (
     set_pool,
 )
 from app.reading.service.tasks import (
-    OPEN_TASK,
     can_view_study,
     my_tasks,
     next_task,
@@ -69,10 +65,6 @@ from app.reading.service.workflow import (
 )
 
 __all__ = [
-    "ARBITERS",
-    "IMPORTED",
-    "OPEN_TASK",
-    "READERS",
     "NewProject",
     "Progress",
     "ReaderProgress",

@@ -16,24 +16,16 @@ from app.core.database import newest_first_page
 from app.core.errors import Conflict, NotFound, field_error
 from app.imaging.models import Study
 from app.reading.models import (
-    ARBITRATE,
-    ARBITRATION,
-    READ,
-    READING,
-    REASSIGNED,
-    UNASSIGNED,
     ProjectStudy,
     ReadingProject,
     ReadTask,
 )
 from app.reading.service.projects import (
-    ARBITERS,
-    READERS,
     get_project_study,
     members,
     set_pool,
 )
-from app.reading.service.tasks import OPEN_TASK
+from app.reading.states import Pool, StudyStatus, TaskKind, TaskStatus
 
 
 def _load(db: Session, project: ReadingProject) -> Counter[int]:
@@ -41,7 +33,7 @@ def _load(db: Session, project: ReadingProject) -> Counter[int]:
     rows = db.execute(
         select(ReadTask.user_id, func.count())
         .join(ProjectStudy, ReadTask.project_study_id == ProjectStudy.id)
-        .where(ProjectStudy.project_id == project.id, ReadTask.status != REASSIGNED)
+        .where(ProjectStudy.project_id == project.id, ReadTask.status != TaskStatus.REASSIGNED)
         .group_by(ReadTask.user_id)
     )
     return Counter({user_id: count for user_id, count in rows.all()})  # noqa: C416 - Row objects
@@ -49,7 +41,7 @@ def _load(db: Session, project: ReadingProject) -> Counter[int]:
 
 def _people_on(db: Session, project_study: ProjectStudy) -> set[int]:
     statement = select(ReadTask.user_id).where(
-        ReadTask.project_study_id == project_study.id, ReadTask.status != REASSIGNED
+        ReadTask.project_study_id == project_study.id, ReadTask.status != TaskStatus.REASSIGNED
     )
     return set(db.scalars(statement))
 
@@ -62,13 +54,13 @@ def _least_loaded(candidates: Iterable[int], load: Counter[int], exclude: set[in
 def assign_balanced(db: Session, actor: Actor, project: ReadingProject) -> int:
     """Give every unassigned study two different readers, and a study that came with a first
     read (an imported release) its second one; the least loaded first."""
-    pool = [u.id for u in members(db, project, READERS)]
+    pool = [u.id for u in members(db, project, Pool.READERS)]
     if len(pool) < 2:
-        raise field_error(READERS, "Put at least two readers in the project's reader pool.")
+        raise field_error(Pool.READERS, "Put at least two readers in the project's reader pool.")
     load = _load(db, project)
     waiting = db.scalars(
         select(ProjectStudy)
-        .where(ProjectStudy.project_id == project.id, ProjectStudy.status == UNASSIGNED)
+        .where(ProjectStudy.project_id == project.id, ProjectStudy.status == StudyStatus.UNASSIGNED)
         .order_by(ProjectStudy.id)
     ).all()
     for project_study in waiting:
@@ -79,9 +71,14 @@ def assign_balanced(db: Session, actor: Actor, project: ReadingProject) -> int:
             chosen.add(user_id)
             load[user_id] += 1
             db.add(
-                ReadTask(project_study_id=project_study.id, user_id=user_id, kind=READ, slot=slot)
+                ReadTask(
+                    project_study_id=project_study.id,
+                    user_id=user_id,
+                    kind=TaskKind.READ,
+                    slot=slot,
+                )
             )
-        project_study.status = READING
+        project_study.status = StudyStatus.READING
     second_reads = _assign_second_reads(db, project, pool, load)
     record(
         db,
@@ -99,11 +96,13 @@ def _assign_second_reads(
     db: Session, project: ReadingProject, pool: list[int], load: Counter[int]
 ) -> int:
     """Studies that came with a first read (an imported release) get their second reader."""
-    live = (ReadTask.kind == READ) & (ReadTask.status != REASSIGNED)
+    live = (ReadTask.kind == TaskKind.READ) & (ReadTask.status != TaskStatus.REASSIGNED)
     half_read = db.execute(
         select(ReadTask.project_study_id, func.min(ReadTask.user_id))
         .join(ProjectStudy, ReadTask.project_study_id == ProjectStudy.id)
-        .where(ProjectStudy.project_id == project.id, ProjectStudy.status == READING, live)
+        .where(
+            ProjectStudy.project_id == project.id, ProjectStudy.status == StudyStatus.READING, live
+        )
         .group_by(ReadTask.project_study_id)
         .having(func.count() == 1)
         .order_by(ReadTask.project_study_id)
@@ -112,7 +111,9 @@ def _assign_second_reads(
         user_id = _least_loaded(pool, load, {first_reader})
         assert user_id is not None
         load[user_id] += 1
-        db.add(ReadTask(project_study_id=project_study_id, user_id=user_id, kind=READ, slot=2))
+        db.add(
+            ReadTask(project_study_id=project_study_id, user_id=user_id, kind=TaskKind.READ, slot=2)
+        )
     return len(half_read)
 
 
@@ -121,18 +122,22 @@ def assign_pair(
 ) -> ProjectStudy:
     """Explicit pair for one unassigned study."""
     project_study = get_project_study(db, project, study_id)
-    if project_study.status != UNASSIGNED:
+    if project_study.status != StudyStatus.UNASSIGNED:
         raise Conflict(
             "This study is assigned already; reassign its reads instead.", code="already_assigned"
         )
     if len(set(reader_ids)) != 2:
         raise field_error("readers", "Give two different readers.")
-    pool = {u.id for u in members(db, project, READERS)}
+    pool = {u.id for u in members(db, project, Pool.READERS)}
     if not set(reader_ids) <= pool:
         raise field_error("readers", "Both readers must be in the project's reader pool.")
     for slot, user_id in enumerate(reader_ids, start=1):
-        db.add(ReadTask(project_study_id=project_study.id, user_id=user_id, kind=READ, slot=slot))
-    project_study.status = READING
+        db.add(
+            ReadTask(
+                project_study_id=project_study.id, user_id=user_id, kind=TaskKind.READ, slot=slot
+            )
+        )
+    project_study.status = StudyStatus.READING
     record(
         db,
         actor,
@@ -152,15 +157,15 @@ def reassign(
     task = db.get(ReadTask, task_id)
     if task is None or project_id not in (None, task.project_study.project_id):
         raise NotFound(f"There is no task {task_id}" + (" in this project." if project_id else "."))
-    if task.status not in OPEN_TASK:
+    if task.status not in TaskStatus.open():
         raise Conflict("Only a task not yet submitted can be reassigned.", code="not_open")
     project = task.project_study.project
-    pool = READERS if task.kind == READ else ARBITERS
+    pool = Pool.READERS if task.kind == TaskKind.READ else Pool.ARBITERS
     if user_id not in {u.id for u in members(db, project, pool)}:
         raise field_error("user_id", f"The new person must be in the project's {pool} pool.")
     if user_id in _people_on(db, task.project_study):
         raise field_error("user_id", "That person already reads or arbitrates this study.")
-    task.status = REASSIGNED
+    task.status = TaskStatus.REASSIGNED
     fresh = ReadTask(
         project_study_id=task.project_study_id, user_id=user_id, kind=task.kind, slot=task.slot
     )
@@ -181,13 +186,13 @@ def reassign(
 
 def assign_arbiter(db: Session, actor: Actor, project_study: ProjectStudy) -> ReadTask | None:
     """The least loaded arbiter not on the study yet; None (logged) when there is none."""
-    pool = [u.id for u in members(db, project_study.project, ARBITERS)]
+    pool = [u.id for u in members(db, project_study.project, Pool.ARBITERS)]
     busy = set(
         db.scalars(
             select(ReadTask.user_id).where(
                 ReadTask.project_study_id == project_study.id,
-                (ReadTask.kind == READ) | ReadTask.status.in_(OPEN_TASK),
-                ReadTask.status != REASSIGNED,
+                (ReadTask.kind == TaskKind.READ) | ReadTask.status.in_(TaskStatus.open()),
+                ReadTask.status != TaskStatus.REASSIGNED,
             )
         )
     )
@@ -201,7 +206,9 @@ def assign_arbiter(db: Session, actor: Actor, project_study: ProjectStudy) -> Re
             object_id=project_study.id,
         )
         return None
-    task = ReadTask(project_study_id=project_study.id, user_id=arbiter, kind=ARBITRATE, slot=0)
+    task = ReadTask(
+        project_study_id=project_study.id, user_id=arbiter, kind=TaskKind.ARBITRATE, slot=0
+    )
     db.add(task)
     return task
 
@@ -210,7 +217,7 @@ def assign_waiting_arbitrations(db: Session, actor: Actor, project: ReadingProje
     """Studies in arbitration with nobody on it (the arbiter pool was empty) get one now."""
     waiting = db.scalars(
         select(ProjectStudy).where(
-            ProjectStudy.project_id == project.id, ProjectStudy.status == ARBITRATION
+            ProjectStudy.project_id == project.id, ProjectStudy.status == StudyStatus.ARBITRATION
         )
     ).all()
     count = 0
@@ -218,8 +225,8 @@ def assign_waiting_arbitrations(db: Session, actor: Actor, project: ReadingProje
         has_open = db.scalar(
             select(ReadTask.id).where(
                 ReadTask.project_study_id == project_study.id,
-                ReadTask.kind == ARBITRATE,
-                ReadTask.status != REASSIGNED,
+                ReadTask.kind == TaskKind.ARBITRATE,
+                ReadTask.status != TaskStatus.REASSIGNED,
             )
         )
         if has_open is None and assign_arbiter(db, actor, project_study) is not None:
@@ -239,9 +246,9 @@ def set_pools(
     """Replace the reader and/or the arbiter pool (None keeps it, the API's partial update);
     studies waiting for an arbiter get one from a new arbiter pool."""
     if readers is not None:
-        set_pool(db, actor, project, READERS, readers)
+        set_pool(db, actor, project, Pool.READERS, readers)
     if arbiters is not None:
-        set_pool(db, actor, project, ARBITERS, arbiters)
+        set_pool(db, actor, project, Pool.ARBITERS, arbiters)
         assign_waiting_arbitrations(db, actor, project)
 
 

@@ -8,26 +8,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.imaging.models import Study
+from app.reading import rules
 from app.reading.models import (
-    FINAL,
-    READ,
-    READING,
-    SUBMITTED,
     ProjectStudy,
     ReadingProject,
     ReadSubmission,
     ReadTask,
 )
 from app.reading.service.workflow import finalise, log_submission
-
-IMPORTED = "imported"  # the final source of a study final with its released label
+from app.reading.states import FinalSource, StudyStatus, TaskKind, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -44,7 +39,7 @@ def add_released_study(
     project: ReadingProject,
     released: ReleasedStudy,
     *,
-    final_label: dict[str, Any] | None = None,
+    final_label: rules.Label | None = None,
     at: datetime | None = None,
 ) -> ProjectStudy:
     """The study, added to the session's transaction (the caller commits): final with
@@ -57,26 +52,26 @@ def add_released_study(
         image_order=list(released.image_order),
     )
     if final_label is not None:
-        finalise(project_study, final_label, IMPORTED, at)
+        finalise(project_study, final_label, FinalSource.IMPORTED, at)
     db.add(project_study)
     return project_study
 
 
 def record_imported_read(
-    db: Session, project_study: ProjectStudy, reader: User, label: dict[str, Any], at: datetime
+    db: Session, project_study: ProjectStudy, reader: User, label: rules.Label, at: datetime
 ) -> ReadSubmission:
     """``reader``'s submitted read 1 of the study, as released, added to the session's
     transaction (the caller commits). The study is then reading: the project's next balanced
     assignment gives it its second reader."""
-    project_study.status = READING
+    project_study.status = StudyStatus.READING
     db.flush()
     task = ReadTask(
         project_study_id=project_study.id,
         user_id=reader.id,
-        kind=READ,
+        kind=TaskKind.READ,
         slot=1,
-        status=SUBMITTED,
-        draft=label,
+        status=TaskStatus.SUBMITTED,
+        draft=label.to_json(),
         version=1,
         submitted_at=at,
         active_seconds=0.0,
@@ -90,7 +85,7 @@ def keep_splits(
     db: Session,
     project: ReadingProject,
     splits: Mapping[str, str],
-    statuses: Sequence[str] | None = (FINAL,),
+    statuses: Sequence[str] | None = (StudyStatus.FINAL,),
 ) -> int:
     """Store the split (``splits``: study id -> split) of the project's studies with these
     statuses (None: all) that have none yet, so that a study never moves between training and

@@ -12,19 +12,11 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.reading.models import (
-    ARBITRATE,
-    ARBITRATION,
-    FINAL,
-    READ,
-    READING,
-    REASSIGNED,
-    SUBMITTED,
-    UNASSIGNED,
     ProjectStudy,
     ReadingProject,
     ReadTask,
 )
-from app.reading.service.tasks import OPEN_TASK
+from app.reading.states import StudyStatus, TaskKind, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -38,7 +30,7 @@ class ReaderProgress:
 
 @dataclass(frozen=True)
 class Progress:
-    by_status: dict[str, int]
+    by_status: dict[StudyStatus, int]
     readers: list[ReaderProgress]
     compared: int
     discordance_rates: dict[str, float]
@@ -47,23 +39,27 @@ class Progress:
 
 def progress(db: Session, project: ReadingProject) -> Progress:
     studies = db.scalars(select(ProjectStudy).where(ProjectStudy.project_id == project.id)).all()
-    by_status = Counter({UNASSIGNED: 0, READING: 0, ARBITRATION: 0, FINAL: 0})
+    by_status = Counter(dict.fromkeys(StudyStatus, 0))
     by_status.update(s.status for s in studies)
     tasks = db.scalars(
         select(ReadTask)
         .join(ProjectStudy)
-        .where(ProjectStudy.project_id == project.id, ReadTask.status != REASSIGNED)
+        .where(ProjectStudy.project_id == project.id, ReadTask.status != TaskStatus.REASSIGNED)
     ).all()
     submitted_reads = Counter(
-        t.project_study_id for t in tasks if t.kind == READ and t.status == SUBMITTED
+        t.project_study_id
+        for t in tasks
+        if t.kind == TaskKind.READ and t.status == TaskStatus.SUBMITTED
     )
     compared = [s for s in studies if submitted_reads[s.id] >= 2]
     kinds = Counter(kind for s in compared for kind in {d["kind"] for d in (s.discordances or [])})
     rates = {
         k: kinds[k] / len(compared) if compared else 0.0 for k in ("birads", "density", "finding")
     }
-    arbitrated = {t.project_study_id for t in tasks if t.kind == ARBITRATE}
-    awaiting = sum(1 for s in studies if s.status == ARBITRATION and s.id not in arbitrated)
+    arbitrated = {t.project_study_id for t in tasks if t.kind == TaskKind.ARBITRATE}
+    awaiting = sum(
+        1 for s in studies if s.status == StudyStatus.ARBITRATION and s.id not in arbitrated
+    )
     return Progress(dict(by_status), _reader_rows(tasks), len(compared), rates, awaiting)
 
 
@@ -71,15 +67,15 @@ def _reader_rows(tasks: Sequence[ReadTask]) -> list[ReaderProgress]:
     rows = []
     for user in sorted({t.user for t in tasks}, key=lambda u: u.username):
         mine = [t for t in tasks if t.user_id == user.id]
-        done = [t for t in mine if t.status == SUBMITTED]
-        times = sorted(t.active_seconds for t in done if t.kind == READ)
+        done = [t for t in mine if t.status == TaskStatus.SUBMITTED]
+        times = sorted(t.active_seconds for t in done if t.kind == TaskKind.READ)
         median = times[len(times) // 2] if times else None
         rows.append(
             ReaderProgress(
                 user=user,
-                reads_done=sum(t.kind == READ for t in done),
-                arbitrations_done=sum(t.kind == ARBITRATE for t in done),
-                open_tasks=sum(t.status in OPEN_TASK for t in mine),
+                reads_done=sum(t.kind == TaskKind.READ for t in done),
+                arbitrations_done=sum(t.kind == TaskKind.ARBITRATE for t in done),
+                open_tasks=sum(t.status in TaskStatus.open() for t in mine),
                 median_active_seconds=median,
             )
         )

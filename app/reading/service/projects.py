@@ -19,10 +19,8 @@ from app.auth.users import active_users
 from app.core.errors import Conflict, NotFound, field_error
 from app.imaging.models import Study
 from app.reading import rules
-from app.reading.models import UNASSIGNED, ProjectMember, ProjectStudy, ReadingProject
-
-READERS = "readers"
-ARBITERS = "arbiters"
+from app.reading.models import ProjectMember, ProjectStudy, ReadingProject
+from app.reading.states import StudyStatus
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,9 @@ def add_studies(
     )
     added = [found[s] for s in wanted if found[s].id not in present]
     for study in added:
-        db.add(ProjectStudy(project_id=project.id, study_pk=study.id, status=UNASSIGNED))
+        db.add(
+            ProjectStudy(project_id=project.id, study_pk=study.id, status=StudyStatus.UNASSIGNED)
+        )
     record(
         db,
         actor,

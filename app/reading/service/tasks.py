@@ -11,14 +11,15 @@ from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound
 from app.imaging.models import Study
 from app.reading import rules
-from app.reading.models import IN_PROGRESS, PENDING, REASSIGNED, ProjectStudy, ReadTask
-
-OPEN_TASK = (PENDING, IN_PROGRESS)
+from app.reading.models import ProjectStudy, ReadTask
+from app.reading.states import TaskStatus
 
 
 def my_tasks(db: Session, user: User, project_id: int | None = None) -> list[ReadTask]:
     """The user's own tasks (never anyone else's), in one project when ``project_id`` is set."""
-    statement = select(ReadTask).where(ReadTask.user_id == user.id, ReadTask.status != REASSIGNED)
+    statement = select(ReadTask).where(
+        ReadTask.user_id == user.id, ReadTask.status != TaskStatus.REASSIGNED
+    )
     if project_id is not None:
         statement = statement.join(ProjectStudy).where(ProjectStudy.project_id == project_id)
     return list(db.scalars(statement.order_by(ReadTask.id)))
@@ -26,10 +27,12 @@ def my_tasks(db: Session, user: User, project_id: int | None = None) -> list[Rea
 
 def next_task(db: Session, user: User, project_id: int | None = None) -> ReadTask | None:
     """Resume the task in progress, else the oldest pending one."""
-    statement = select(ReadTask).where(ReadTask.user_id == user.id, ReadTask.status.in_(OPEN_TASK))
+    statement = select(ReadTask).where(
+        ReadTask.user_id == user.id, ReadTask.status.in_(TaskStatus.open())
+    )
     if project_id is not None:
         statement = statement.join(ProjectStudy).where(ProjectStudy.project_id == project_id)
-    in_progress_first = (ReadTask.status != IN_PROGRESS, ReadTask.id)
+    in_progress_first = (ReadTask.status != TaskStatus.IN_PROGRESS, ReadTask.id)
     return db.scalars(statement.order_by(*in_progress_first).limit(1)).first()
 
 
@@ -38,7 +41,7 @@ def own_task(db: Session, user: User, task_id: int) -> ReadTask:
     task = db.get(ReadTask, task_id, populate_existing=True)
     if task is None or task.user_id != user.id:
         raise NotFound(f"You have no task {task_id}.")
-    if task.status == REASSIGNED:
+    if task.status == TaskStatus.REASSIGNED:
         raise Conflict(
             "This case was reassigned to another reader; your draft is kept in its history.",
             code="reassigned",
@@ -55,13 +58,13 @@ def touch(task: ReadTask) -> None:
     idle = task.project_study.project.idle_limit_seconds
     task.active_seconds = rules.add_activity(task.active_seconds, previous, now.timestamp(), idle)
     task.last_activity_at = now
-    if task.status == PENDING:
-        task.status = IN_PROGRESS
+    if task.status == TaskStatus.PENDING:
+        task.status = TaskStatus.IN_PROGRESS
 
 
 def open_task(db: Session, user: User, task_id: int) -> ReadTask:
     task = own_task(db, user, task_id)
-    if task.status == PENDING:
+    if task.status == TaskStatus.PENDING:
         touch(task)
         db.commit()
     return task
@@ -69,7 +72,7 @@ def open_task(db: Session, user: User, task_id: int) -> ReadTask:
 
 def record_activity(db: Session, user: User, task_id: int) -> ReadTask:
     task = own_task(db, user, task_id)
-    if task.status in OPEN_TASK:
+    if task.status in TaskStatus.open():
         touch(task)
         db.commit()
     return task
@@ -82,7 +85,7 @@ def can_view_study(db: Session, user: User, study: Study) -> bool:
         .join(ProjectStudy)
         .where(
             ReadTask.user_id == user.id,
-            ReadTask.status != REASSIGNED,
+            ReadTask.status != TaskStatus.REASSIGNED,
             ProjectStudy.study_pk == study.id,
         )
         .limit(1)

@@ -19,11 +19,6 @@ from app.core.database import serialise_on, utcnow
 from app.core.errors import Conflict, Invalid, field_error
 from app.reading import rules
 from app.reading.models import (
-    ARBITRATE,
-    ARBITRATION,
-    FINAL,
-    READ,
-    SUBMITTED,
     FinalLabelHistory,
     ProjectStudy,
     ReadingProject,
@@ -32,6 +27,7 @@ from app.reading.models import (
 )
 from app.reading.service.assignment import assign_arbiter
 from app.reading.service.tasks import own_task, touch
+from app.reading.states import FinalSource, StudyStatus, TaskKind, TaskStatus
 
 
 def images_of(project_study: ProjectStudy) -> dict[str, str]:
@@ -80,7 +76,7 @@ def save_draft(
     """Keep the work so far (every change). Returns the new version and live hints."""
     serialise_on(db, ReadTask.version, task_id)  # two tabs saving at once: one wins, one 409
     task = own_task(db, user, task_id)
-    if task.status == SUBMITTED:
+    if task.status == TaskStatus.SUBMITTED:
         raise Conflict("This case is submitted; it can no longer change.", code="submitted")
     label = _parse(data)
     _check_version(task, version)
@@ -105,7 +101,7 @@ def submit(
     assert actor.user is not None
     serialise_on(db, ReadTask.version, task_id)  # a double-clicked submit is applied once
     task = own_task(db, actor.user, task_id)
-    if task.status == SUBMITTED:
+    if task.status == TaskStatus.SUBMITTED:
         return SubmitResult(task, task.project_study.status, [], repeated=True)
     # both reads of a study submitted at once: the second must see the first to compare them
     serialise_on(db, ProjectStudy.status, task.project_study_id)
@@ -123,13 +119,11 @@ def submit(
     touch(task)
     task.draft = label.to_json()
     task.version += 1
-    task.status = SUBMITTED
+    task.status = TaskStatus.SUBMITTED
     task.submitted_at = utcnow()
     warnings = [v for v in violations if v.severity != "error"]
-    log_submission(
-        db, task, label.to_json(), [{"field": w.field, "message": w.message} for w in warnings]
-    )
-    action = "arbitration.submitted" if task.kind == ARBITRATE else "read.submitted"
+    log_submission(db, task, label, [{"field": w.field, "message": w.message} for w in warnings])
+    action = "arbitration.submitted" if task.kind == TaskKind.ARBITRATE else "read.submitted"
     record(
         db,
         actor,
@@ -138,7 +132,7 @@ def submit(
         object_id=task.id,
         study_id=task.project_study.study.study_id,
     )
-    _advance(db, actor, task.project_study, label if task.kind == ARBITRATE else None)
+    _advance(db, actor, task.project_study, label if task.kind == TaskKind.ARBITRATE else None)
     try:
         db.commit()
     except IntegrityError:  # the same task submitted concurrently: the other one won
@@ -149,7 +143,7 @@ def submit(
 
 
 def log_submission(
-    db: Session, task: ReadTask, label: dict[str, Any], warnings: list[dict[str, str]]
+    db: Session, task: ReadTask, label: rules.Label, warnings: list[dict[str, str]]
 ) -> ReadSubmission:
     """The submitted task's answer, added to the append-only log."""
     submission = ReadSubmission(
@@ -158,7 +152,7 @@ def log_submission(
         user_id=task.user_id,
         kind=task.kind,
         slot=task.slot,
-        label=label,
+        label=label.to_json(),
         warnings=warnings,
         started_at=task.started_at,
         submitted_at=task.submitted_at,
@@ -171,7 +165,10 @@ def log_submission(
 def _submitted_reads(db: Session, project_study: ProjectStudy) -> list[ReadSubmission]:
     statement = (
         select(ReadSubmission)
-        .where(ReadSubmission.project_study_id == project_study.id, ReadSubmission.kind == READ)
+        .where(
+            ReadSubmission.project_study_id == project_study.id,
+            ReadSubmission.kind == TaskKind.READ,
+        )
         .order_by(ReadSubmission.slot)
     )
     return list(db.scalars(statement))
@@ -183,7 +180,7 @@ def _advance(
     """After a submission: final when arbitrated or concordant, else off to an arbiter."""
     db.flush()
     if arbitrated is not None:
-        finalise(project_study, arbitrated.to_json(), "arbitration")
+        finalise(project_study, arbitrated, FinalSource.ARBITRATION)
         return
     reads = _submitted_reads(db, project_study)
     if len(reads) < 2:
@@ -193,33 +190,33 @@ def _advance(
     comparison = rules.compare(first, second, images_of(project_study), vocabulary, project_rules)
     if comparison.concordant:
         merged = rules.merge(first, second, comparison, vocabulary)
-        finalise(project_study, merged.to_json(), "concordant")
+        finalise(project_study, merged, FinalSource.CONCORDANT)
         return
-    project_study.status = ARBITRATION
+    project_study.status = StudyStatus.ARBITRATION
     project_study.discordances = [d.to_json() for d in comparison.discordances]
     assign_arbiter(db, actor, project_study)
 
 
 def finalise(
-    project_study: ProjectStudy, label: dict[str, Any], source: str, at: datetime | None = None
+    project_study: ProjectStudy, label: rules.Label, source: FinalSource, at: datetime | None = None
 ) -> None:
     """The study is final with ``label`` from ``source``, at ``at`` (default: now)."""
-    project_study.status = FINAL
-    project_study.final_label = label
+    project_study.status = StudyStatus.FINAL
+    project_study.final_label = label.to_json()
     project_study.final_source = source
     project_study.finalized_at = at or utcnow()
 
 
 def arbitration_inputs(db: Session, task: ReadTask) -> list[dict[str, Any]]:
     """What an arbiter sees: both reads (by slot, not by name) and the discordances."""
-    if task.kind != ARBITRATE:
+    if task.kind != TaskKind.ARBITRATE:
         return []
     return [{"slot": r.slot, "label": r.label} for r in _submitted_reads(db, task.project_study)]
 
 
 def reopen(db: Session, actor: Actor, project_study: ProjectStudy, reason: str) -> ProjectStudy:
     """An admin sends a final study back to arbitration; the old final label stays in history."""
-    if project_study.status != FINAL:
+    if project_study.status != StudyStatus.FINAL:
         raise Conflict("Only a final study can be reopened.", code="not_final")
     if not reason.strip():
         raise field_error("reason", "Say why the study is reopened.")
@@ -227,13 +224,13 @@ def reopen(db: Session, actor: Actor, project_study: ProjectStudy, reason: str) 
         FinalLabelHistory(
             project_study_id=project_study.id,
             label=project_study.final_label or {},
-            source=project_study.final_source or "",
+            source=project_study.final_source,  # a final study always has one
             finalized_at=project_study.finalized_at,
             reopened_by=actor.user.id if actor.user else None,
             reason=reason.strip()[:2000],
         )
     )
-    project_study.status = ARBITRATION
+    project_study.status = StudyStatus.ARBITRATION
     project_study.final_label = None
     project_study.final_source = None
     project_study.finalized_at = None

@@ -1,0 +1,15 @@
+"""The states and kinds of accounts, as enums (stored as their plain values).
+
+Pure: the rules, the models, the schemas, the pages and the templates all use these names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What an account may do (``User.role``)."""
+
+    ADMIN = "admin"  # manages users, images, projects and exports
+    READER = "reader"  # reads the studies and images assigned to them

@@ -1,0 +1,78 @@
+"""An import batch: one row per import (a browser upload, an API request, a CLI run) holding
+each file's outcome, and its lease (``app.core.leases``): while this process beats, a process
+starting meanwhile leaves the batch alone; if it stops, ``app.imaging.sweep`` ends the batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.audit.service import Actor, record
+from app.core import leases
+from app.core.database import utcnow
+from app.imaging.importing.one_file import import_one
+from app.imaging.importing.report import ImportReport, Progress
+from app.imaging.importing.sources import Source, expand
+from app.imaging.kit import ImagingKit
+from app.imaging.models import ImportBatch
+from app.imaging.states import ImportChannel, OutcomeStatus
+
+
+def import_sources(
+    db: Session,
+    kit: ImagingKit,
+    sources: Iterable[Source],
+    *,
+    actor: Actor,
+    channel: ImportChannel,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import ``sources`` (zips expanded) file by file as one batch, recorded with each
+    file's outcome; one bad file never stops the others."""
+    # the batch's lease: a process starting meanwhile leaves it alone while this one beats
+    keeper = leases.Keeper(sessionmaker(bind=db.get_bind().engine))
+    batch = ImportBatch(
+        user_id=actor.user.id if actor.user else None,
+        actor_name=actor.display,
+        channel=channel,
+        owner=keeper.owner,
+        heartbeat_at=utcnow(),
+    )
+    db.add(batch)
+    db.commit()
+    report = ImportReport(batch.id)
+    keeper.hold(ImportBatch, batch.id)
+    try:
+        for source in expand(sources, kit):
+            outcome = import_one(db, kit, source, batch.id)
+            report.outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
+    finally:
+        try:
+            _finish(db, batch, report, actor)
+        finally:
+            keeper.stop()
+    return report
+
+
+def _finish(db: Session, batch: ImportBatch, report: ImportReport, actor: Actor) -> None:
+    batch = db.merge(batch)
+    batch.finished_at = utcnow()
+    batch.imported = report.count(OutcomeStatus.IMPORTED)
+    batch.already_present = report.count(OutcomeStatus.ALREADY_PRESENT)
+    batch.rejected = report.count(OutcomeStatus.REJECTED)
+    batch.outcomes = [
+        {"status": o.status, "reason": o.reason, "study_id": o.study_id, "image_id": o.image_id}
+        for o in report.outcomes
+    ]
+    record(
+        db,
+        actor,
+        "images.imported",
+        object_type="import_batch",
+        object_id=batch.id,
+        **report.summary(),
+    )
+    db.commit()
