@@ -31,6 +31,7 @@ from app.core.web import (
     BodySizeLimit,
     SecurityHeaders,
     UnexpectedErrors,
+    holding_page,
     is_api_request,
     render,
 )
@@ -150,6 +151,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = error.detail if isinstance(error.detail, str) else "Request failed."
         if error.status_code == 404 and message == "Not Found":
             message = f"There is nothing at {request.url.path}."
+        reloaded_form = request.method in ("GET", "HEAD") and not is_api_request(request)
+        if error.status_code == 405 and reloaded_form:
+            # a reload (or a typed address) of a form's POST-only URL: its page instead
+            return RedirectResponse(holding_page(request), status_code=303)
         if error.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}."
         body = error_body(code_for_status(error.status_code), message)

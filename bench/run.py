@@ -12,6 +12,7 @@ SCRIPTS = (
     "bench.reading",
     "bench.masking",
     "bench.export",
+    "bench.viewer",
 )
 
 

@@ -35,6 +35,26 @@ def audit_query(
 
 Filters = Annotated[AuditQuery, Depends(audit_query)]
 
+# Where the audit page links an event's object, by object type ("{id}": the object's id). The
+# review pages of a read task or a project study redirect to the study's page in its project.
+OBJECT_LINKS = {
+    "read_task": "/review/tasks/{id}",
+    "project_study": "/review/project-studies/{id}",
+    "reading_project": "/projects/{id}",
+    "masking_project": "/masking/projects/{id}",
+    "user": "/admin/users#user-{id}",
+    "export_job": "/exports",
+    "import_batch": "/imports",
+}
+
+
+def object_link(object_type: str | None, object_id: str | None) -> str | None:
+    """The page of what an audit event names, or None when it has none."""
+    pattern = OBJECT_LINKS.get(object_type or "")
+    if pattern is None or not object_id or not object_id.isdigit():
+        return None
+    return pattern.format(id=object_id)
+
 
 @api.get("/audit", response_model=AuditPage)
 def audit_events(
@@ -68,5 +88,6 @@ def audit_page(
             "query": query,
             "pages": max(1, -(-total // PAGE_SIZE)),
             "actions": known_actions(db),
+            "object_link": object_link,
         },
     )

@@ -7,13 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response, status
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db, Kit
-from app.auth.models import ApiToken
+from app.auth.models import ApiToken, UserSession
+from app.auth.preferences import (
+    Preferences,
+    PreferencesUpdate,
+    get_preferences,
+    update_preferences,
+)
 from app.auth.schemas import (
     ApiTokenOut,
     MeOut,
     PasswordChange,
     PasswordReset,
     PasswordResetDone,
+    SessionOut,
+    SessionsEnded,
     TokenOut,
     UserCreate,
     UserCreated,
@@ -22,8 +30,11 @@ from app.auth.schemas import (
 )
 from app.auth.service import (
     authenticate,
+    end_other_sessions,
+    end_session,
     issue_api_token,
     list_api_tokens,
+    list_sessions,
     owned_credential,
     revoke_api_token,
 )
@@ -81,11 +92,50 @@ def revoke_token(token_id: Id, principal: CurrentPrincipal, db: Db) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.get("/auth/sessions", response_model=list[SessionOut], tags=["auth"])
+def my_sessions(principal: CurrentPrincipal, db: Db) -> list[SessionOut]:
+    """Your signed-in browsers, the one asking marked ``current``."""
+    current = principal.session.id if principal.session else None
+    return [
+        SessionOut.model_validate(row).model_copy(update={"current": row.id == current})
+        for row in list_sessions(db, principal.user)
+    ]
+
+
+@router.delete("/auth/sessions/others", response_model=SessionsEnded, tags=["auth"])
+def end_my_other_sessions(principal: CurrentPrincipal, db: Db) -> SessionsEnded:
+    """End every signed-in browser of yours but the one asking (all of them with a token)."""
+    keep = principal.session.id if principal.session else None
+    return SessionsEnded(ended=end_other_sessions(db, principal.actor, keep_session_id=keep))
+
+
+@router.delete("/auth/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+def end_my_session(session_id: Id, principal: CurrentPrincipal, db: Db) -> Response:
+    """End one of your signed-in browsers."""
+    row = owned_credential(db, UserSession, session_id, principal.user)
+    end_session(db, row, principal.actor, action="session.revoked")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/me", response_model=MeOut, tags=["auth"])
 def me(principal: CurrentPrincipal) -> MeOut:
     user = UserOut.model_validate(principal.user)
     via = "token" if principal.token else "session"
     return MeOut(**user.model_dump(), authenticated_by=via)
+
+
+@router.get("/me/preferences", response_model=Preferences, tags=["auth"])
+def my_preferences(principal: CurrentPrincipal) -> Preferences:
+    """Your own settings: the viewer's hanging layout, linked zoom."""
+    return get_preferences(principal.user)
+
+
+@router.patch("/me/preferences", response_model=Preferences, tags=["auth"])
+def change_my_preferences(
+    body: PreferencesUpdate, principal: CurrentPrincipal, db: Db
+) -> Preferences:
+    """Change some of your settings (the fields not sent stay as they are)."""
+    return update_preferences(db, principal.user, body)
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])

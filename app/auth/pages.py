@@ -20,6 +20,7 @@ from app.auth.deps import (
 from app.auth.models import ApiToken, User, UserSession
 from app.auth.service import (
     authenticate,
+    end_other_sessions,
     end_session,
     issue_api_token,
     list_api_tokens,
@@ -39,7 +40,7 @@ from app.auth.users import (
     reset_password,
     update_user,
 )
-from app.core.errors import AppError, field_error
+from app.core.errors import AppError, NotFound, field_error
 from app.core.ids import Id
 from app.core.security import new_csrf_token, same_secret
 from app.core.web import client_ip, expose_to_templates, form_or_error, render, see_other
@@ -226,12 +227,10 @@ def account_password(
             new_password=new_password,
             keep_session_id=principal.session.id if principal.session else None,
         ),
-        lambda _: _account_page(
-            request,
-            principal,
-            db,
-            must_change=False,
+        lambda _: see_other(
+            "/account",
             notice="Password changed. Your other sessions and API tokens have ended.",
+            request=request,
         ),
         lambda error: _account_page(
             request,
@@ -253,7 +252,15 @@ def account_revoke_session(
         response = see_other("/login")
         response.delete_cookie(SESSION_COOKIE)
         return response
-    return _account_page(request, principal, db, notice="Session ended.")
+    return see_other("/account", notice="Session ended.", request=request)
+
+
+@router.post("/account/other-sessions/end")
+def account_end_other_sessions(request: Request, principal: CurrentPrincipal, db: Db) -> Response:
+    keep = principal.session.id if principal.session else None
+    ended = end_other_sessions(db, principal.actor, keep_session_id=keep)
+    notice = "No other session was signed in." if not ended else f"Ended {ended} other session(s)."
+    return see_other("/account", notice=notice, request=request)
 
 
 @router.post("/account/tokens")
@@ -277,10 +284,10 @@ def account_new_token(
 @router.post("/account/tokens/{token_id}/revoke")
 def account_revoke_token(
     request: Request, token_id: Id, principal: CurrentPrincipal, db: Db
-) -> HTMLResponse:
+) -> Response:
     row = owned_credential(db, ApiToken, token_id, principal.user)
     revoke_api_token(db, row, principal.actor)
-    return _account_page(request, principal, db, notice="API token revoked.")
+    return see_other("/account", notice="API token revoked.", request=request)
 
 
 def field_errors_of(error: AppError) -> dict[str, str]:
@@ -327,9 +334,15 @@ def admin_create_user(
         )
         return create_user(db, kit, principal.actor, new)
 
-    def created(result: tuple[User, str]) -> HTMLResponse:
+    def created(result: tuple[User, str]) -> Response:
         user, initial = result
         shown = None if password else initial
+        if not shown:
+            return see_other(
+                "/admin/users", notice=f"User {user.username} created.", request=request
+            )
+        # the generated password is shown once, on this answer (boosted: the address bar
+        # goes to /admin/users all the same, so a reload never posts again)
         return _users_page(
             request,
             db,
@@ -350,6 +363,30 @@ def admin_create_user(
     )
 
 
+# disabling a user and resetting a password take a confirmation step: a page of its own (no
+# script needed); a post without ``confirm=yes`` is sent to that page rather than acted on
+CONFIRMED = "yes"
+CONFIRMATIONS = {"disable": "Disable", "reset-password": "Reset password"}
+
+
+@router.get("/admin/users/{user_id}/confirm/{action}")
+def admin_confirm(
+    request: Request, user_id: Id, action: str, _: AdminPrincipal, db: Db
+) -> HTMLResponse:
+    if action not in CONFIRMATIONS:
+        raise NotFound(f"Nothing to confirm called {action[:40]!r}.")
+    user = get_user(db, user_id)
+    return render(
+        request,
+        "auth/confirm_user.html",
+        {"target": user, "action": action, "verb": CONFIRMATIONS[action], "confirmed": CONFIRMED},
+    )
+
+
+def _confirm_first(user: User, action: str) -> Response:
+    return see_other(f"/admin/users/{user.id}/confirm/{action}")
+
+
 @router.post("/admin/users/{user_id}/active")
 def admin_set_active(
     request: Request,
@@ -357,13 +394,19 @@ def admin_set_active(
     principal: AdminPrincipal,
     db: Db,
     active: FormStr = "",
+    confirm: FormStr = "",
 ) -> Response:
     user = get_user(db, user_id)
     enable = active == "true"
+    asks_confirmation = not enable and user.is_active and user.id != principal.user.id
+    if asks_confirmation and confirm != CONFIRMED:
+        return _confirm_first(user, "disable")
     verb = "re-enabled" if enable else "disabled; their sessions and tokens have ended"
     return form_or_error(
         lambda: update_user(db, principal.actor, user, is_active=enable),
-        lambda _: _users_page(request, db, notice=f"User {user.username} {verb}."),
+        lambda _: see_other(
+            "/admin/users", notice=f"User {user.username} {verb}.", request=request
+        ),
         lambda error: _users_error(request, db, error),
     )
 
@@ -375,7 +418,9 @@ def admin_set_role(
     user = get_user(db, user_id)
     return form_or_error(
         lambda: update_user(db, principal.actor, user, role=_role(role)),
-        lambda _: _users_page(request, db, notice=f"User {user.username} is now {user.role}."),
+        lambda _: see_other(
+            "/admin/users", notice=f"User {user.username} is now {user.role}.", request=request
+        ),
         lambda error: _users_error(request, db, error),
     )
 
@@ -386,9 +431,16 @@ def _users_error(request: Request, db: Db, error: AppError) -> HTMLResponse:
 
 @router.post("/admin/users/{user_id}/password")
 def admin_reset_password(
-    request: Request, user_id: Id, principal: AdminPrincipal, db: Db, kit: Kit
-) -> HTMLResponse:
+    request: Request,
+    user_id: Id,
+    principal: AdminPrincipal,
+    db: Db,
+    kit: Kit,
+    confirm: FormStr = "",
+) -> Response:
     user = get_user(db, user_id)
+    if confirm != CONFIRMED:
+        return _confirm_first(user, "reset-password")
     password = reset_password(db, kit, principal.actor, user)
     return _users_page(
         request,

@@ -42,6 +42,24 @@ class ApiTokenOut(BaseModel):
     last_used_at: datetime | None
 
 
+class SessionOut(BaseModel):
+    """A signed-in browser (never its secret)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ip_address: str | None
+    user_agent: str | None
+    current: bool = Field(default=False, description="True for the session making the request.")
+
+
+class SessionsEnded(BaseModel):
+    ended: int = Field(description="How many sessions ended.")
+
+
 class UserCreate(BaseModel):
     username: str = Field(max_length=200, examples=["dr.nguyen"])
     display_name: str = Field(default="", max_length=500)

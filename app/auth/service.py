@@ -163,6 +163,24 @@ def end_session(db: Session, session: UserSession, actor: Actor, *, action: str)
     db.commit()
 
 
+def end_other_sessions(db: Session, actor: Actor, *, keep_session_id: int | None) -> int:
+    """End every live session of the actor but ``keep_session_id`` (the browser asking); the
+    count ended. Asked with an API token, ``keep_session_id`` is None and every session ends."""
+    assert actor.user is not None
+    begin_write(db)
+    statement = update(UserSession).where(
+        UserSession.user_id == actor.user.id, UserSession.revoked_at.is_(None)
+    )
+    if keep_session_id is not None:
+        statement = statement.where(UserSession.id != keep_session_id)
+    ended = db.execute(statement.values(revoked_at=utcnow())).rowcount or 0
+    record(
+        db, actor, "sessions.ended_others", object_type="user", object_id=actor.user.id, ended=ended
+    )
+    db.commit()
+    return ended
+
+
 def list_sessions(db: Session, user: User) -> list[UserSession]:
     now = utcnow()
     statement = (

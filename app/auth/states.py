@@ -13,3 +13,12 @@ class Role(StrEnum):
 
     ADMIN = "admin"  # manages users, images, projects and exports
     READER = "reader"  # reads the studies and images assigned to them
+
+
+class Hanging(StrEnum):
+    """How the reading screen hangs a four-view study (a user preference)."""
+
+    GRID = "grid"  # 2x2: CCs above MLOs
+    ROW = "row"  # 1x4: R-CC L-CC R-MLO L-MLO, each filling the height
+    CC = "cc"  # the CC pair only
+    MLO = "mlo"  # the MLO pair only

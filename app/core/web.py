@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, NoReturn, TypeVar
@@ -61,14 +64,89 @@ def is_api_request(request: Request) -> bool:
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
-    """Render a page (SecurityHeaders marks it no-store)."""
+    """Render a page (SecurityHeaders marks it no-store). A full page shows (and spends) the
+    one-shot notice a form's redirect left; a boosted form's answer that is not a redirect (the
+    form again, with its error) puts the address bar on the page that holds the form, never
+    on the POST-only URL it was sent to."""
+    notice = _pending_notice(request) if _is_page_load(request) else None
     context = {"principal": getattr(request.state, "principal", None), **(context or {})}
-    return templates.TemplateResponse(request, template, context, status_code=status)
+    if notice and not context.get("notice"):
+        context["notice"] = notice
+    response = templates.TemplateResponse(request, template, context, status_code=status)
+    if _is_page_load(request) and NOTICE_COOKIE in request.cookies:
+        response.delete_cookie(NOTICE_COOKIE, path="/")  # spent (or not ours): gone
+    if request.method not in SAFE_METHODS and request.headers.get("hx-boosted"):
+        response.headers["HX-Replace-Url"] = holding_page(request)
+    return response
 
 
-def see_other(url: str) -> RedirectResponse:
-    """The answer to a form post that worked: go (GET) there."""
-    return RedirectResponse(url, status_code=303)
+def see_other(url: str, *, notice: str | None = None, request: Request | None = None) -> Response:
+    """The answer to a form post that worked: go (GET) there (post/redirect/get), where
+    ``notice`` (given with the ``request``) shows once."""
+    response = RedirectResponse(url, status_code=303)
+    if notice and request is not None:
+        response.set_cookie(
+            NOTICE_COOKIE,
+            _sign_notice(request, notice),
+            max_age=120,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=_secure_cookies(request),
+        )
+    return response
+
+
+NOTICE_COOKIE = "mammoread_notice"
+
+
+def _is_page_load(request: Request) -> bool:
+    """A whole page (typed, reloaded or boosted), not a fragment polled into one."""
+    return request.method == "GET" and (
+        not request.headers.get("hx-request") or bool(request.headers.get("hx-boosted"))
+    )
+
+
+def _secure_cookies(request: Request) -> bool:
+    forced = getattr(request.app.state.settings, "cookie_secure", None)
+    return forced if forced is not None else request.url.scheme == "https"
+
+
+def _notice_mac(request: Request, payload: str) -> str:
+    key = request.app.state.settings.secret_bytes + b"/notice"
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _sign_notice(request: Request, notice: str) -> str:
+    payload = base64.urlsafe_b64encode(notice[:300].encode()).decode().rstrip("=")
+    return f"{payload}.{_notice_mac(request, payload)}"
+
+
+def _pending_notice(request: Request) -> str | None:
+    """The notice a redirect left for this page, if its signature holds (else none)."""
+    value = request.cookies.get(NOTICE_COOKIE)
+    if not value or "." not in value:
+        return None
+    payload, mac = value.rsplit(".", 1)
+    if not hmac.compare_digest(mac, _notice_mac(request, payload)):
+        return None
+    try:
+        return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    except ValueError:
+        return None
+
+
+def holding_page(request: Request) -> str:
+    """The page that holds a form posted to this request's URL: the URL itself when it
+    answers GET, else its nearest ancestor that does (``/projects/1/pools`` ->
+    ``/projects/1``, ``/admin/users/3/password`` -> ``/admin/users``)."""
+    routes = request.app.router.routes
+    path = request.url.path.rstrip("/") or "/"
+    while True:
+        scope = {**request.scope, "method": "GET", "path": path}
+        if matched_route(routes, scope) is not None or path == "/":
+            return path
+        path = path.rsplit("/", 1)[0] or "/"
 
 
 Result = TypeVar("Result")

@@ -10,7 +10,9 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from app.audit.service import record
 from app.auth.deps import AdminPrincipal, Db
+from app.core.database import begin_write
 from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES
 from app.core.ids import Count, Id
 from app.export import jobs, reading_export
@@ -44,6 +46,9 @@ class ExportJobOut(BaseModel):
     id: int
     project_kind: ProjectKind
     project_id: int
+    project_name: str | None = Field(
+        default=None, description="The project's name (none when the project is gone)."
+    )
     format: ExportFormat
     options: dict[str, Any]
     status: JobStatus
@@ -57,11 +62,12 @@ class ExportJobOut(BaseModel):
     finished_at: Any
 
 
-def job_out(job: ExportJob) -> ExportJobOut:
+def job_out(job: ExportJob, project_name: str | None = None) -> ExportJobOut:
     return ExportJobOut(
         id=job.id,
         project_kind=job.project_kind,
         project_id=job.project_id,
+        project_name=project_name,
         format=job.format,
         options=job.options,
         status=job.status,
@@ -97,19 +103,23 @@ def create_export(
     request: Request, body: ExportIn, principal: AdminPrincipal, db: Db
 ) -> ExportJobOut:
     """Start building an export in the background; follow it at /exports/{id}."""
-    return job_out(start_job(request, db, principal, body))
+    job = start_job(request, db, principal, body)
+    return job_out(job, jobs.project_name(db, job))
 
 
 @router.get("/exports", response_model=list[ExportJobOut])
 def list_exports(
     _: AdminPrincipal, db: Db, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[ExportJobOut]:
-    return [job_out(job) for job in jobs.recent(db, limit)]
+    listed = jobs.recent(db, limit)
+    names = jobs.project_names(db, listed)
+    return [job_out(job, names.get((job.project_kind, job.project_id))) for job in listed]
 
 
 @router.get("/exports/{job_id}", response_model=ExportJobOut)
 def get_export(job_id: Id, _: AdminPrincipal, db: Db) -> ExportJobOut:
-    return job_out(jobs.get(db, job_id))
+    job = jobs.get(db, job_id)
+    return job_out(job, jobs.project_name(db, job))
 
 
 @router.get(
@@ -117,10 +127,25 @@ def get_export(job_id: Id, _: AdminPrincipal, db: Db) -> ExportJobOut:
     response_class=FileResponse,
     responses={200: {"content": {"application/zip": {}}}},
 )
-def download_export(job_id: Id, request: Request, _: AdminPrincipal, db: Db) -> FileResponse:
-    """The finished archive."""
+def download_export(
+    job_id: Id, request: Request, principal: AdminPrincipal, db: Db
+) -> FileResponse:
+    """The finished archive (the audit log records who downloaded it, from the page or with an
+    API token)."""
     job = jobs.get(db, job_id)
     path = jobs.file_of(job, request.app.state.settings.data_dir)
+    begin_write(db)
+    record(
+        db,
+        principal.actor,
+        "export.downloaded",
+        object_type="export_job",
+        object_id=job.id,
+        file=job.file_name,
+        project=f"{job.project_kind}:{job.project_id}",
+        via="token" if principal.token is not None else "session",
+    )
+    db.commit()
     return FileResponse(path, media_type="application/zip", filename=job.file_name)
 
 

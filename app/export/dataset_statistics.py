@@ -246,6 +246,26 @@ SERIES_COLOURS = {TRAINING: "#3b7bb0", TEST: "#e07b39", ALL: "#5b8a4a"}
 INK = "#1f2937"
 GRID = "#d8dde3"
 BACKGROUND = "#ffffff"
+
+
+@dataclass(frozen=True)
+class Theme:
+    """The colours a chart is drawn in; the bars keep their series colours in both themes."""
+
+    name: str
+    background: str
+    ink: str  # text and axes
+    grid: str
+
+    def colour(self, stored: str) -> str:
+        """A colour of the drawing in this theme (the drawing is made in the light one)."""
+        return {INK: self.ink, GRID: self.grid}.get(stored, stored)
+
+
+# light for papers (the downloads' default); dark for the pages of a reading room
+LIGHT = Theme("light", BACKGROUND, INK, GRID)
+DARK = Theme("dark", "#1a2029", "#e6ebf1", "#2f3a48")
+THEMES = {theme.name: theme for theme in (LIGHT, DARK)}
 BAR = 12  # height of one bar
 GAP = 10  # between row groups
 PLOT_WIDTH = 360
@@ -364,18 +384,19 @@ def _number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def svg(drawing: Chart) -> str:
+def svg(drawing: Chart, theme: Theme = LIGHT) -> str:
     """The chart as a standalone SVG document (also fit to inline in a page: presentation
     attributes only, no style)."""
     w, h = drawing.width, drawing.height
+    ink = theme.ink
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="stats-chart" id="chart-{drawing.name}" '
         f'width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
         f"aria-label={quoteattr(drawing.title + ' chart')}>",
         f"<title>{escape(drawing.title)}</title>",
-        f'<rect x="0" y="0" width="{w}" height="{h}" fill="{BACKGROUND}"/>',
+        f'<rect x="0" y="0" width="{w}" height="{h}" fill="{theme.background}"/>',
     ]
-    parts += [_svg_line(line) for line in drawing.grid]
+    parts += [_svg_line(line, theme) for line in drawing.grid]
     for rect in drawing.rects:
         shape = (
             f'<rect x="{_number(rect.x)}" y="{_number(rect.y)}" width="{_number(rect.width)}" '
@@ -384,22 +405,22 @@ def svg(drawing: Chart) -> str:
         parts.append(
             f"{shape}><title>{escape(rect.tip)}</title></rect>" if rect.tip else f"{shape}/>"
         )
-    parts += [_svg_line(line) for line in drawing.lines]
+    parts += [_svg_line(line, theme) for line in drawing.lines]
     for text in drawing.texts:
         weight = ' font-weight="bold"' if text.bold else ""
         parts.append(
             f'<text x="{_number(text.x)}" y="{_number(text.y)}" font-family="sans-serif" '
-            f'font-size="{text.size}" text-anchor="{text.anchor}" fill="{INK}"{weight}>'
+            f'font-size="{text.size}" text-anchor="{text.anchor}" fill="{ink}"{weight}>'
             f"{escape(text.text)}</text>"
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
-def _svg_line(line: Line) -> str:
+def _svg_line(line: Line, theme: Theme) -> str:
     return (
         f'<line x1="{_number(line.x1)}" y1="{_number(line.y1)}" x2="{_number(line.x2)}" '
-        f'y2="{_number(line.y2)}" stroke="{line.stroke}" stroke-width="1"/>'
+        f'y2="{_number(line.y2)}" stroke="{theme.colour(line.stroke)}" stroke-width="1"/>'
     )
 
 
@@ -411,13 +432,15 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def png(drawing: Chart, scale: int = 2) -> bytes:
+def png(drawing: Chart, scale: int = 2, theme: Theme = LIGHT) -> bytes:
     """The same chart drawn with Pillow, ``scale`` times the SVG's pixel size."""
-    image = Image.new("RGB", (drawing.width * scale, drawing.height * scale), BACKGROUND)
+    ink = theme.ink
+    size = (drawing.width * scale, drawing.height * scale)
+    image = Image.new("RGB", size, theme.background)
     draw = ImageDraw.Draw(image)
     for line in drawing.grid:
         points = (line.x1 * scale, line.y1 * scale, line.x2 * scale, line.y2 * scale)
-        draw.line(points, fill=line.stroke, width=scale)
+        draw.line(points, fill=theme.colour(line.stroke), width=scale)
     for rect in drawing.rects:
         if rect.width <= 0 or rect.height <= 0:
             continue
@@ -430,15 +453,15 @@ def png(drawing: Chart, scale: int = 2) -> bytes:
         draw.rectangle(box, fill=rect.fill)
     for line in drawing.lines:
         points = (line.x1 * scale, line.y1 * scale, line.x2 * scale, line.y2 * scale)
-        draw.line(points, fill=line.stroke, width=scale)
+        draw.line(points, fill=theme.colour(line.stroke), width=scale)
     for text in drawing.texts:
         font = _font(text.size * scale)
         position = (text.x * scale, text.y * scale)
         # the bitmap fallback font (Pillow without FreeType) takes no anchor
         anchor = _PIL_ANCHORS[text.anchor] if isinstance(font, ImageFont.FreeTypeFont) else None
-        draw.text(position, text.text, fill=INK, font=font, anchor=anchor)
+        draw.text(position, text.text, fill=ink, font=font, anchor=anchor)
         if text.bold:  # the default font has no bold face: overstrike
-            draw.text((position[0] + 1, position[1]), text.text, fill=INK, font=font, anchor=anchor)
+            draw.text((position[0] + 1, position[1]), text.text, fill=ink, font=font, anchor=anchor)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

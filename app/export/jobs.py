@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ from app.masking import service as masking_service
 from app.masking.models import MaskingProject
 from app.masking.states import ImageRole
 from app.reading import service as reading_service
+from app.reading.models import ReadingProject
 from app.reading.states import StudyStatus
 
 log = logging.getLogger(__name__)
@@ -376,6 +377,29 @@ def get(db: Session, job_id: int) -> ExportJob:
 
 def recent(db: Session, limit: int = 50) -> list[ExportJob]:
     return list(db.scalars(select(ExportJob).order_by(ExportJob.id.desc()).limit(limit)))
+
+
+ProjectKey = tuple[str, int]
+
+
+def project_names(db: Session, listed: Iterable[ExportJob]) -> dict[ProjectKey, str]:
+    """The name of each job's project by (kind, id), in one query per kind; a job whose
+    project is gone has none."""
+    wanted = {(job.project_kind, job.project_id) for job in listed}
+    names: dict[ProjectKey, str] = {}
+    for kind, model in (
+        (ProjectKind.READING, ReadingProject),
+        (ProjectKind.MASKING, MaskingProject),
+    ):
+        ids = [project_id for k, project_id in wanted if k == kind]
+        if ids:
+            rows = db.execute(select(model.id, model.name).where(model.id.in_(ids)))
+            names.update({(kind, project_id): name for project_id, name in rows.all()})
+    return names
+
+
+def project_name(db: Session, job: ExportJob) -> str | None:
+    return project_names(db, [job]).get((job.project_kind, job.project_id))
 
 
 def file_of(job: ExportJob, data_dir: Path) -> Path:

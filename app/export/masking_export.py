@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import csv
+import json
 from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from app.export.targets import Target
-from app.imaging.display import DisplayParams
+from app.imaging.display import DisplayParams, DisplayProtocol
 from app.imaging.models import Image
 from app.masking import results, search, service
 from app.masking.models import MaskingComparison, MaskingProject, MaskingUndo
 from app.masking.states import ImageRole
 
 LABELS_FILE = "masking_labels.csv"
+METADATA_FILE = "masking_project.json"
 COMPARISONS_FILE = "comparisons.csv"
 DICOM_COLUMNS = [
     "Dicom_image_laterality",
@@ -84,7 +86,26 @@ def export_labels(db: Session, project: MaskingProject, target: Target) -> list[
                     *dicom_columns(image),
                 ]
             )
-    return [LABELS_FILE]
+    with target.text(METADATA_FILE) as handle:
+        json.dump(metadata(project, names), handle, indent=2)
+        handle.write("\n")
+    return [LABELS_FILE, METADATA_FILE]
+
+
+def metadata(project: MaskingProject, names: dict[int, str]) -> dict[str, Any]:
+    """How the labels were made: the mode and rule, and the display protocol both images of
+    every pair went through (``header``: each image's own VOI, as projects before it had)."""
+    protocol = DisplayProtocol(project.display_protocol)
+    return {
+        "project": project.name,
+        "mode": project.mode.value,
+        "level_rule": project.level_rule.value,
+        "levels": project.levels,
+        "display_protocol": protocol.value,
+        "display_function": protocol.common_function or "per image (header)",
+        "randomise_sides": project.randomise_sides,
+        "experts": len(names),
+    }
 
 
 def dicom_columns(image: Image) -> list[str]:

@@ -29,7 +29,7 @@ def _exports_page(request: Request, db: Db, status: int = 200, **context: Any) -
         request,
         "export/exports.html",
         {
-            "jobs": jobs.recent(db),
+            **_jobs_context(db),
             "reading_projects": reading_service.list_projects(db),
             "masking_projects": masking_service.list_projects(db),
             "chosen": request.query_params.get("project", ""),
@@ -47,7 +47,13 @@ def exports(request: Request, _: AdminPrincipal, db: Db) -> HTMLResponse:
 @router.get("/exports/table")
 def exports_table(request: Request, _: AdminPrincipal, db: Db) -> HTMLResponse:
     """The job table alone, polled while a job is queued or running."""
-    return render(request, "export/_jobs.html", {"jobs": jobs.recent(db)})
+    return render(request, "export/_jobs.html", _jobs_context(db))
+
+
+def _jobs_context(db: Db) -> dict[str, Any]:
+    """The recent jobs with their projects' names (the job table)."""
+    listed = jobs.recent(db)
+    return {"jobs": listed, "project_names": jobs.project_names(db, listed)}
 
 
 @router.post("/exports")
@@ -79,7 +85,9 @@ def start_export(
 
     return form_or_error(
         start,
-        lambda _: see_other("/exports"),
+        lambda job: see_other(
+            "/exports", notice=f"Export {job.id} started; it is listed below.", request=request
+        ),
         lambda error: _exports_page(request, db, error.status_code, error=error.message),
         rollback=db.rollback,
     )
@@ -134,7 +142,11 @@ def release_import(
 
     return form_or_error(
         run,
-        lambda done: see_other(f"/projects/{done.project.id}"),
+        lambda done: see_other(
+            f"/projects/{done.project.id}",
+            notice=f"Release imported as project {done.project.name}.",
+            request=request,
+        ),
         lambda error: _release_page(
             request, db, error.status_code, error=error.message, problems=error.details, form=form
         ),

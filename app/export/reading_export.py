@@ -329,6 +329,8 @@ def study_json(rows: StudyRows, splits: Mapping[str, str]) -> dict[str, Any]:
                 "laterality": lat,
                 "birads": breasts.get(lat, {}).get("birads"),
                 "density": breasts.get(lat, {}).get("density"),
+                # a breast without any image (issue 11): said so, never a BI-RADS
+                **({"not_imaged": True} if breasts.get(lat, {}).get("not_imaged") else {}),
             }
             for lat in ("L", "R")
         ],

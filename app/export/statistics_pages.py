@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -29,6 +29,9 @@ from app.reading.models import ReadingProject
 # Not APIRouter(include_in_schema=False): FastAPI ANDs the router's flag with each route's, so
 # the JSON route could not opt back in. Every page route opts out of the schema itself.
 router = APIRouter()
+
+# light (for papers, the default) or dark (as the page shows it)
+ChartTheme = Annotated[Literal["light", "dark"], Query()]
 
 
 def _statistics(
@@ -85,8 +88,10 @@ def statistics_page(
         name = f"project-{project.id}-statistics.csv"
         return _attachment(csv_text(statistics), "text/csv; charset=utf-8", name)
     # dataset_statistics.svg escapes every text and attribute it writes (names come from labels)
+    # the page is dark (a reading room); the downloads are light unless ?theme=dark
+    dark = dataset_statistics.DARK
     charts = {
-        table.name: Markup(dataset_statistics.svg(dataset_statistics.chart(table)))  # noqa: S704
+        table.name: Markup(dataset_statistics.svg(dataset_statistics.chart(table), dark))  # noqa: S704
         for table in statistics.tables
     }
     return _page(request, project, statistics, charts)
@@ -113,31 +118,48 @@ def _page(
 
 @router.get("/projects/{project_id}/statistics/{table}.svg", include_in_schema=False)
 def statistics_svg(
-    request: Request, project_id: Id, table: str, _: AdminPrincipal, db: Db
+    request: Request,
+    project_id: Id,
+    table: str,
+    _: AdminPrincipal,
+    db: Db,
+    theme: ChartTheme = "light",
 ) -> Response:
-    return _chart_file(request, db, project_id, table, "svg")
+    return _chart_file(request, db, project_id, table, "svg", theme)
 
 
 @router.get("/projects/{project_id}/statistics/{table}.png", include_in_schema=False)
 def statistics_png(
-    request: Request, project_id: Id, table: str, _: AdminPrincipal, db: Db
+    request: Request,
+    project_id: Id,
+    table: str,
+    _: AdminPrincipal,
+    db: Db,
+    theme: ChartTheme = "light",
 ) -> Response:
-    return _chart_file(request, db, project_id, table, "png")
+    return _chart_file(request, db, project_id, table, "png", theme)
 
 
 CHART_FILES = {
-    "svg": (dataset_statistics.svg, "image/svg+xml; charset=utf-8"),
-    "png": (dataset_statistics.png, "image/png"),
+    "svg": (
+        lambda chart, theme: dataset_statistics.svg(chart, theme),
+        "image/svg+xml; charset=utf-8",
+    ),
+    "png": (lambda chart, theme: dataset_statistics.png(chart, theme=theme), "image/png"),
 }
 
 
-def _chart_file(request: Request, db: Db, project_id: int, table: str, kind: str) -> Response:
+def _chart_file(
+    request: Request, db: Db, project_id: int, table: str, kind: str, theme: str
+) -> Response:
     if table not in dataset_statistics.SPECS:
         raise _unknown_table(table)
     project, statistics = _statistics(db, project_id)
     draw, media_type = CHART_FILES[kind]
-    drawing = draw(dataset_statistics.chart(_table(statistics, table)))
-    return _attachment(drawing, media_type, f"project-{project.id}-{table}.{kind}")
+    chart = dataset_statistics.chart(_table(statistics, table))
+    drawing = draw(chart, dataset_statistics.THEMES[theme])
+    suffix = "" if theme == "light" else f"-{theme}"
+    return _attachment(drawing, media_type, f"project-{project.id}-{table}{suffix}.{kind}")
 
 
 # --- API ----------------------------------------------------------------------------------------

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, field_error
 from app.core.ids import Count, Id, Offset
+from app.imaging import qc
 from app.imaging.access import require_study_access
-from app.imaging.display import WindowChoice
+from app.imaging.display import DisplayProtocol, WindowChoice
 from app.imaging.importer import Source, import_sources
 from app.imaging.models import Image, Study
 from app.imaging.schemas import (
@@ -59,16 +60,31 @@ def import_images(
     principal: AdminPrincipal,
     db: Db,
     files: Annotated[list[UploadFile], File(description="DICOM files or zip archives.")],
+    batch: Annotated[
+        Id | None,
+        Form(
+            description="Continue this import batch (one you started, finished, under an hour "
+            "old): an upload sent in several requests stays one import."
+        ),
+    ] = None,
 ) -> ImportOut:
     """Import DICOM files (or zips of them): pseudonymised, checked, stored; idempotent."""
     kit = request.app.state.imaging
     report = import_sources(
-        db, kit, upload_sources(files), actor=principal.actor, channel=ImportChannel.API
+        db,
+        kit,
+        upload_sources(files),
+        actor=principal.actor,
+        channel=ImportChannel.API,
+        continue_batch=batch,
     )
     return ImportOut(
         batch_id=report.batch_id,
         **report.summary(),
-        outcomes=[OutcomeOut(**outcome.__dict__) for outcome in report.outcomes],
+        outcomes=[
+            OutcomeOut(**outcome.__dict__, flag_texts=[qc.kind_text(f) for f in outcome.flags])
+            for outcome in report.outcomes
+        ],
     )
 
 
@@ -142,6 +158,13 @@ def render_image(
     width: Annotated[int | None, Query(description="Output width; original when absent.")] = None,
     flip: bool = False,
     format: Annotated[str, Query(description="png (lossless) or jpeg.")] = "png",
+    protocol: Annotated[
+        DisplayProtocol,
+        Query(
+            description="header: the image's own VOI; the others: one function for all "
+            "images compared side by side (a masking project's display protocol)."
+        ),
+    ] = DisplayProtocol.HEADER,
 ) -> Response:
     """The image through its display chain (rescale, VOI, inversion, flip, size)."""
     image = viewable_image(db, principal, image_id)
@@ -151,7 +174,8 @@ def render_image(
             "Give both wc and ww, or neither.",
             detail="Missing.",
         )
-    wanted = RenderRequest(WindowChoice(preset=preset, center=wc, width=ww), width, flip, format)
+    choice = WindowChoice(preset=preset, center=wc, width=ww)
+    wanted = RenderRequest(choice, width, flip, format, protocol)
     wanted.validate(image)
     etag = wanted.etag(image)
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}

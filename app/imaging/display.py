@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
@@ -387,6 +388,49 @@ def _cached_lut(params: DisplayParams, choice: WindowChoice) -> NDArray[np.uint8
         lut = 255 - lut
     lut.flags.writeable = False
     return lut
+
+
+# --- display protocols: one grey-scale function for images shown side by side -----------------
+
+
+class DisplayProtocol(StrEnum):
+    """How images compared with each other (a masking pair) are turned into grey levels.
+
+    The header's own VOI can differ between two images (one LINEAR with black air, one
+    SIGMOID with grey air, one a VOI LUT), which biases a side-by-side judgement by looks;
+    every protocol but ``HEADER`` applies one function to every image.
+    """
+
+    HEADER = "header"  # each image's own header VOI (window function or VOI LUT), as read alone
+    WINDOW_LINEAR = "window_linear"  # each image's own windows, all through LINEAR
+    WINDOW_SIGMOID = "window_sigmoid"  # each image's own windows, all through SIGMOID
+    UNIFORM_RANGE = "uniform_range"  # each image's value range rescaled linearly (CSAW-M)
+
+    @property
+    def common_function(self) -> str | None:
+        """The one VOI function every image goes through (None: each image's own)."""
+        return {
+            DisplayProtocol.WINDOW_LINEAR: "LINEAR",
+            DisplayProtocol.WINDOW_SIGMOID: "SIGMOID",
+            DisplayProtocol.UNIFORM_RANGE: "LINEAR_EXACT",
+        }.get(self)
+
+
+def under_protocol(params: DisplayParams, protocol: DisplayProtocol | str) -> DisplayParams:
+    """``params`` as ``protocol`` shows the image: ``HEADER`` leaves them alone (the same
+    object); the others drop the VOI LUT and put every window through the common function
+    (an image without windows gets its value-range ramp as its one window), or replace the
+    windows by the value-range ramp (``UNIFORM_RANGE``). Inversion is untouched."""
+    protocol = DisplayProtocol(protocol)
+    function = protocol.common_function
+    if function is None:
+        return params
+    ramp = _range_window(params)
+    if protocol == DisplayProtocol.UNIFORM_RANGE:
+        windows: tuple[Window, ...] = (ramp,)
+    else:
+        windows = params.windows or (ramp,)
+    return replace(params, windows=windows, voi_function=function, voi_lut=None)
 
 
 # --- rendering ------------------------------------------------------------------------------

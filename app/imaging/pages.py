@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.auth.deps import AdminPrincipal, Db
 from app.core.ids import Id
-from app.core.web import expose_to_templates, form_or_error, render
+from app.core.web import expose_to_templates, form_or_error, render, see_other
 from app.imaging import qc
 from app.imaging.service import (
     StudyQuery,
@@ -103,7 +103,9 @@ def clear_flag_page(
 ) -> Response:
     return form_or_error(
         lambda: clear_flag(db, principal.actor, flag_id, reason, study=get_study(db, study_id)),
-        lambda flag: _study_page(request, db, study_id, notice=f"Flag cleared: {flag.detail}"),
+        lambda flag: see_other(
+            f"/studies/{study_id}", notice=f"Flag cleared: {flag.detail}", request=request
+        ),
         lambda error: _study_page(
             request, db, study_id, status=error.status_code, error=error.message
         ),

@@ -24,6 +24,12 @@ KINDS = {
 SIDE_NAMES = {"L": "left", "R": "right"}
 
 
+def kind_text(kind: str) -> str:
+    """A flag kind in words (the one place pages and the API take them from)."""
+    known = {str(k): text for k, text in KINDS.items()}
+    return known.get(str(kind), str(kind).replace("_", " "))
+
+
 @dataclass(frozen=True)
 class Finding:
     kind: QcKind

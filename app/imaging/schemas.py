@@ -17,6 +17,9 @@ class OutcomeOut(BaseModel):
     study_id: str | None = None
     image_id: str | None = None
     flags: list[QcKind] = Field(default_factory=list, description="QC flags raised at import.")
+    flag_texts: list[str] = Field(
+        default_factory=list, description="The same flags in words, in the same order."
+    )
 
 
 class ImportOut(BaseModel):

@@ -16,7 +16,15 @@ from app.audit.service import Actor, record
 from app.core.database import newest_first_page, utcnow
 from app.core.errors import Conflict, Invalid, NotFound, field_error
 from app.imaging import qc
-from app.imaging.display import DisplayParams, WindowChoice, build_lut, encode, render
+from app.imaging.display import (
+    DisplayParams,
+    DisplayProtocol,
+    WindowChoice,
+    build_lut,
+    encode,
+    render,
+    under_protocol,
+)
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image, ImportBatch, QcFlag, Study
 from app.imaging.pyramid import pick_level
@@ -98,8 +106,11 @@ def flags_of(db: Session, study: Study, *, include_cleared: bool = False) -> lis
 
 
 def open_flag_counts(db: Session) -> dict[str, int]:
+    """How many studies carry an open flag of each kind (a study with two "missing view"
+    flags counts once: the figures sit next to study lists and filters)."""
+    studies = func.count(func.distinct(QcFlag.study_pk))
     rows = db.execute(
-        select(QcFlag.kind, func.count()).where(QcFlag.cleared_at.is_(None)).group_by(QcFlag.kind)
+        select(QcFlag.kind, studies).where(QcFlag.cleared_at.is_(None)).group_by(QcFlag.kind)
     )
     return {kind: count for kind, count in rows.all()}  # noqa: C416 - rows are Row objects
 
@@ -159,6 +170,8 @@ class RenderRequest:
     width: int | None
     flip: bool
     fmt: str
+    # one grey-scale function for images compared side by side (masking pairs)
+    protocol: DisplayProtocol = DisplayProtocol.HEADER
 
     def validate(self, image: Image) -> None:
         if self.fmt not in RENDER_FORMATS:
@@ -206,6 +219,8 @@ class RenderRequest:
                 self.width,
                 self.flip,
                 self.fmt,
+                # absent for the header's own display: its tags stay what they were
+                *(() if self.protocol == DisplayProtocol.HEADER else (self.protocol,)),
             )
         )
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
@@ -246,7 +261,7 @@ class Pixels:
         return int(shape[0]), int(shape[1])
 
     def _render(self, image: Image, request: RenderRequest) -> bytes:
-        params = DisplayParams.from_json(image.display)
+        params = under_protocol(DisplayParams.from_json(image.display), request.protocol)
         try:
             lut = build_lut(params, request.choice)
         except ValueError as error:

@@ -9,7 +9,9 @@ from app.auth.models import User
 from app.core.errors import ERROR_RESPONSES
 from app.core.ids import Id
 from app.imaging import access
+from app.imaging.display import DisplayParams, DisplayProtocol, under_protocol
 from app.imaging.models import Image
+from app.imaging.schemas import ImageOut, WindowOut
 from app.imaging.views import image_out
 from app.masking import results, service
 from app.masking.models import MaskingProject
@@ -51,6 +53,7 @@ def project_out(db: Db, project: MaskingProject, reader: User | None = None) -> 
         max_attempts=project.max_attempts,
         order_seed=project.order_seed if admin else None,
         derive_seeds_from=project.derive_seeds_from,
+        display_protocol=project.display_protocol,
         images=service.image_count(db, project),
         seed_images=[images[pk].image_id for pk in seeds],
         readers=[
@@ -71,6 +74,7 @@ def pair_out(served: service.Served) -> PairOut:
     if served.pending is None:
         return PairOut(done=True, project_id=project.id, progress=progress)
     pair, images = served.pending.pair, served.images
+    shown = project.display_protocol
     return PairOut(
         done=False,
         project_id=project.id,
@@ -81,18 +85,31 @@ def pair_out(served: service.Served) -> PairOut:
         phase=pair.phase,
         interval=[pair.low, pair.high],
         attempt=pair.attempt,
+        display_protocol=shown,
         images={
-            "query": viewer_image(images[pair.query]),
-            "reference": viewer_image(images[pair.reference]),
+            "query": viewer_image(images[pair.query], shown),
+            "reference": viewer_image(images[pair.reference], shown),
         },
-        prefetch=[viewer_image(images[pk]) for pk in served.prefetch],
+        prefetch=[viewer_image(images[pk], shown) for pk in served.prefetch],
         progress=progress,
     )
 
 
-def viewer_image(image: Image):
+def viewer_image(image: Image, protocol: DisplayProtocol = DisplayProtocol.HEADER) -> ImageOut:
+    """The image for the comparison screen, its display data under the project's protocol (so
+    that the viewer's own windowing applies the same function as the server's first paint)."""
     # QC flags are for admins; the comparison screen needs the display data only.
-    return image_out(image, [])
+    out = image_out(image, [])
+    if protocol != DisplayProtocol.HEADER:
+        params = under_protocol(DisplayParams.from_json(image.display), protocol)
+        out.display = params.to_json()
+        out.voi_function = params.voi_function
+        out.has_voi_lut = False
+        out.presets = [
+            WindowOut(index=i, center=w.center, width=w.width, explanation=w.explanation)
+            for i, w in enumerate(params.windows)
+        ]
+    return out
 
 
 @router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
 from app.core.database import Base, EnumText, UTCDateTime, utcnow
+from app.imaging.display import DisplayProtocol
 from app.imaging.models import Image
 from app.masking.states import (
     Answer,
@@ -56,6 +57,12 @@ class MaskingProject(Base):
     probe_gap: Mapped[int] = mapped_column(Integer, default=20)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     order_seed: Mapped[int] = mapped_column(Integer)
+    # one grey-scale function for both images of a pair; projects from before 0008: HEADER
+    display_protocol: Mapped[DisplayProtocol] = mapped_column(
+        EnumText(DisplayProtocol, 16),
+        default=DisplayProtocol.WINDOW_LINEAR,
+        server_default=DisplayProtocol.HEADER.value,
+    )
     selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -16,15 +16,23 @@ from app.auth.users import list_active_users
 from app.core.errors import Invalid
 from app.core.ids import Id, parse_integer
 from app.core.web import expose_to_templates, form_or_error, render, see_other
+from app.imaging.display import DisplayProtocol
 from app.masking import queries, results, service
 from app.masking.models import MaskingProject
 from app.masking.schemas import ResultsOut
 from app.masking.states import LevelRule, SortMode
 
 router = APIRouter(include_in_schema=False)
-expose_to_templates(SortMode, LevelRule)
+expose_to_templates(SortMode, LevelRule, DisplayProtocol)
 FormStr = Annotated[str, Form(max_length=200000)]
 CHART_CELL = 44
+# what each display protocol does to both images of a pair, as the pages say it
+PROTOCOL_TEXT = {
+    DisplayProtocol.WINDOW_LINEAR: "each image's own window, one linear function (black air)",
+    DisplayProtocol.WINDOW_SIGMOID: "each image's own window, one sigmoid function",
+    DisplayProtocol.UNIFORM_RANGE: "uniform rescale of each image's value range (as CSAW-M)",
+    DisplayProtocol.HEADER: "each image's own header function (may differ within a pair)",
+}
 
 
 @router.get("/masking")
@@ -74,6 +82,7 @@ class ProjectForm(BaseModel):
     randomise_sides: str = ""
     probe_percent: str = "5"
     max_attempts: str = "3"
+    display_protocol: str = DisplayProtocol.WINDOW_LINEAR.value
     readers: list[Id] = Field(default_factory=list)
     seed_candidate: list[str] = Field(default_factory=list)
     seed_rank: list[str] = Field(default_factory=list)
@@ -102,6 +111,8 @@ class ProjectForm(BaseModel):
             probe_share=_number("probe percent", self.probe_percent, float) / 100,
             max_attempts=_number("max attempts", self.max_attempts),
             reader_ids=self.readers,
+            display_protocol=self.display_protocol,
+            one_seed_per_woman=True,
         )
 
     def kept(self) -> dict[str, Any]:
@@ -130,7 +141,11 @@ def create_project(
 ) -> Response:
     return form_or_error(
         lambda: service.create_project(db, principal.actor, form.project()),
-        lambda project: see_other(f"/masking/projects/{project.id}"),
+        lambda project: see_other(
+            f"/masking/projects/{project.id}",
+            notice=f"Masking project {project.name} created.",
+            request=request,
+        ),
         lambda error: _projects_page(
             request, db, principal.user, error.status_code, error=error.message, form=form.kept()
         ),
@@ -161,6 +176,7 @@ def _project_page(
             "reader_ids": {r.user_id for r in service.readers(db, project)},
             "heatmap": heatmap(outcome),
             "histograms": histograms(outcome, project.levels),
+            "protocol_text": PROTOCOL_TEXT[project.display_protocol],
             **context,
         },
         status,
@@ -178,7 +194,9 @@ def set_readers(
     project = service.get_project(db, project_id)
     return form_or_error(
         lambda: service.set_readers(db, principal.actor, project, readers),
-        lambda _: _project_page(request, db, project, notice="Readers saved."),
+        lambda _: see_other(
+            f"/masking/projects/{project.id}", notice="Readers saved.", request=request
+        ),
         lambda error: _project_page(request, db, project, error.status_code, error=error.message),
         rollback=db.rollback,
     )
@@ -203,15 +221,40 @@ class Cell:
     fill: str
     label: str
     title: str
+    ink: str = "#000"  # the label's colour, readable on ``fill``
+
+
+# dark theme: the page's surface at 0, deepening blue towards 1, red towards -1
+TAU_ZERO = (34, 42, 53)
+TAU_POSITIVE = (86, 156, 240)
+TAU_NEGATIVE = (232, 96, 92)
+TAU_UNDEFINED = (74, 84, 98)
+
+
+def tau_rgb(tau: float | None) -> tuple[int, int, int]:
+    if tau is None:
+        return TAU_UNDEFINED
+    strength = max(-1.0, min(1.0, tau))
+    end = TAU_POSITIVE if strength >= 0 else TAU_NEGATIVE
+    red, green, blue = (
+        round(z + (e - z) * abs(strength)) for z, e in zip(TAU_ZERO, end, strict=True)
+    )
+    return (red, green, blue)
 
 
 def tau_colour(tau: float | None) -> str:
-    """White at 0, deepening blue towards 1, red towards -1; grey when undefined."""
-    if tau is None:
-        return "#e5e7eb"
-    strength = max(-1.0, min(1.0, tau))
-    fade = round(255 * (1 - abs(strength)))
-    return f"rgb({fade},{fade},255)" if strength >= 0 else f"rgb(255,{fade},{fade})"
+    return "rgb({},{},{})".format(*tau_rgb(tau))
+
+
+def relative_luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+    linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def ink_on(rgb: tuple[int, int, int]) -> str:
+    """Black or white, whichever contrasts more with the colour (always at least 4.58:1)."""
+    return "#000" if relative_luminance(rgb) > 0.179 else "#fff"
 
 
 def heatmap(outcome: ResultsOut) -> dict[str, Any]:
@@ -231,6 +274,7 @@ def heatmap(outcome: ResultsOut) -> dict[str, Any]:
                     tau_colour(tau),
                     "n/a" if tau is None else f"{tau:.2f}",
                     f"{a} vs {b}: tau-b {'undefined' if tau is None else f'{tau:.3f}'}{count}",
+                    ink_on(tau_rgb(tau)),
                 )
             )
     return {"names": names, "cells": cells, "cell": CHART_CELL, "size": CHART_CELL * len(names)}

@@ -75,7 +75,7 @@ def project_results(db: Session, project: MaskingProject) -> ResultsOut:
             for one in labels
         ],
         pairs=_pairs(project, labels),
-        images=[_image_out(pk, images, labels, medians) for pk in queries],
+        images=[_image_out(pk, images, labels, medians, project) for pk in queries],
     )
 
 
@@ -162,6 +162,20 @@ def _reader_out(
     every_level = (
         search.level_cut(state.order, project.levels) if state.order else dict(state.placed)
     )
+    versus = _versus_median(one.levels, medians, project.levels)
+    figures = {
+        "abort_rate": None if finished else "no search has ended yet",
+        "probe_agreement": None if probes else "no probe answered yet",
+        "left_share": None
+        if sides
+        else (
+            "the query is always on the left (sides not randomised)"
+            if not project.randomise_sides
+            else "no left/right answer yet"
+        ),
+        "median_response_ms": None if log else "no answer yet",
+        **_versus_notes(versus, project.levels),
+    }
     return ReaderResultOut(
         username=reader.user.username,
         finished=state.done,
@@ -179,8 +193,34 @@ def _reader_out(
         left_share=_rounded(agreement.left_share(sides)),
         side_bias=_rounded(agreement.side_bias(sides)),
         median_response_ms=agreement.median([e.response_ms for e in log]),
-        versus_median=_versus_median(one.levels, medians, project.levels),
+        versus_median=versus,
+        side_answers=sum(1 for side in sides if side is not None),
+        not_computed={name: why for name, why in figures.items() if why},
     )
+
+
+def _versus_notes(versus: VersusMedianOut, scale: int) -> dict[str, str | None]:
+    """Why each figure against the median is n/a, where it is."""
+    few = f"too few answers: {versus.images} image(s) with both a level and a median"
+    short = f"a scale of {scale} levels has no separate low and high classes (needs 4)"
+    return {
+        "tau_b": None
+        if versus.tau_b is not None
+        else few
+        if versus.images < 2
+        else "no spread: every level or every median is the same",
+        "amae": None if versus.amae is not None else few,
+        "f1_low": None
+        if versus.f1_low is not None
+        else short
+        if scale < F1_MIN_LEVELS
+        else "no image in levels 1-2, by the reader or by the median",
+        "f1_high": None
+        if versus.f1_high is not None
+        else short
+        if scale < F1_MIN_LEVELS
+        else f"no image in levels {scale - 1}-{scale}, by the reader or by the median",
+    }
 
 
 def _versus_median(levels: dict[int, int], medians: dict[int, int], scale: int) -> VersusMedianOut:
@@ -220,9 +260,15 @@ def _pairs(project: MaskingProject, labels: Sequence[ReaderLabels]) -> list[Pair
 
 
 def _image_out(
-    pk: int, images: dict[int, Image], labels: Sequence[ReaderLabels], medians: dict[int, int]
+    pk: int,
+    images: dict[int, Image],
+    labels: Sequence[ReaderLabels],
+    medians: dict[int, int],
+    project: MaskingProject,
 ) -> ImageResultOut:
     image = images[pk]
+    ranks = [o.ranks[pk] for o in labels if pk in o.ranks and pk in o.levels]
+    full_sort = project.mode == SortMode.FULL_SORT
     return ImageResultOut(
         image_id=image.image_id,
         study_id=image.study.study_id,
@@ -231,7 +277,22 @@ def _image_out(
         levels={o.reader.user.username: o.levels[pk] for o in labels if pk in o.levels},
         ranks={o.reader.user.username: o.ranks[pk] for o in labels if pk in o.ranks},
         median_level=medians.get(pk),
+        median_rank=agreement.median(ranks) if full_sort and ranks else None,
+        unplaced={o.reader.user.username: _unplaced(o, pk) for o in labels if pk not in o.levels},
+        median_note=None if pk in medians else "no reader has placed this image yet",
     )
+
+
+def _unplaced(one: ReaderLabels, pk: int) -> str:
+    """Why a reader gives no level for an image of the project."""
+    state = one.state
+    if pk in state.discarded:
+        return f"discarded ({state.discarded[pk]})"
+    if pk in state.reported:
+        return "reported: the answers contradicted each other at every attempt"
+    if pk in one.seeds:
+        return "a seed of this reader"
+    return "not placed yet"
 
 
 def _rounded(value: float | None) -> float | None:

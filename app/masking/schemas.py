@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.core.ids import Id
+from app.imaging.display import DisplayProtocol
 from app.imaging.schemas import ImageOut
 from app.masking.states import (
     Answer,
@@ -74,6 +75,18 @@ class ProjectCreate(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=10)
     order_seed: int | None = Field(default=None, ge=0, lt=2**31)
     reader_ids: list[Id] = Field(default_factory=list, max_length=1000)
+    one_seed_per_woman: bool = Field(
+        default=False,
+        description="Refuse two seeds of one woman (a woman is a study until studies carry "
+        "a patient key). The creation page always asks for it.",
+    )
+    display_protocol: DisplayProtocol = Field(
+        default=DisplayProtocol.WINDOW_LINEAR,
+        description="One grey-scale function for both images of every pair. window_linear: "
+        "each image's own window through LINEAR (black air); window_sigmoid: through SIGMOID; "
+        "uniform_range: each image's value range rescaled linearly (as CSAW-M); header: each "
+        "image's own header VOI, which can differ within a pair (projects before this option).",
+    )
 
 
 class ProjectOut(BaseModel):
@@ -90,6 +103,7 @@ class ProjectOut(BaseModel):
     max_attempts: int
     order_seed: int | None = Field(description="Admins only.")
     derive_seeds_from: int | None
+    display_protocol: DisplayProtocol
     images: int
     seed_images: list[str]
     readers: list[str] = Field(description="User names; a reader sees only their own.")
@@ -120,8 +134,15 @@ class PairOut(BaseModel):
     phase: Phase | None = None
     interval: list[int] | None = None
     attempt: int | None = None
+    display_protocol: DisplayProtocol | None = Field(
+        default=None,
+        description="The project's display protocol: the images' display data below are "
+        "already under it, and their render URLs carry it as ?protocol=.",
+    )
     images: dict[str, ImageOut] | None = Field(
-        default=None, description="query and reference, as GET /api/v1/images/{id} gives."
+        default=None,
+        description="query and reference, as GET /api/v1/images/{id} gives, with display "
+        "data under the project's display protocol.",
     )
     prefetch: list[ImageOut] = Field(
         default_factory=list, description="Images of the pairs each answer can lead to."
@@ -193,6 +214,13 @@ class ReaderResultOut(BaseModel):
     side_bias: float | None
     median_response_ms: float | None
     versus_median: VersusMedianOut
+    side_answers: int = Field(
+        default=0, description="Left/right answers behind left_share (randomised sides only)."
+    )
+    not_computed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Figure name -> why it is n/a (too few answers, scale too short, ...).",
+    )
 
 
 class PairAgreementOut(BaseModel):
@@ -210,6 +238,17 @@ class ImageResultOut(BaseModel):
     levels: dict[str, int]
     ranks: dict[str, int]
     median_level: int | None
+    median_rank: float | None = Field(
+        default=None, description="Full sort: the median of the readers' ranks."
+    )
+    unplaced: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reader -> why they give no level for this image (discarded, reported, "
+        "not placed yet).",
+    )
+    median_note: str | None = Field(
+        default=None, description="Why median_level is n/a (no reader has placed it yet)."
+    )
 
 
 class ResultsOut(BaseModel):

@@ -13,7 +13,8 @@ from app.imaging import access
 from app.imaging.service import flags_of
 from app.imaging.views import image_out
 from app.reading import agreement_report, service
-from app.reading.models import ProjectStudy, ReadingProject, ReadTask
+from app.reading.models import ReadingProject, ReadTask
+from app.reading.review_view import project_study_out, project_task_out, study_review_out
 from app.reading.schemas import (
     AddedOut,
     AssignIn,
@@ -26,17 +27,18 @@ from app.reading.schemas import (
     ProgressOut,
     ProjectCreate,
     ProjectOut,
+    ProjectSettingsIn,
+    ProjectSettingsOut,
     ProjectStudyOut,
-    ProjectTaskOut,
     ReaderProgressOut,
     ReassignIn,
     ReopenIn,
     StudiesIn,
+    StudyReviewOut,
     SubmitOut,
     TaskDetailOut,
     TaskOut,
     TaskPage,
-    TaskUserOut,
 )
 from app.reading.states import Pool, TaskKind, TaskStatus
 
@@ -65,32 +67,6 @@ def task_out(task: ReadTask) -> TaskOut:
     )
 
 
-def project_task_out(task: ReadTask) -> ProjectTaskOut:
-    user = task.user
-    return ProjectTaskOut(
-        id=task.id,
-        study_id=task.project_study.study.study_id,
-        user=TaskUserOut(id=user.id, username=user.username, display_name=user.display_name),
-        kind=task.kind,
-        slot=task.slot,
-        status=task.status,
-        assigned_at=task.assigned_at,
-        started_at=task.started_at,
-        submitted_at=task.submitted_at,
-        active_seconds=round(task.active_seconds, 1),
-    )
-
-
-def project_study_out(found: ProjectStudy) -> ProjectStudyOut:
-    return ProjectStudyOut(
-        study_id=found.study.study_id,
-        status=found.status,
-        final_label=found.final_label,
-        final_source=found.final_source,
-        discordances=found.discordances,
-    )
-
-
 def hints(violations) -> list[Hint]:
     return [Hint(field=v.field, message=v.message, severity=v.severity) for v in violations]
 
@@ -116,6 +92,32 @@ def project(project_id: Id, _: AdminPrincipal, db: Db) -> ProjectOut:
     return project_out(service.get_project(db, project_id))
 
 
+@router.get("/projects/{project_id}/settings", response_model=ProjectSettingsOut)
+def project_settings(project_id: Id, _: AdminPrincipal, db: Db) -> ProjectSettingsOut:
+    """The project's settings and whether they may still change."""
+    return settings_out(db, service.get_project(db, project_id))
+
+
+@router.patch("/projects/{project_id}", response_model=ProjectSettingsOut)
+def update_project(
+    project_id: Id, body: ProjectSettingsIn, principal: AdminPrincipal, db: Db
+) -> ProjectSettingsOut:
+    """Change the vocabulary, rules, instructions or idle limit while no read of the project
+    is submitted (409 ``settings_locked`` afterwards)."""
+    project = service.get_project(db, project_id)
+    change = service.SettingsChange(
+        body.instructions, body.vocabulary, body.rules, body.idle_limit_seconds
+    )
+    return settings_out(db, service.update_settings(db, principal.actor, project, change))
+
+
+def settings_out(db: Db, project: ReadingProject) -> ProjectSettingsOut:
+    reason = service.settings_lock(db, project)
+    return ProjectSettingsOut(
+        **project_out(project).model_dump(), editable=reason is None, locked_reason=reason
+    )
+
+
 @router.put("/projects/{project_id}/pools", response_model=PoolsOut)
 def set_pools(project_id: Id, body: Pools, principal: AdminPrincipal, db: Db) -> PoolsOut:
     """Replace the reader and/or arbiter pool (user ids)."""
@@ -129,9 +131,14 @@ def set_pools(project_id: Id, body: Pools, principal: AdminPrincipal, db: Db) ->
 
 @router.post("/projects/{project_id}/studies", response_model=AddedOut)
 def add_studies(project_id: Id, body: StudiesIn, principal: AdminPrincipal, db: Db) -> AddedOut:
-    """Add studies by id (unknown ids refuse the request; ones already in are skipped)."""
+    """Add studies by id (unknown ids refuse the request; ones already in are skipped).
+    All or nothing: a study that is not complete refuses the request (422
+    ``incomplete_studies``, a detail per study) unless ``override_reason`` is given."""
     project = service.get_project(db, project_id)
-    return AddedOut(added=service.add_studies(db, principal.actor, project, body.study_ids))
+    added = service.add_studies(
+        db, principal.actor, project, body.study_ids, override=body.override_reason
+    )
+    return AddedOut(added=added)
 
 
 @router.post("/projects/{project_id}/assign", response_model=AssignOut)
@@ -174,10 +181,12 @@ def progress(project_id: Id, _: AdminPrincipal, db: Db) -> ProgressOut:
     )
 
 
-@router.get("/projects/{project_id}/studies/{study_id}", response_model=ProjectStudyOut)
-def project_study(project_id: Id, study_id: str, _: AdminPrincipal, db: Db) -> ProjectStudyOut:
+@router.get("/projects/{project_id}/studies/{study_id}", response_model=StudyReviewOut)
+def project_study(project_id: Id, study_id: str, _: AdminPrincipal, db: Db) -> StudyReviewOut:
+    """The study as its administrators review it: status, final label and its source, the
+    discordances, every read and arbitration with its reader, open tasks, reopen history."""
     found = service.get_project_study(db, service.get_project(db, project_id), study_id)
-    return project_study_out(found)
+    return study_review_out(db, found)
 
 
 @router.post("/projects/{project_id}/studies/{study_id}/reopen", response_model=ProjectStudyOut)
@@ -250,7 +259,7 @@ def task_detail(task_id: Id, principal: CurrentPrincipal, db: Db) -> TaskDetailO
         idle_limit_seconds=project.idle_limit_seconds,
         vocabulary=project.vocabulary,
         rules=project.rules,
-        draft=task.draft or service.rules.empty_label().to_json(),
+        draft=task.draft or service.starting_label(db, task),
         images=[image_out(image, flags, reader=True) for image in project_study.study.images],
         other_reads=service.arbitration_inputs(db, task),
         discordances=(project_study.discordances or []) if task.kind == TaskKind.ARBITRATE else [],

@@ -61,6 +61,8 @@ class ProjectStudy(Base):
     # dataset release: the study's split, and its images' row order when imported from CSV
     split: Mapped[str | None] = mapped_column(String(8))
     image_order: Mapped[list[str] | None] = mapped_column(JSON)
+    # the reason given when a study that is not complete was admitted anyway (else None)
+    admission_override: Mapped[str | None] = mapped_column(Text)
 
     study: Mapped[Study] = relationship(lazy="joined")
     project: Mapped[ReadingProject] = relationship(lazy="joined")

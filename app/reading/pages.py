@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -13,9 +14,9 @@ from app.auth.users import list_active_users
 from app.core.errors import field_error
 from app.core.ids import Count, Id
 from app.core.web import expose_to_templates, form_or_error, render, see_other
-from app.imaging.service import StudyQuery, list_studies
 from app.reading import agreement_report, queries, rules, service
 from app.reading.models import ReadingProject
+from app.reading.review_view import study_review_out
 from app.reading.states import FinalSource, Pool, StudyStatus, TaskKind, TaskStatus
 
 router = APIRouter(include_in_schema=False)
@@ -104,25 +105,36 @@ def create_project(
     birads_match: FormStr = "exact",
     iou_threshold: FormStr = "0.3",
     max_birads_rule: FormStr = "error",
+    vocabulary: FormStr = "",
+    breast_not_imaged: FormStr = "",
 ) -> Response:
     def create() -> ReadingProject:
         rules = {
             "iou_threshold": _threshold(iou_threshold),
             "birads_match": birads_match,
             "max_birads_rule": max_birads_rule,
+            "breast_not_imaged": bool(breast_not_imaged),
         }
-        new = service.NewProject(name, instructions, rules=rules)
+        categories = service.rules.vocabulary_from_text(vocabulary) or None
+        new = service.NewProject(name, instructions, vocabulary=categories, rules=rules)
         return service.create_project(db, principal.actor, new)
 
     return form_or_error(
         create,
-        lambda project: see_other(f"/projects/{project.id}"),
+        lambda project: see_other(
+            f"/projects/{project.id}", notice=f"Project {project.name} created.", request=request
+        ),
         lambda error: _projects_page(
             request,
             db,
             error.status_code,
             error=error.message,
-            form={"name": name[:120], "instructions": instructions},
+            form={
+                "name": name[:120],
+                "instructions": instructions,
+                "vocabulary": vocabulary,
+                "breast_not_imaged": bool(breast_not_imaged),
+            },
         ),
     )
 
@@ -139,6 +151,7 @@ def _project_page(
 ) -> HTMLResponse:
     project = service.get_project(db, project_id)
     studies = queries.recent_studies(db, project)
+    candidates = queries.candidate_studies(db, project)
     return render(
         request,
         "reading/project.html",
@@ -150,8 +163,11 @@ def _project_page(
             "users": list_active_users(db),
             "readers": {u.id for u in service.members(db, project, Pool.READERS)},
             "arbiters": {u.id for u in service.members(db, project, Pool.ARBITERS)},
-            "complete_available": list_studies(db, StudyQuery(complete=True), limit=1, offset=0)[1],
-            "candidates": queries.candidate_studies(db, project),
+            "complete_available": service.complete_study_count(db),
+            "candidates": candidates,
+            "candidate_checks": service.admission_checks(db, candidates),
+            "settings_locked": service.settings_lock(db, project),
+            "vocabulary_text": service.rules.vocabulary_to_text(project.vocabulary),
             **context,
         },
         status,
@@ -174,6 +190,87 @@ def progress_fragment(request: Request, project_id: Id, _: AdminPrincipal, db: D
     )
 
 
+@router.post("/projects/{project_id}/settings")
+def update_settings(
+    request: Request,
+    project_id: Id,
+    principal: AdminPrincipal,
+    db: Db,
+    instructions: FormStr = "",
+    vocabulary: FormStr = "",
+    birads_match: FormStr = "exact",
+    iou_threshold: FormStr = "0.3",
+    max_birads_rule: FormStr = "error",
+    idle_limit_seconds: FormStr = "60",
+) -> Response:
+    """The project page's settings form (the API's PATCH /api/v1/reading/projects/{id})."""
+    project = service.get_project(db, project_id)
+
+    def update() -> ReadingProject:
+        change = service.SettingsChange(
+            instructions=instructions,
+            vocabulary=service.rules.vocabulary_from_text(vocabulary),
+            rules={
+                "iou_threshold": _threshold(iou_threshold),
+                "birads_match": birads_match,
+                "max_birads_rule": max_birads_rule,
+            },
+            idle_limit_seconds=_whole_seconds(idle_limit_seconds),
+        )
+        return service.update_settings(db, principal.actor, project, change)
+
+    return form_or_error(
+        update,
+        lambda _: see_other(f"/projects/{project_id}", notice="Settings saved.", request=request),
+        lambda error: _project_page(
+            request, db, project_id, error.status_code, error=error.message
+        ),
+    )
+
+
+def _whole_seconds(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise field_error(
+            "idle_limit_seconds", "The idle limit must be a whole number of seconds."
+        ) from None
+
+
+@router.get("/projects/{project_id}/studies/{study_id}")
+def study_review(
+    request: Request, project_id: Id, study_id: str, _: AdminPrincipal, db: Db
+) -> HTMLResponse:
+    """A study of the project as its administrators review it: every read with its reader,
+    the discordances, the arbitration, the final label, all drawn on the images."""
+    project = service.get_project(db, project_id)
+    review = study_review_out(db, service.get_project_study(db, project, study_id))
+    return render(
+        request,
+        "reading/study.html",
+        {
+            "project": project,
+            "review": review,
+            "review_json": review.model_dump_json(),
+            "images_json": json.dumps([i.model_dump(mode="json") for i in review.images]),
+        },
+    )
+
+
+@router.get("/review/tasks/{task_id}")
+def task_review(task_id: Id, _: AdminPrincipal, db: Db) -> Response:
+    """A task's study review page (the audit log links a read task here)."""
+    found = service.task_study(db, task_id)
+    return see_other(f"/projects/{found.project_id}/studies/{found.study.study_id}")
+
+
+@router.get("/review/project-studies/{project_study_id}")
+def project_study_review(project_study_id: Id, _: AdminPrincipal, db: Db) -> Response:
+    """A project study's review page (the audit log links a project study here)."""
+    found = service.project_study_by_id(db, project_study_id)
+    return see_other(f"/projects/{found.project_id}/studies/{found.study.study_id}")
+
+
 @router.get("/projects/{project_id}/agreement")
 def agreement_page(request: Request, project_id: Id, _: AdminPrincipal, db: Db) -> HTMLResponse:
     project = service.get_project(db, project_id)
@@ -185,14 +282,28 @@ def agreement_page(request: Request, project_id: Id, _: AdminPrincipal, db: Db) 
 
 
 def _act(
-    request: Request, db: Db, project_id: int, action: Callable[[], object], notice: str
+    request: Request,
+    db: Db,
+    project_id: int,
+    action: Callable[[], object],
+    notice: str,
+    **error_context: Any,
 ) -> Response:
-    """Run a project page's action; the page again, with its notice or the error."""
+    """Run a project page's action; back to the page (303) with its notice, or the page
+    again with the error (and ``error_context``, e.g. what the form held)."""
     return form_or_error(
         action,
-        lambda result: _project_page(request, db, project_id, notice=notice.format(result=result)),
+        lambda result: see_other(
+            f"/projects/{project_id}", notice=notice.format(result=result), request=request
+        ),
         lambda error: _project_page(
-            request, db, project_id, error.status_code, error=error.message
+            request,
+            db,
+            project_id,
+            error.status_code,
+            error=error.message,
+            error_details=error.details or [],
+            **error_context,
         ),
     )
 
@@ -225,19 +336,23 @@ def add_studies(
     study_ids: FormStr = "",
     all_complete: FormStr = "",
     pick: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    override_reason: Annotated[str, Form(max_length=rules.MAX_OVERRIDE_LENGTH)] = "",
 ) -> Response:
     project = service.get_project(db, project_id)
     if all_complete:
-        rows, _ = list_studies(db, StudyQuery(complete=True), limit=100000, offset=0)
-        ids = [s.study_id for s in rows]
+        ids = service.complete_study_ids(db)
     else:
         ids = [*pick, *study_ids.replace(",", " ").split()]
     return _act(
         request,
         db,
         project_id,
-        lambda: service.add_studies(db, principal.actor, project, ids),
+        lambda: service.add_studies(
+            db, principal.actor, project, ids, override=override_reason or None
+        ),
         "{result} studies added.",
+        # the refused form again, as it was, so that the override is one step away
+        studies_form={"study_ids": study_ids, "pick": set(pick)},
     )
 
 

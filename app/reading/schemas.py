@@ -82,6 +82,13 @@ class BoxOut(_BoxFields):
     birads: FindingBiradsValue
 
 
+_NOT_IMAGED = (
+    "True: the exam has no image of this breast, so it has no BI-RADS or density (both null). "
+    "Only in projects whose rules allow breast_not_imaged, and only for a breast without any "
+    "image; left out (false) otherwise."
+)
+
+
 class BreastIn(BaseModel):
     """One breast's assessment; a draft may leave either value out."""
 
@@ -89,6 +96,7 @@ class BreastIn(BaseModel):
 
     birads: BreastBiradsValue = None
     density: DensityValue = None
+    not_imaged: bool = Field(default=False, description=_NOT_IMAGED, exclude_if=lambda v: not v)
 
 
 class BreastOut(BaseModel):
@@ -96,6 +104,8 @@ class BreastOut(BaseModel):
 
     birads: BreastBiradsValue
     density: DensityValue
+    # VinDr's shape is kept for a breast with images: the key appears only when true
+    not_imaged: bool = Field(default=False, description=_NOT_IMAGED, exclude_if=lambda v: not v)
 
 
 class BreastsIn(BaseModel):
@@ -160,7 +170,9 @@ class ProjectCreate(BaseModel):
     rules: dict[str, Any] | None = Field(
         default=None,
         description="iou_threshold (0.3), birads_match ('exact' | 'screening'), "
-        "max_birads_rule ('error' | 'warning').",
+        "max_birads_rule ('error' | 'warning'), breast_not_imaged (false: whether a study with "
+        "a breast without any image may be added, with an override, and that breast answered "
+        "'not imaged').",
     )
     idle_limit_seconds: int = Field(default=60, description="Longer gaps are not reading time.")
 
@@ -186,7 +198,16 @@ class PoolsOut(BaseModel):
 
 
 class StudiesIn(BaseModel):
+    """Studies to add. A study that is not complete (the four standard views, no open QC flag)
+    refuses the whole request (422 ``incomplete_studies``, one detail per refused study) unless
+    ``override_reason`` is given: then it is added, with the reason recorded on it."""
+
     study_ids: list[str] = Field(max_length=100000)
+    override_reason: str | None = Field(
+        default=None,
+        max_length=rules.MAX_OVERRIDE_LENGTH,
+        description="Add studies that are not complete anyway, for this reason (recorded).",
+    )
 
 
 class Pair(BaseModel):
@@ -268,7 +289,10 @@ class TaskDetailOut(TaskOut):
     idle_limit_seconds: int = Field(description="Longer pauses do not count as reading time.")
     vocabulary: list[dict[str, Any]]
     rules: dict[str, Any]
-    draft: LabelOut = Field(description="Your saved work (an empty label before the first save).")
+    draft: LabelOut = Field(
+        description="Your saved work. Before the first save: an empty label, or for an "
+        "arbitration what both readers agreed on (discordant items left empty)."
+    )
     images: list[ImageOut]
     other_reads: list[OtherRead] = Field(default_factory=list)
     discordances: list[dict[str, Any]] = Field(default_factory=list)
@@ -326,3 +350,68 @@ class ProjectStudyOut(BaseModel):
     final_label: LabelOut | None
     final_source: FinalSource | None
     discordances: list[dict[str, Any]] | None
+    admission_override: str | None = Field(
+        default=None,
+        description="Why the study was added although not complete (null: it was complete).",
+    )
+
+
+class ProjectSettingsIn(BaseModel):
+    """New settings of a project; a key left out keeps its value. Refused (409,
+    ``settings_locked``) once a read of the project is submitted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instructions: str | None = Field(default=None, max_length=20000)
+    vocabulary: list[dict[str, Any]] | None = Field(
+        default=None, description="[{name, graded}]: the finding categories."
+    )
+    rules: dict[str, Any] | None = Field(
+        default=None,
+        description="Some or all of iou_threshold, birads_match ('exact' | 'screening'), "
+        "max_birads_rule ('error' | 'warning'); the others keep their values.",
+    )
+    idle_limit_seconds: int | None = Field(default=None, ge=10, le=3600)
+
+
+class ProjectSettingsOut(ProjectOut):
+    editable: bool = Field(description="Whether the settings may still change.")
+    locked_reason: str | None = Field(description="Why they no longer may (null while they may).")
+
+
+class ReviewReadOut(BaseModel):
+    """One submitted read (slot 1 or 2) or arbitration (slot 0), with its reader."""
+
+    task_id: int
+    kind: TaskKind
+    slot: int
+    user: TaskUserOut
+    label: LabelOut
+    warnings: list[dict[str, Any]]
+    started_at: datetime | None
+    submitted_at: datetime
+    active_seconds: float
+
+
+class ReopenedLabelOut(BaseModel):
+    """A final label the study had before an administrator reopened it."""
+
+    label: LabelOut
+    source: FinalSource
+    finalized_at: datetime
+    reopened_at: datetime
+    reopened_by: TaskUserOut | None
+    reason: str
+
+
+class StudyReviewOut(ProjectStudyOut):
+    """A project study as its administrators review it: its images, every read and
+    arbitration with its reader, the tasks still open and the final labels it had before."""
+
+    project_id: int
+    project_name: str
+    finalized_at: datetime | None
+    images: list[ImageOut]
+    reads: list[ReviewReadOut]
+    open_tasks: list[ProjectTaskOut]
+    history: list[ReopenedLabelOut]

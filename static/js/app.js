@@ -30,3 +30,36 @@ document.addEventListener("keydown", (event) => {
     action.click();
   }
 });
+
+// Downloads and API answers are files, not pages: htmx boosting (on <body>) would swap their
+// bytes into the page. A click on any link with `download`, or on one to /api/, stops here in
+// the capture phase, before htmx's own listener on the link, so the browser saves (or shows) it.
+document.addEventListener(
+  "click",
+  (event) => {
+    const link = event.target.closest?.("a[href]");
+    if (!link) return;
+    const url = new URL(link.href, document.baseURI);
+    const file = link.hasAttribute("download") || url.pathname.startsWith("/api/");
+    if (file && url.origin === window.location.origin) event.stopPropagation();
+  },
+  true,
+);
+
+// A select of formats (data-formats-of="<id of the project select>") offers only the formats
+// whose data-kind fits the chosen project ("reading:3" -> reading), and picks the first one.
+document.addEventListener("change", (event) => {
+  const project = event.target;
+  if (!(project instanceof HTMLSelectElement) || !project.id) return;
+  const formats = document.querySelector(`select[data-formats-of="${CSS.escape(project.id)}"]`);
+  if (!formats) return;
+  const kind = project.value.split(":")[0];
+  let first = null;
+  for (const option of formats.options) {
+    const fits = !kind || option.dataset.kind === kind;
+    option.hidden = !fits;
+    option.disabled = !fits;
+    if (fits && !first) first = option;
+  }
+  if (formats.selectedOptions[0]?.disabled && first) first.selected = true;
+});

@@ -23,10 +23,12 @@
     return groups;
   }
 
-  function send(form, group, onProgress) {
+  // batch: the import batch the upload's first request started (later requests add to it)
+  function send(form, group, batch, onProgress) {
     return new Promise((resolve) => {
       const body = new FormData();
       for (const file of group) body.append("files", file, file.webkitRelativePath || file.name);
+      if (batch) body.append("batch", String(batch));
       const request = new XMLHttpRequest();
       request.open("POST", form.dataset.endpoint);
       request.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
@@ -58,7 +60,8 @@
       link.textContent = outcome.study_id.slice(0, 12);
       study.append(link);
     }
-    row.append(study, cell(outcome.reason || (outcome.flags || []).join(", ")));
+    // flags in words (the server's flag_texts), never their codes
+    row.append(study, cell(outcome.reason || (outcome.flag_texts || []).join("; ")));
     table.tBodies[0].append(row);
   }
 
@@ -78,10 +81,32 @@
   // Answers that will not change for the next batch: stop and say why.
   const FATAL = new Set([401, 403, 413]);
 
+  // A refusal of the form itself (nothing to import): said beside the form, focus on the input.
+  function formError(form, text) {
+    const box = form.querySelector("#import-form-error");
+    box.textContent = text;
+    box.hidden = !text;
+    if (text) form.querySelector("#import-files").focus();
+  }
+
+  // The "Recent imports" table, fetched again once an import has ended.
+  function refreshBatches() {
+    if (!document.getElementById("batches") || !window.htmx) return;
+    window.htmx.ajax("GET", "/import", { target: "#batches", select: "#batches", swap: "outerHTML" });
+  }
+
   async function run(form) {
     const chosen = [...form.querySelector("#import-files").files, ...form.querySelector("#import-folder").files];
     const files = chosen.filter((file) => !isHousekeeping(file));
-    if (!files.length) return;
+    if (!chosen.length) {
+      formError(form, "Choose files, zip archives or a folder to import first.");
+      return;
+    }
+    if (!files.length) {
+      formError(form, "None of the chosen files can hold an image (only folder housekeeping files).");
+      return;
+    }
+    formError(form, "");
     const bar = document.getElementById("import-bar");
     const status = document.getElementById("import-status");
     const table = document.getElementById("import-results");
@@ -94,17 +119,19 @@
       `${counts.imported} imported, ${counts.already_present} already present, ${counts.rejected} rejected` +
       (counts.unknown ? `, ${counts.unknown} unknown` : "");
     let done = 0;
+    let batch = null;
     const button = form.querySelector("#import-start");
     button.disabled = true;
     try {
       for (const group of batches(files)) {
         const groupSize = group.reduce((sum, file) => sum + file.size, 0);
-        const result = await send(form, group, (fraction) => {
+        const result = await send(form, group, batch, (fraction) => {
           bar.value = Math.round(((done + fraction * groupSize) / total) * 100);
           if (fraction >= 1) status.textContent = `${summary()} — processing ${group.length} file(s)…`;
         });
         done += groupSize;
         const ok = result.status === 200 && result.body && Array.isArray(result.body.outcomes);
+        if (ok) batch = result.body.batch_id;
         const outcomes = ok ? result.body.outcomes : unknownGroup(group, result.status, result.body);
         for (const outcome of outcomes) {
           counts[outcome.status] = (counts[outcome.status] || 0) + 1;
@@ -119,6 +146,7 @@
       }
     } finally {
       button.disabled = false;
+      refreshBatches();
     }
   }
 

@@ -96,7 +96,7 @@
    * `width` x `height` device pixels, at the default window: the server-rendered first paint
    * and the raw values of the same pyramid level (viewer.js Pane.fit / loadRendered /
    * ensureLevel; the level is the viewer's own pickLevel). */
-  function firstUrls(image, width, height) {
+  function firstUrls(image, width, height, protocol = "") {
     const columns = Number(image.columns);
     const rows = Number(image.rows);
     if (!(columns > 0 && rows > 0 && width > 0 && height > 0)) return [];
@@ -106,9 +106,28 @@
     const k = window.MammoViewer.pickLevel(widths, Math.ceil(columns * scale - 1e-6));
     const id = encodeURIComponent(image.image_id);
     return [
-      `/api/v1/images/${id}/render?width=${widths[k]}&flip=false&format=jpeg`,
+      `/api/v1/images/${id}/render?width=${widths[k]}&flip=false&format=jpeg` +
+        (protocol ? `&protocol=${encodeURIComponent(protocol)}` : ""),
       `/api/v1/images/${id}/raw?level=${k}`,
     ];
+  }
+
+  /** The project's display protocol, unless it is each image's own header VOI. */
+  function protocolOf(pair) {
+    return pair.display_protocol && pair.display_protocol !== "header" ? pair.display_protocol : "";
+  }
+
+  /** The pair's images marked with the project's display protocol: the viewer then asks the
+   * server for first paints under it (their `display` data are under it already), so both
+   * images of a pair go through one grey-scale function. */
+  function withProtocol(pair) {
+    const marked = {};
+    const images = pair.images || {};
+    const wanted = protocolOf(pair);
+    for (const [role, image] of Object.entries(images)) {
+      marked[role] = image && wanted ? { ...image, protocol: wanted } : image;
+    }
+    return marked;
   }
 
   // --- the screen -------------------------------------------------------------------------------
@@ -455,7 +474,7 @@
 
     mountPair(pair) {
       const querySide = pair.query_side === "right" ? "right" : "left";
-      const images = pair.images || {};
+      const images = withProtocol(pair);
       const left = querySide === "left" ? images.query : images.reference;
       const right = querySide === "left" ? images.reference : images.query;
       this.viewReady = false;
@@ -613,7 +632,7 @@
       const raws = [];
       for (const image of images) {
         if (!image?.image_id) continue;
-        const [render, raw] = firstUrls(image, width, height);
+        const [render, raw] = firstUrls(image, width, height, protocolOf(pair));
         if (render) renders.push(render);
         if (raw) raws.push(raw);
       }

@@ -40,6 +40,12 @@
     single: [{ chestWall: null }],
   };
 
+  // Hangings of the four-view layout (the user's choice, key H): 2x2, 1x4 in a row, the CC
+  // pair, the MLO pair. The CSS places and hides the panes; each pane fits its breast to it.
+  const HANGINGS = ["grid", "row", "cc", "mlo"];
+  const LENS_CSS_PX = 280; // the magnifier's diameter
+  const LENS_ZOOM = 3; // the magnifier's zoom over what the pane shows
+
   const MAX_ZOOM = 8; // device pixels per full-resolution image pixel
   const WL_PIXELS = 250; // CSS pixels of drag that change the window by its starting width
   const LEVEL_CHECK_MS = 150; // settle time after zooming before fetching a finer level
@@ -181,6 +187,12 @@
     return "";
   }
 
+  /** A display protocol the image is shown under (masking pairs set `image.protocol`, and its
+   * `display` is already the protocol's); none for an image shown as its header says. */
+  function protocolQuery(image) {
+    return image.protocol ? `&protocol=${encodeURIComponent(image.protocol)}` : "";
+  }
+
   /** Index of the narrowest pyramid level at least `wanted` wide; level 0 when none is. */
   function pickLevel(widths, wanted) {
     let best = 0;
@@ -288,6 +300,9 @@
       this.ox = 0; // device position of the displayed (possibly mirrored) image's left edge
       this.oy = 0;
       this.fitLevel = this.wantLevel = this.widths.length - 1;
+      this.lensLevel = -1; // the level the magnifier asked for, kept while it shows
+      this.tissue = null; // fraction of the width the breast reaches from the chest wall
+      this.fitted = true;
       this.oneToOne = false;
       this.levels = new Map();
       this.loading = new Set();
@@ -325,16 +340,22 @@
       return true;
     }
 
-    /** Whole image in view, its chest wall against the pane edge chosen by the protocol. */
+    /** Whole image (four views: whole breast) in view, its chest wall against the pane edge
+     * chosen by the protocol. */
     fit() {
       const cw = this.canvas.width;
       const ch = this.canvas.height;
-      const scale = Math.min(cw / this.columns, ch / this.rows);
+      // The four views fill the pane's height as far as the breast allows: only air beyond
+      // the breast (away from the chest wall, see measureTissue) may be cut.
+      const viewer = this.viewer;
+      const wide = viewer.layout === "four" ? this.columns * (this.tissue || 1) : this.columns;
+      const scale = Math.min(ch / this.rows, cw / wide);
       const shownWidth = this.columns * scale;
       this.scale = this.fitScale = scale;
       this.ox = this.align === "right" ? cw - shownWidth : this.align === "left" ? 0 : (cw - shownWidth) / 2;
       this.oy = (ch - this.rows * scale) / 2;
       this.oneToOne = false;
+      this.fitted = true; // until the user zooms or pans
       this.fitLevel = pickLevel(this.widths, Math.ceil(shownWidth - 1e-6));
       this.setWantLevel(this.fitLevel);
       this.invalidate();
@@ -349,15 +370,44 @@
       this.scale = next;
       this.ox = dx - u * next;
       this.oy = dy - v * next;
+      this.fitted = false;
       this.clampPan();
       this.invalidate();
+      this.viewer.follow(this);
     }
 
     panBy(dx, dy) {
       this.ox += dx;
       this.oy += dy;
+      this.fitted = false;
       this.clampPan();
       this.invalidate();
+      this.viewer.follow(this);
+    }
+
+    /** The displayed image point at the pane's centre (0..1) and the zoom over the fit. */
+    viewState() {
+      const cw = this.canvas.width;
+      const ch = this.canvas.height;
+      return {
+        u: (cw / 2 - this.ox) / (this.columns * this.scale),
+        v: (ch / 2 - this.oy) / (this.rows * this.scale),
+        zoom: this.scale / this.fitScale,
+        oneToOne: this.oneToOne,
+      };
+    }
+
+    /** Show what the partner shows: same zoom, same point, mirrored when the walls face. */
+    copyView(state, mirrored) {
+      const u = mirrored ? 1 - state.u : state.u;
+      this.scale = this.fitScale * state.zoom;
+      this.ox = this.canvas.width / 2 - u * this.columns * this.scale;
+      this.oy = this.canvas.height / 2 - state.v * this.rows * this.scale;
+      this.oneToOne = state.oneToOne;
+      this.fitted = false;
+      this.clampPan();
+      this.invalidate();
+      this.scheduleLevelCheck();
     }
 
     /** Keep at least a strip of the image on screen so it cannot be lost by panning. */
@@ -427,7 +477,8 @@
       const id = encodeURIComponent(this.image.image_id);
       const url =
         `/api/v1/images/${id}/render?width=${this.widths[k]}&flip=false&format=jpeg` +
-        serverVoiQuery(this.image, state);
+        serverVoiQuery(this.image, state) +
+        protocolQuery(this.image);
       try {
         const response = await fetch(url, { signal: this.viewer.abort.signal, credentials: "same-origin" });
         if (!response.ok) throw new Error(`render failed: HTTP ${response.status}`);
@@ -491,7 +542,7 @@
     prune() {
       if (!this.levels.has(this.wantLevel)) return; // keep what we show until it arrives
       for (const [k, level] of this.levels) {
-        if (k !== this.wantLevel && k !== this.fitLevel) {
+        if (k !== this.wantLevel && k !== this.fitLevel && k !== this.lensLevel) {
           level.release();
           this.levels.delete(k);
         }
@@ -546,6 +597,7 @@
           this.lutKey = key;
         }
         if (source.key !== key) source.window(this.lut32, key);
+        if (this.tissue == null && source.k === this.fitLevel) this.measureTissue(source);
       } else if (source) {
         // No raw data (yet, or it failed): ask the server for this VOI, invert here.
         clientInvert = viewer.inverted;
@@ -553,6 +605,35 @@
       }
       this.draw(source, clientInvert);
       this.updateOverlay(resolved);
+    }
+
+    /** How far the breast reaches from the chest wall, as a fraction of the width (the rest is
+     * air, dark once windowed): rows sampled, a run of 3 lit pixels counts. Once per pane; a
+     * view still as fitted is fitted again to it. */
+    measureTissue(level) {
+      const { width, height, data } = level;
+      const lut = this.lut8;
+      const fromLeft = this.image.chest_wall_side !== "R"; // stored image: wall at x = 0
+      const step = Math.max(1, Math.floor(height / 128));
+      let reach = 0;
+      for (let y = 0; y < height; y += step) {
+        const row = y * width;
+        let run = 0;
+        for (let i = 0; i < width; i++) {
+          const x = fromLeft ? width - 1 - i : i; // from the outer edge inwards
+          run = lut[data[row + x]] > 24 ? run + 1 : 0;
+          if (run === 3) {
+            reach = Math.max(reach, width - i + 2);
+            break;
+          }
+        }
+      }
+      this.tissue = reach ? Math.min(1, Math.max(0.4, (reach + width * 0.02) / width)) : 1;
+      this.el.dataset.tissue = this.tissue.toFixed(4);
+      if (this.fitted && this.tissue < 1 && this.measure()) {
+        this.fit();
+        this.viewer.follow(this);
+      }
     }
 
     scheduleFallbackRender() {
@@ -597,6 +678,7 @@
         this.viewer.checkReady();
       }
       this.viewer.notifyView(this);
+      if (this.viewer.lens?.pane === this) this.viewer.drawLens();
     }
 
     updateOverlay(resolved) {
@@ -650,10 +732,18 @@
       this.drag = null;
       this.hover = null; // {pane, clientX, clientY}
       this.abort = new AbortController();
+      this.hanging = HANGINGS.includes(options.hanging) ? options.hanging : "grid";
+      this.solo = null; // the pane shown alone (X or double-click), if any
+      this.linked = Boolean(options.linked); // zoom and pan follow across the bilateral pair
+      this.lens = null; // {pane, el, canvas, ctx} while the magnifier shows
+      this.lensHeld = false;
+      this.panKey = false; // Space held: a left drag pans, even in draw mode
 
       element.replaceChildren();
       element.classList.add("mr-viewer");
       element.dataset.layout = this.layout;
+      if (this.layout === "four") element.dataset.hanging = this.hanging;
+      element.dataset.linked = String(this.linked);
       element.dataset.state = "loading";
       delete element.dataset.raw;
       this.panes = this.hang(options.images || []).map(([slot, image]) => new Pane(this, slot, image));
@@ -698,7 +788,23 @@
       on(el, "pointerup", (e) => this.endDrag(e));
       on(el, "pointercancel", (e) => this.endDrag(e));
       on(el, "lostpointercapture", (e) => this.endDrag(e));
-      on(el, "pointerleave", () => (this.hover = null));
+      on(el, "pointerleave", () => {
+        this.hover = null;
+        this.hideLens();
+      });
+      on(el, "dblclick", (e) => {
+        const pane = this.paneAt(e.target);
+        if (pane) this.toggleSolo(pane);
+      });
+      on(el, "mousedown", (e) => {
+        if (e.button === 1) e.preventDefault(); // no autoscroll: the middle button pans
+      });
+      on(document, "keyup", (e) => this.onKeyUp(e));
+      on(window, "blur", () => {
+        this.panKey = false;
+        this.lensHeld = false;
+        this.hideLens();
+      });
       on(el, "wheel", (e) => this.onWheel(e), { passive: false });
       on(document, "keydown", (e) => this.onKey(e));
       if (typeof ResizeObserver === "function") {
@@ -726,7 +832,7 @@
       if (!pane || this.drag) return;
       pane.el.focus({ preventScroll: true });
       const windowing = e.button === 2 || (e.button === 0 && e.ctrlKey);
-      const panning = e.button === 0 && !e.ctrlKey && this.tool === "pan";
+      const panning = e.button === 1 || (e.button === 0 && !e.ctrlKey && (this.tool === "pan" || this.panKey));
       if (!windowing && !panning) return;
       e.preventDefault();
       try {
@@ -751,6 +857,7 @@
       if (pane) {
         this.hover = { pane, clientX: e.clientX, clientY: e.clientY };
         this.reportPointer(pane, e.clientX, e.clientY);
+        if (this.lensHeld) this.showLens();
       }
       const drag = this.drag;
       if (!drag || drag.pointerId !== e.pointerId) return;
@@ -799,7 +906,31 @@
       if (!inside && (viewers.size !== 1 || isEditable(e.target))) return;
       const focused = inside ? this.paneAt(e.target) : null;
       const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+      if (key === " ") {
+        // Space + drag pans; only where Space would not press a button or tick a box.
+        if (this.layout !== "four" || (!inside && e.target !== document.body)) return;
+        this.panKey = true;
+        e.preventDefault();
+        return;
+      }
       switch (key) {
+        case "h":
+          if (this.layout !== "four") return;
+          this.cycleHanging(e.shiftKey ? -1 : 1);
+          break;
+        case "x": {
+          const pane = this.hover?.pane || focused || this.solo;
+          if (!pane) return;
+          this.toggleSolo(pane);
+          break;
+        }
+        case "l":
+          this.setLinked(!this.linked);
+          break;
+        case "g":
+          this.lensHeld = true;
+          if (!e.repeat) this.showLens();
+          break;
         case "p":
           this.cyclePreset();
           break;
@@ -843,6 +974,184 @@
       e.preventDefault();
     }
 
+    onKeyUp(e) {
+      if (e.key === " ") this.panKey = false;
+      if (e.key.toLowerCase() === "g" && this.lensHeld) {
+        this.lensHeld = false;
+        this.hideLens();
+      }
+    }
+
+    // hangings, one view alone, linked pairs, the magnifier -------------------------------
+
+    /** Show the four views hung as `name` (grid, row, cc, mlo); false when unknown. */
+    setHanging(name) {
+      if (this.layout !== "four" || !HANGINGS.includes(name)) return false;
+      if (name === this.hanging && !this.solo) return true;
+      this.hanging = name;
+      this.element.dataset.hanging = name;
+      this.setSolo(null, false);
+      this.relayout();
+      if (typeof this.options.onHangingChange === "function") this.options.onHangingChange(name);
+      return true;
+    }
+
+    cycleHanging(step) {
+      const index = HANGINGS.indexOf(this.hanging);
+      this.setHanging(HANGINGS[(index + step + HANGINGS.length) % HANGINGS.length]);
+    }
+
+    /** One view alone in the whole viewer; the same call (key X, double-click) goes back. */
+    toggleSolo(pane) {
+      this.setSolo(this.solo === pane ? null : pane, true);
+    }
+
+    setSolo(pane, relayout) {
+      if (this.solo) this.solo.el.classList.remove("mr-solo");
+      this.solo = pane || null;
+      if (this.solo) {
+        this.solo.el.classList.add("mr-solo");
+        this.element.dataset.solo = this.solo.view;
+      } else {
+        delete this.element.dataset.solo;
+      }
+      if (relayout) this.relayout();
+    }
+
+    /** After the panes changed size: fit and draw the shown ones now, in this task, so the
+     * new layout is on screen in the next frame (a resized canvas is blank until drawn). */
+    relayout() {
+      this.hideLens();
+      for (const pane of this.imagePanes) {
+        if (!pane.measure()) continue;
+        pane.fit();
+        if (!pane.started) {
+          pane.start();
+          pane.ensureLevel(pane.wantLevel);
+        }
+        pane.update();
+      }
+      if (this.linked) for (const pane of this.imagePanes) this.follow(pane);
+    }
+
+    setLinked(on) {
+      this.linked = Boolean(on);
+      this.element.dataset.linked = String(this.linked);
+      if (this.linked) {
+        const lead = this.hover?.pane || this.imagePanes[0];
+        if (lead) this.follow(lead);
+      }
+      if (typeof this.options.onLinkedChange === "function") this.options.onLinkedChange(this.linked);
+    }
+
+    /** The other breast's view of the same projection (R-CC <-> L-CC), shown or not. */
+    partnerOf(pane) {
+      const [lat, projection] = pane.view.split("-");
+      const other = `${lat === "R" ? "L" : "R"}-${projection}`;
+      return this.imagePanes.find((p) => p !== pane && p.view === other) || null;
+    }
+
+    /** Linked: the partner of a pane that zoomed or panned shows the same, mirrored. */
+    follow(pane) {
+      if (!this.linked || this.following || this.layout !== "four") return;
+      const partner = this.partnerOf(pane);
+      if (!partner?.measure()) return;
+      this.following = true;
+      try {
+        partner.copyView(pane.viewState(), partner.align !== pane.align);
+      } finally {
+        this.following = false;
+      }
+    }
+
+    /** The magnifier (hold G): a round lens at the pointer, LENS_ZOOM times the pane's zoom. */
+    showLens() {
+      const hover = this.hover;
+      const pane = hover?.pane;
+      if (!pane?.painted) {
+        this.hideLens();
+        return;
+      }
+      if (!this.lens) {
+        const el = document.createElement("div");
+        el.className = "mr-lens";
+        el.setAttribute("aria-hidden", "true");
+        const canvas = document.createElement("canvas");
+        el.append(canvas);
+        this.element.append(el);
+        this.lens = { pane, el, canvas, ctx: canvas.getContext("2d", { alpha: false }) };
+      }
+      const lens = this.lens;
+      if (lens.pane !== pane) this.releaseLensLevel(lens.pane);
+      lens.pane = pane;
+      // A finer level for the lens, when the pyramid has one.
+      const wanted = pickLevel(pane.widths, Math.ceil(pane.columns * pane.scale * LENS_ZOOM - 1e-6));
+      if (wanted !== pane.lensLevel) {
+        pane.lensLevel = wanted;
+        pane.ensureLevel(wanted);
+      }
+      const host = this.element.getBoundingClientRect();
+      lens.el.style.left = `${hover.clientX - host.left - this.element.clientLeft - LENS_CSS_PX / 2}px`;
+      lens.el.style.top = `${hover.clientY - host.top - this.element.clientTop - LENS_CSS_PX / 2}px`;
+      lens.el.hidden = false;
+      this.element.dataset.lens = pane.view;
+      this.drawLens();
+    }
+
+    drawLens() {
+      const lens = this.lens;
+      const hover = this.hover;
+      if (!lens || lens.el.hidden || !hover || hover.pane !== lens.pane) return;
+      const pane = lens.pane;
+      const dpr = window.devicePixelRatio || 1;
+      const size = Math.round(LENS_CSS_PX * dpr);
+      if (lens.canvas.width !== size) lens.canvas.width = lens.canvas.height = size;
+      const ctx = lens.ctx;
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.fillStyle = "#000";
+      ctx.fillRect(0, 0, size, size);
+      const p = pane.canvasPoint(hover.clientX, hover.clientY);
+      if (!p) return;
+      let source = pane.levels.get(pane.lensLevel);
+      if (source && pane.lutKey) {
+        if (source.key !== pane.lutKey) source.window(pane.lut32, pane.lutKey);
+      } else {
+        source = pane.source();
+      }
+      if (!source) return;
+      const image = source instanceof Level ? source.canvas : source.bitmap;
+      // pane device -> lens device: scale LENS_ZOOM about the pointer, which sits at the centre
+      const m = LENS_ZOOM; // pane and lens share the device pixel ratio
+      const s = pane.scale * m;
+      const e0 = size / 2 + m * ((pane.flip ? pane.ox + pane.scale * pane.columns : pane.ox) - p.dx);
+      const f0 = size / 2 + m * (pane.oy - p.dy);
+      ctx.setTransform(pane.flip ? -s : s, 0, 0, s, e0, f0);
+      ctx.imageSmoothingEnabled = true;
+      ctx.imageSmoothingQuality = "low";
+      ctx.drawImage(image, 0, 0, image.width * source.factor, image.height * source.factor);
+      if (pane.viewer.inverted && !(source instanceof Level)) {
+        ctx.globalCompositeOperation = "difference";
+        ctx.fillStyle = "#fff";
+        ctx.fillRect(0, 0, pane.columns, pane.rows);
+        ctx.globalCompositeOperation = "source-over";
+      }
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+    }
+
+    hideLens() {
+      const lens = this.lens;
+      if (!lens || lens.el.hidden) return;
+      lens.el.hidden = true;
+      delete this.element.dataset.lens;
+      this.releaseLensLevel(lens.pane);
+    }
+
+    releaseLensLevel(pane) {
+      if (!pane || pane.lensLevel < 0) return;
+      pane.lensLevel = -1;
+      pane.prune();
+    }
+
     onResize() {
       if (this.destroyed) return;
       if (!this.element.isConnected) {
@@ -850,7 +1159,10 @@
         return;
       }
       for (const pane of this.imagePanes) {
+        const { width, height } = pane.canvas;
         if (!pane.measure()) continue;
+        // Sized already (relayout() fitted it in the same frame): keep the view as it is.
+        if (pane.started && pane.canvas.width === width && pane.canvas.height === height) continue;
         pane.fit();
         if (!pane.started) {
           pane.start();
@@ -1001,6 +1313,15 @@
       invert: () => viewer.invert(),
       reset: () => viewer.reset(),
       fit: () => viewer.fit(),
+      setHanging: (name) => viewer.setHanging(name),
+      hanging: () => viewer.hanging,
+      setLinked: (on) => viewer.setLinked(on),
+      linked: () => viewer.linked,
+      toggleSolo: (view) => {
+        const pane = viewer.imagePanes.find((p) => p.view === view);
+        if (pane) viewer.toggleSolo(pane);
+      },
+      panKeyHeld: () => viewer.panKey,
       destroy: () => viewer.destroy(),
       toImage: (imageId, clientX, clientY) => viewer.toImage(imageId, clientX, clientY),
       toScreen: (imageId, x, y) => viewer.toScreen(imageId, x, y),

@@ -88,11 +88,19 @@ def account_forms(page, live_server: str, db, admin_id: int) -> None:
     submit(page, page.get_by_role("button", name="Create token"))
     expect(page.locator("#new-token")).to_be_visible()
     tokens = page.locator('section[aria-labelledby="tokens-title"] tbody tr')
-    submit(page, tokens.filter(has_text="nightly export").get_by_role("button", name="Revoke"))
+    submit(
+        page,
+        tokens.filter(has_text="nightly export").get_by_role("button", name="Revoke"),
+        status=303,
+    )
     says(page, "API token revoked.")
     assert live_sessions(db, admin_id) == 2
     sessions = page.locator('section[aria-labelledby="sessions-title"] tbody tr')
-    submit(page, sessions.filter(has_not_text="this browser").get_by_role("button", name="End"))
+    submit(
+        page,
+        sessions.filter(has_not_text="this browser").get_by_role("button", name="End"),
+        status=303,
+    )
     says(page, "Session ended.")
     assert live_sessions(db, admin_id) == 1
 
@@ -105,13 +113,15 @@ def user_forms(page, live_server: str, db) -> None:
     says(page, "User newbie created.")
     row = page.locator("#users tbody tr").filter(has_text="newbie")
     row.get_by_label("Role of newbie").select_option("admin")
-    submit(page, row.get_by_role("button", name="Set", exact=True))
+    submit(page, row.get_by_role("button", name="Set", exact=True), status=303)
     says(page, "User newbie is now")
-    submit(page, row.get_by_role("button", name="Disable"))
+    row.get_by_role("link", name="Disable newbie…").click()  # a confirmation page first
+    submit(page, page.get_by_role("button", name="Disable newbie"), status=303)
     says(page, "User newbie disabled")
-    submit(page, row.get_by_role("button", name="Re-enable"))
+    submit(page, row.get_by_role("button", name="Re-enable"), status=303)
     says(page, "User newbie re-enabled.")
-    submit(page, row.get_by_role("button", name="Reset password"))
+    row.get_by_role("link", name="Reset password of newbie…").click()
+    submit(page, page.get_by_role("button", name="Reset the password of newbie"))
     expect(page.locator("#revealed-password")).to_be_visible()
     db.expire_all()
     newbie = db.scalar(select(User).where(User.username == "newbie"))
@@ -126,18 +136,24 @@ def new_project_forms(page, live_server: str, db, site: Site) -> None:
     page.get_by_label("rd1 reads").check()
     page.get_by_label("rd2 reads").check()
     page.get_by_label("rd3 arbitrates").check()
-    submit(page, page.get_by_role("button", name="Save pools"))
+    submit(page, page.get_by_role("button", name="Save pools"), status=303)
     says(page, "Pools saved.")
     page.get_by_label("Study ids").fill(site.outside)
-    submit(page, page.get_by_role("button", name="Add these studies"))
+    submit(page, page.get_by_role("button", name="Add these studies"), status=303)
     says(page, "1 studies added.")
     page.locator("details.pick summary").click()
     page.locator('#candidates input[name="pick"]').first.check()
-    submit(page, page.get_by_role("button", name="Add the picked studies"))
+    submit(page, page.get_by_role("button", name="Add the picked studies"), status=303)
     says(page, "1 studies added.")
-    submit(page, page.get_by_role("button", name=re.compile(r"^Add all \d+ complete studies")))
+    submit(
+        page,
+        page.get_by_role("button", name=re.compile(r"^Add all \d+ complete studies")),
+        status=303,
+    )
     says(page, "studies added.")
-    submit(page, page.get_by_role("button", name=re.compile("^Assign unassigned studies")))
+    submit(
+        page, page.get_by_role("button", name=re.compile("^Assign unassigned studies")), status=303
+    )
     says(page, "studies assigned to two readers each.")
     db.expire_all()
     project = db.scalar(select(ReadingProject).where(ReadingProject.name == "Plain forms"))
@@ -152,16 +168,16 @@ def released_project_forms(page, live_server: str, site: Site) -> None:
     page.goto(f"{live_server}/projects/{site.project_id}")
     rows = page.locator("#project-studies tbody tr")
     unassigned = rows.filter(has_text=site.unassigned[:12])
-    submit(page, unassigned.get_by_role("button", name="Assign pair"))
+    submit(page, unassigned.get_by_role("button", name="Assign pair"), status=303)
     says(page, "Study assigned to the chosen pair.")
     tasks = rows.filter(has_text=site.assigned[:12]).locator(".task-line")
     line = tasks.filter(has_text=re.compile(r"Reader \d: rd1 "))
     line.get_by_label("Reassign to").select_option("rd3")
-    submit(page, line.get_by_role("button", name="Reassign"))
+    submit(page, line.get_by_role("button", name="Reassign"), status=303)
     says(page, "Task reassigned.")
     final = rows.filter(has=page.get_by_role("button", name="Reopen")).first
     final.get_by_label("Reason to reopen").fill("A second look at the calcifications")
-    submit(page, final.get_by_role("button", name="Reopen"))
+    submit(page, final.get_by_role("button", name="Reopen"), status=303)
     says(page, "Study reopened for arbitration.")
 
 
@@ -197,7 +213,7 @@ def release_form(page, live_server: str, site: Site, folder: Path) -> None:
 def flag_form(page, live_server: str, db, site: Site) -> None:
     page.goto(f"{live_server}/studies/{site.assigned}")
     page.get_by_label("Reason").fill("Checked by hand: all four views are there")
-    submit(page, page.get_by_role("button", name="Clear"))
+    submit(page, page.get_by_role("button", name="Clear"), status=303)
     says(page, "Flag cleared")
     db.expire_all()
     assert db.get(QcFlag, site.flag_id).cleared_at is not None
@@ -216,7 +232,7 @@ def masking_forms(page, live_server: str, db, site: Site) -> None:
     page.locator("form", has=page.get_by_role("button", name="Save readers")).get_by_label(
         "rd2"
     ).check()
-    submit(page, page.get_by_role("button", name="Save readers"))
+    submit(page, page.get_by_role("button", name="Save readers"), status=303)
     says(page, "Readers saved.")
     db.expire_all()
     project = db.scalar(select(MaskingProject).where(MaskingProject.name == "Plain masking"))
@@ -252,7 +268,7 @@ def test_a_readers_forms_work_as_plain_posts(live_server, plain_page, db, site) 
     page.get_by_label("Current password").fill(PASSWORD)
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("New password again").fill(NEW_PASSWORD)
-    submit(page, page.get_by_role("button", name="Change password"))
+    submit(page, page.get_by_role("button", name="Change password"), status=303)
     says(page, "Password changed.")
     assert live_sessions(db, reader_id) == 1
     sessions = page.locator('section[aria-labelledby="sessions-title"] tbody tr')

@@ -76,7 +76,10 @@ def case(live_server, accounts, admin):
         pools = {"readers": [users["rd1"], users["rd2"]], "arbiters": [users["arb"]]}
         assert http.put(f"{base}/pools", json=pools, headers=tokens["admin"]).status_code == 200
         added = http.post(
-            f"{base}/studies", json={"study_ids": [study_id]}, headers=tokens["admin"]
+            f"{base}/studies",
+            # the mirrored view leaves an open laterality flag: added with an override (issue 11)
+            json={"study_ids": [study_id], "override_reason": "mirrored view on purpose"},
+            headers=tokens["admin"],
         )
         assert added.status_code == 200, added.text
         pairs = {"pairs": [{"study_id": study_id, "readers": [users["rd1"], users["rd2"]]}]}

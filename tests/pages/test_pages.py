@@ -104,7 +104,8 @@ def test_state_changes_need_the_csrf_token(client, db, admin, reader) -> None:
     db.expire_all()
     assert db.get(User, reader.id).is_active
     # htmx sends it as a header
-    response = client.post(url, data={"active": "false"}, headers={"X-CSRF-Token": csrf})
+    confirmed = {"active": "false", "confirm": "yes"}
+    response = client.post(url, data=confirmed, headers={"X-CSRF-Token": csrf})
     assert response.status_code == 200
     db.expire_all()
     assert not db.get(User, reader.id).is_active
@@ -159,13 +160,28 @@ def test_admin_creates_disables_and_resets(client, db, admin) -> None:
     assert "Dr. B &lt;b&gt;" in page.text  # escaped, never rendered as markup
     assert 'id="revealed-password"' in page.text
     user = db.scalar(select(User).where(User.username == "dr.b"))
-    client.post(f"/admin/users/{user.id}/active", data={"csrf_token": csrf, "active": "false"})
+    # disabling and resetting a password ask for a confirmation first (issue 11)
+    asked = client.post(
+        f"/admin/users/{user.id}/active",
+        data={"csrf_token": csrf, "active": "false"},
+        follow_redirects=False,
+    )
+    assert asked.status_code == 303
+    assert asked.headers["location"] == f"/admin/users/{user.id}/confirm/disable"
+    db.refresh(user)
+    assert user.is_active
+    confirmed = {"csrf_token": csrf, "active": "false", "confirm": "yes"}
+    client.post(f"/admin/users/{user.id}/active", data=confirmed)
     db.refresh(user)
     assert not user.is_active
     client.post(f"/admin/users/{user.id}/active", data={"csrf_token": csrf, "active": "true"})
     db.refresh(user)
     assert user.is_active
-    reset = client.post(f"/admin/users/{user.id}/password", data={"csrf_token": csrf})
+    asked = client.post(f"/admin/users/{user.id}/password", data={"csrf_token": csrf})
+    assert "Reset the password of dr.b" in asked.text
+    reset = client.post(
+        f"/admin/users/{user.id}/password", data={"csrf_token": csrf, "confirm": "yes"}
+    )
     assert "must change it" in reset.text
     role = client.post(f"/admin/users/{user.id}/role", data={"csrf_token": csrf, "role": "admin"})
     assert "is now admin" in role.text
@@ -215,7 +231,7 @@ def test_account_password_change_and_tokens(client, reader) -> None:
 
 def test_must_change_password_after_reset(client, db, admin, reader, accounts) -> None:
     csrf = login(client, "admin")
-    client.post(f"/admin/users/{reader.id}/password", data={"csrf_token": csrf})
+    client.post(f"/admin/users/{reader.id}/password", data={"csrf_token": csrf, "confirm": "yes"})
     db.refresh(reader)
     assert reader.must_change_password
 

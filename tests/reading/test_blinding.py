@@ -80,9 +80,10 @@ def blind(client, accounts, admin) -> Blind:
     project = client.post(f"{API}/projects", json={"name": "Blind"}, headers=headers).json()
     pools = {"readers": [ids[FIRST_NAME], ids["secondreader"]], "arbiters": [ids[ARBITER_NAME]]}
     client.put(f"{API}/projects/{project['id']}/pools", json=pools, headers=headers)
+    # A's open flag makes it incomplete (issue 11): it is added with an override
     client.post(
         f"{API}/projects/{project['id']}/studies",
-        json={"study_ids": [studies["A"], studies["B"]]},
+        json={"study_ids": [studies["A"], studies["B"]], "override_reason": "read despite flag"},
         headers=headers,
     )
     pair = [ids[FIRST_NAME], ids["secondreader"]]

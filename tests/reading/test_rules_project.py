@@ -21,6 +21,7 @@ def test_project_rules_defaults_and_json() -> None:
         "iou_threshold": 0.3,
         "birads_match": "exact",
         "max_birads_rule": "error",
+        "breast_not_imaged": False,
     }
     custom = ProjectRules(iou_threshold=0.5, birads_match="screening", max_birads_rule="warning")
     assert ProjectRules.from_json(custom.to_json()) == custom

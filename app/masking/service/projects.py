@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
 from app.core.errors import Conflict, field_error
+from app.imaging.display import DisplayProtocol
 from app.imaging.models import Image, Study
 from app.masking import search
 from app.masking.models import MaskingImage, MaskingProject
@@ -43,6 +44,10 @@ class NewProject:
     max_attempts: int = 3
     order_seed: int | None = None
     reader_ids: Sequence[int] = ()
+    # one grey-scale function for both images of a pair (as given: checked before writing)
+    display_protocol: DisplayProtocol | str = DisplayProtocol.WINDOW_LINEAR
+    # at most one seed per woman (a woman is a study until studies carry a patient key)
+    one_seed_per_woman: bool = False
 
 
 def create_project(db: Session, actor: Actor, new: NewProject) -> MaskingProject:
@@ -53,6 +58,10 @@ def create_project(db: Session, actor: Actor, new: NewProject) -> MaskingProject
         _images_by_id(db, level, f"level_seeds.{n}") for n, level in enumerate(new.level_seeds, 1)
     ]
     _check_seeds(new, seed_list, level_seeds)
+    if new.one_seed_per_woman:
+        field_name = "seed_list" if new.mode == SortMode.FULL_SORT else "level_seeds"
+        seeds_given = [*seed_list, *(image for level in level_seeds for image in level)]
+        _check_one_seed_per_woman(seeds_given, field_name)
     _check_seed_source(db, new.derive_seeds_from)
     order_seed = new.order_seed if new.order_seed is not None else secrets.randbelow(2**31)
     seeds = {image.id for image in seed_list} | {i.id for level in level_seeds for i in level}
@@ -75,6 +84,7 @@ def create_project(db: Session, actor: Actor, new: NewProject) -> MaskingProject
         probe_gap=new.probe_gap,
         max_attempts=new.max_attempts,
         order_seed=order_seed,
+        display_protocol=DisplayProtocol(new.display_protocol),
         selection=_selection_record(new),
         created_by=actor.user.id if actor.user else None,
     )
@@ -94,6 +104,7 @@ def create_project(db: Session, actor: Actor, new: NewProject) -> MaskingProject
         object_id=project.id,
         name=name,
         mode=new.mode,
+        display_protocol=project.display_protocol,
         images=len(queries),
     )
     db.commit()
@@ -111,6 +122,7 @@ def _checked_settings(db: Session, new: NewProject) -> str:
         ("level_rule", new.level_rule, tuple(LevelRule)),
         ("per_woman", new.per_woman, ("one", "both")),
         ("view", new.view, ("MLO", "CC", "any")),
+        ("display_protocol", new.display_protocol, tuple(DisplayProtocol)),
     )
     for field_name, value, allowed in choices:
         if value not in allowed:
@@ -147,6 +159,20 @@ def _check_seeds(new: NewProject, seed_list: list[Image], level_seeds: list[list
         flat = [image.id for level in level_seeds for image in level]
         if len(set(flat)) != len(flat):
             raise field_error("level_seeds", "A seed image may sit in one level only.")
+
+
+def _check_one_seed_per_woman(seeds: list[Image], field_name: str) -> None:
+    """Two seeds of one woman would anchor the scale twice on her breast tissue. Studies
+    carry no patient key yet, so a woman is identified by her study."""
+    seen: dict[int, Image] = {}
+    for image in seeds:
+        other = seen.setdefault(image.study_pk, image)
+        if other.id != image.id:
+            raise field_error(
+                field_name,
+                f"At most one seed per woman: images {other.image_id[:10]} and "
+                f"{image.image_id[:10]} are of the same study.",
+            )
 
 
 def _check_seed_source(db: Session, project_id: int | None) -> None:

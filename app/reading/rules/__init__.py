@@ -9,12 +9,21 @@ stores the results elsewhere. One module per topic:
 - :mod:`.project`: how strict a project is, and BI-RADS screening groups;
 - :mod:`.validation`: every rule a read breaks;
 - :mod:`.concordance`: IoU, box pairing, the comparison of two reads and their merge;
-- :mod:`.active_time`: a reader's active time.
+- :mod:`.active_time`: a reader's active time;
+- :mod:`.admission`: which studies may enter a project (complete, or with an override).
 
 The names below are the package's public ones: import them from ``app.reading.rules``.
 """
 
 from app.reading.rules.active_time import active_seconds, add_activity
+from app.reading.rules.admission import (
+    MAX_OVERRIDE_LENGTH,
+    AdmissionCheck,
+    Refusal,
+    check_study,
+    checked_override,
+    refusal,
+)
 from app.reading.rules.concordance import (
     Comparison,
     Discordance,
@@ -83,10 +92,12 @@ __all__ = [
     "MAX_CATEGORY_LENGTH",
     "MAX_IMAGE_ID_LENGTH",
     "MAX_NOTE_LENGTH",
+    "MAX_OVERRIDE_LENGTH",
     "NO_FINDING",
     "SCREENING_GROUPS",
     "VINDR_ASSOCIATED",
     "VINDR_GRADED",
+    "AdmissionCheck",
     "BiradsMatch",
     "Box",
     "BreastRead",
@@ -97,18 +108,22 @@ __all__ = [
     "Label",
     "LabelError",
     "ProjectRules",
+    "Refusal",
     "Severity",
     "Violation",
     "Vocabulary",
     "active_seconds",
     "add_activity",
     "blocking",
+    "check_study",
+    "checked_override",
     "compare",
     "empty_label",
     "iou",
     "merge",
     "pair_boxes",
     "parse_label",
+    "refusal",
     "screening_group",
     "validate",
     "vocabulary_from_text",

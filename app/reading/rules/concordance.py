@@ -16,6 +16,7 @@ from app.reading.rules.label import (
     Label,
     birads_text,
     box_name,
+    breast_text,
     laterality_of,
 )
 from app.reading.rules.project import DEFAULT_RULES, BiradsMatch, ProjectRules, screening_group
@@ -88,7 +89,8 @@ def compare(
     """Whether two blinded reads agree, and why not.
 
     Per breast: BI-RADS (equal, or in the same screening group when ``rules.birads_match`` is
-    'screening') and density (equal). Per image: boxes are paired (see :func:`pair_boxes`);
+    'screening') and density (equal); a breast both call "not imaged" agrees, one only one
+    reader calls so is a BI-RADS discordance. Per image: boxes are paired (see :func:`pair_boxes`);
     a graded-lesion box left without a partner is a "finding" discordance. Unpaired
     associated-feature boxes are not: they never decide a recall.
     Discordances come per breast (right, then left): BI-RADS, density, reader 1's findings,
@@ -190,6 +192,11 @@ def _breast_discordances(
     lat: str, x: BreastRead, y: BreastRead, rules: ProjectRules
 ) -> list[Discordance]:
     name = BREAST_NAMES[lat]
+    if x.not_imaged or y.not_imaged:
+        if x.not_imaged and y.not_imaged:
+            return []  # both say the exam has no image of this breast: concordant
+        detail = f"{name}: reader 1 {breast_text(x)}, reader 2 {breast_text(y)}."
+        return [Discordance("birads", lat, detail)]
     found = []
     if not _birads_agree(x.birads, y.birads, rules.birads_match):
         detail = f"{name}: reader 1 {birads_text(x.birads)}, reader 2 {birads_text(y.birads)}"
@@ -233,9 +240,9 @@ def merge(
 ) -> Label:
     """The consensus label of two concordant reads (no arbitration needed).
 
-    - Breasts: the BI-RADS both gave; when they differ within a screening group (allowed by
-      ``birads_match = 'screening'``), the higher one (0 counts lowest: a definite 3-5 wins
-      over "incomplete"). Density as agreed.
+    - Breasts: "not imaged" when both said so; else the BI-RADS both gave; when they differ
+      within a screening group (allowed by ``birads_match = 'screening'``), the higher one
+      (0 counts lowest: a definite 3-5 wins over "incomplete"). Density as agreed.
     - Paired boxes: coordinates averaged, categories united (vocabulary order, unknown names
       last), finding BI-RADS the higher of the two; the box keeps reader 1's id.
     - Unpaired boxes of either reader (associated features: a concordant comparison leaves
@@ -256,6 +263,10 @@ def merge(
 
 
 def _merge_breast(x: BreastRead, y: BreastRead) -> BreastRead:
+    if x.not_imaged or y.not_imaged:
+        if not (x.not_imaged and y.not_imaged):
+            raise ValueError("The comparison says concordant but the breast labels disagree.")
+        return BreastRead(not_imaged=True)
     if x.density != y.density or screening_group(x.birads) != screening_group(y.birads):
         raise ValueError("The comparison says concordant but the breast labels disagree.")
     if x.birads is None or y.birads is None:

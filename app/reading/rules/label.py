@@ -58,10 +58,17 @@ class LabelError(ValueError):
 
 @dataclass(frozen=True)
 class BreastRead:
+    """One breast's assessment. ``not_imaged``: the exam has no image of this breast, so it
+    has no BI-RADS or density (only in projects that allow it, see ``ProjectRules``)."""
+
     birads: int | None = None
     density: str | None = None
+    not_imaged: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        # VinDr's shape for a breast with images, unchanged; the flag only where it is set
+        if self.not_imaged:
+            return {"birads": None, "density": None, "not_imaged": True}
         return {"birads": self.birads, "density": self.density}
 
 
@@ -149,9 +156,10 @@ def parse_label(data: Mapping[str, Any]) -> Label:
     """A label from JSON-like data; raises LabelError on structurally bad input.
 
     Missing keys mean "not given yet" (a draft): ``breasts``, ``R``/``L``, ``birads``,
-    ``density`` and ``note`` may be left out; a box must have every key but ``birads``.
-    Unknown keys are refused so that a client's typo is not silently dropped. Whether the
-    label is complete and consistent is :func:`validate`'s business, not this function's.
+    ``density``, ``not_imaged`` (false) and ``note`` may be left out; a box must have every
+    key but ``birads``. Unknown keys are refused so that a client's typo is not silently
+    dropped. Whether the label is complete and consistent is :func:`validate`'s business, not
+    this function's.
     """
     _require_mapping(data, "label")
     _refuse_unknown_keys(data, {"breasts", "boxes", "note"}, "")
@@ -190,12 +198,19 @@ def _parse_breasts(value: object) -> tuple[BreastRead, BreastRead]:
 def _parse_breast(value: object, path: str) -> BreastRead:
     _require_mapping(value, path)
     assert isinstance(value, Mapping)
-    _refuse_unknown_keys(value, {"birads", "density"}, f"{path}.")
+    _refuse_unknown_keys(value, {"birads", "density", "not_imaged"}, f"{path}.")
     birads = _parse_optional_int(value.get("birads"), BREAST_BIRADS, f"{path}.birads")
     density = value.get("density")
     if density is not None and density not in DENSITIES:
         raise LabelError(f"{path}.density", "must be 'A', 'B', 'C', 'D' or null.")
-    return BreastRead(birads=birads, density=density)
+    not_imaged = value.get("not_imaged", False)
+    if not isinstance(not_imaged, bool):
+        raise LabelError(f"{path}.not_imaged", "must be true or false.")
+    if not_imaged and (birads is not None or density is not None):
+        raise LabelError(
+            f"{path}.not_imaged", "a breast not imaged has no BI-RADS or density; leave them null."
+        )
+    return BreastRead(birads=birads, density=density, not_imaged=not_imaged)
 
 
 def _parse_optional_int(value: object, allowed: tuple[int, ...], path: str) -> int | None:
@@ -298,6 +313,11 @@ def laterality_of(images: Mapping[str, str], image_id: str) -> str | None:
     """'R' or 'L' for an image of the exam; None outside the exam or when not known."""
     laterality = images.get(image_id)
     return laterality if laterality in LATERALITIES else None
+
+
+def breast_text(read: BreastRead) -> str:
+    """The breast's assessment in words: its BI-RADS, or "not imaged"."""
+    return "not imaged" if read.not_imaged else birads_text(read.birads)
 
 
 def birads_text(birads: int | None) -> str:

@@ -22,11 +22,14 @@ SCREENING_GROUPS: Mapping[str, frozenset[int]] = {
 @dataclass(frozen=True)
 class ProjectRules:
     """How strict a project is. ``iou_threshold`` must be above 0: at 0 any two boxes on an
-    image would pair, however far apart."""
+    image would pair, however far apart. ``breast_not_imaged``: a study with a breast without
+    any image may be added (with an override) and that breast is answered "not imaged"."""
 
     iou_threshold: float = 0.3
     birads_match: BiradsMatch = "exact"
     max_birads_rule: Severity = "error"
+    # whether a study with a breast without any image may be read (that breast "not imaged")
+    breast_not_imaged: bool = False
 
     def __post_init__(self) -> None:
         threshold = self.iou_threshold
@@ -42,6 +45,10 @@ class ProjectRules:
         if self.max_birads_rule not in ("error", "warning"):
             raise ValueError(
                 f"max_birads_rule must be 'error' or 'warning'; got {self.max_birads_rule!r}."
+            )
+        if not isinstance(self.breast_not_imaged, bool):
+            raise ValueError(
+                f"breast_not_imaged must be true or false; got {self.breast_not_imaged!r}."
             )
 
     @classmethod

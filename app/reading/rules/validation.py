@@ -47,17 +47,21 @@ def validate(
     """Every broken rule, in a stable order: breast values (right, then left), then each box
     in the label's order, then breast-level consistency (right, then left).
 
-    ``images`` maps each image id of the exam to its laterality, 'L' or 'R'; ``sizes`` maps
-    image ids to their (columns, rows), for refusing boxes that miss their image entirely.
+    ``images`` maps each image id of the exam to its laterality, 'L' or 'R' (a breast that no
+    image maps to has none: where the project allows it, that breast is answered "not
+    imaged"); ``sizes`` maps image ids to their (columns, rows), for refusing boxes that miss
+    their image entirely.
     """
     found: list[Violation] = []
+    imaged = set(images.values())
     for lat in LATERALITIES:
-        found += _breast_value_problems(lat, label.breast(lat))
+        found += _breast_value_problems(lat, label.breast(lat), lat in imaged, rules)
     for box in label.boxes:
         found += _box_problems(box, images, vocabulary)
         found += _box_placement_problems(box, (sizes or {}).get(box.image_id))
     for lat in LATERALITIES:
-        found += _breast_consistency_problems(lat, label, images, vocabulary, rules)
+        if not (label.breast(lat).not_imaged or (rules.breast_not_imaged and lat not in imaged)):
+            found += _breast_consistency_problems(lat, label, images, vocabulary, rules)
     return found
 
 
@@ -66,8 +70,12 @@ def blocking(violations: Iterable[Violation]) -> list[Violation]:
     return [violation for violation in violations if violation.severity == "error"]
 
 
-def _breast_value_problems(lat: str, breast: BreastRead) -> list[Violation]:
+def _breast_value_problems(
+    lat: str, breast: BreastRead, has_images: bool, rules: ProjectRules
+) -> list[Violation]:
     name, path = BREAST_NAMES[lat], f"breasts.{lat}"
+    if breast.not_imaged or (rules.breast_not_imaged and not has_images):
+        return _not_imaged_problems(lat, breast, has_images, rules)
     found = []
     if breast.birads is None:
         found.append(Violation(f"{path}.birads", f"{name}: choose a BI-RADS assessment (0-5)."))
@@ -88,6 +96,29 @@ def _breast_value_problems(lat: str, breast: BreastRead) -> list[Violation]:
             )
         )
     return found
+
+
+def _not_imaged_problems(
+    lat: str, breast: BreastRead, has_images: bool, rules: ProjectRules
+) -> list[Violation]:
+    """A breast answered "not imaged", or one without any image in a project that allows it."""
+    name, path = BREAST_NAMES[lat], f"breasts.{lat}"
+    if not rules.breast_not_imaged:
+        message = (
+            f"{name}: this project does not allow 'not imaged'; "
+            "give a BI-RADS assessment and a density."
+        )
+        return [Violation(f"{path}.not_imaged", message)]
+    if has_images:
+        message = (
+            f"{name}: this exam has images of it, so it cannot be 'not imaged'; "
+            "give a BI-RADS assessment and a density."
+        )
+        return [Violation(f"{path}.not_imaged", message)]
+    if not breast.not_imaged:
+        message = f"{name}: this exam has no image of it; mark it 'not imaged'."
+        return [Violation(f"{path}.not_imaged", message)]
+    return []
 
 
 def _box_problems(box: Box, images: Mapping[str, str], vocabulary: Vocabulary) -> list[Violation]:

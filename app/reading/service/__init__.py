@@ -5,6 +5,7 @@
 - :mod:`.tasks`: a reader's own tasks, opening one, active time, what a reader may see;
 - :mod:`.workflow`: a read from draft to submission to final or arbitration, and reopening;
 - :mod:`.project_progress`: a project's progress figures;
+- :mod:`.review`: an administrator's review of one study (reads, arbitration, history);
 - :mod:`.dataset`: studies arriving from a released dataset, and the splits kept between
   exports.
 
@@ -34,15 +35,29 @@ from app.reading.service.dataset import (
 from app.reading.service.project_progress import Progress, ReaderProgress, progress
 from app.reading.service.projects import (
     NewProject,
+    SettingsChange,
     add_project,
     add_studies,
+    admission_checks,
     checked_project_name,
+    complete_study_count,
+    complete_study_ids,
     create_project,
     get_project,
     get_project_study,
     list_projects,
     members,
     set_pool,
+    settings_lock,
+    update_settings,
+)
+from app.reading.service.review import (
+    ReopenedLabel,
+    ReviewedRead,
+    StudyReview,
+    project_study_by_id,
+    study_review,
+    task_study,
 )
 from app.reading.service.tasks import (
     can_view_study,
@@ -61,6 +76,7 @@ from app.reading.service.workflow import (
     log_submission,
     reopen,
     save_draft,
+    starting_label,
     submit,
 )
 
@@ -69,11 +85,16 @@ __all__ = [
     "Progress",
     "ReaderProgress",
     "ReleasedStudy",
+    "ReopenedLabel",
+    "ReviewedRead",
+    "SettingsChange",
+    "StudyReview",
     "SubmitResult",
     "TaskQuery",
     "add_project",
     "add_released_study",
     "add_studies",
+    "admission_checks",
     "arbitration_inputs",
     "assign_arbiter",
     "assign_balanced",
@@ -81,6 +102,8 @@ __all__ = [
     "assign_waiting_arbitrations",
     "can_view_study",
     "checked_project_name",
+    "complete_study_count",
+    "complete_study_ids",
     "create_project",
     "finalise",
     "get_project",
@@ -96,6 +119,7 @@ __all__ = [
     "open_task",
     "own_task",
     "progress",
+    "project_study_by_id",
     "project_tasks",
     "reassign",
     "record_activity",
@@ -105,5 +129,10 @@ __all__ = [
     "save_draft",
     "set_pool",
     "set_pools",
+    "settings_lock",
+    "starting_label",
+    "study_review",
     "submit",
+    "task_study",
+    "update_settings",
 ]

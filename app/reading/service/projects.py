@@ -10,16 +10,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
 from app.auth.models import User
 from app.auth.users import active_users
-from app.core.errors import Conflict, NotFound, field_error
-from app.imaging.models import Study
+from app.core.errors import Conflict, Invalid, NotFound, field_error
+from app.imaging import qc
+from app.imaging.models import Image, QcFlag, Study
 from app.reading import rules
-from app.reading.models import ProjectMember, ProjectStudy, ReadingProject
+from app.reading.models import ProjectMember, ProjectStudy, ReadingProject, ReadSubmission
 from app.reading.states import StudyStatus
 
 
@@ -51,22 +52,14 @@ def create_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject
 def add_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject:
     """The project, added to the session's transaction (the caller commits)."""
     name = checked_project_name(db, new.name)
-    try:
-        vocabulary = rules.Vocabulary.from_json(new.vocabulary) if new.vocabulary else None
-    except (ValueError, TypeError, KeyError) as error:
-        raise field_error("vocabulary", f"The vocabulary is not valid: {error}") from None
-    try:
-        project_rules = rules.ProjectRules.from_json(new.rules or {})
-    except (ValueError, TypeError) as error:
-        raise field_error("rules", f"The rules are not valid: {error}") from None
-    if not 10 <= new.idle_limit_seconds <= 3600:
-        raise field_error("idle_limit_seconds", "The idle limit must be 10 to 3600 seconds.")
+    vocabulary = _checked_vocabulary(new.vocabulary) if new.vocabulary else None
+    project_rules = _checked_rules(new.rules or {})
     project = ReadingProject(
         name=name,
         instructions=new.instructions.strip()[:20000],
         vocabulary=(vocabulary or rules.DEFAULT_VOCABULARY).to_json(),
         rules=project_rules.to_json(),
-        idle_limit_seconds=new.idle_limit_seconds,
+        idle_limit_seconds=_checked_idle_limit(new.idle_limit_seconds),
         created_by=actor.user.id if actor.user else None,
     )
     db.add(project)
@@ -74,6 +67,100 @@ def add_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject:
     record(
         db, actor, "project.created", object_type="reading_project", object_id=project.id, name=name
     )
+    return project
+
+
+def _checked_vocabulary(data: list[dict[str, Any]]) -> rules.Vocabulary:
+    try:
+        return rules.Vocabulary.from_json(data)
+    except (ValueError, TypeError, KeyError) as error:
+        raise field_error("vocabulary", f"The vocabulary is not valid: {error}") from None
+
+
+def _checked_rules(data: dict[str, Any]) -> rules.ProjectRules:
+    try:
+        return rules.ProjectRules.from_json(data)
+    except (ValueError, TypeError) as error:
+        raise field_error("rules", f"The rules are not valid: {error}") from None
+
+
+def _checked_idle_limit(seconds: int) -> int:
+    if not 10 <= seconds <= 3600:
+        raise field_error("idle_limit_seconds", "The idle limit must be 10 to 3600 seconds.")
+    return seconds
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """New settings of a project; None leaves one as it is. ``rules`` may name some rules
+    only (the others keep their values)."""
+
+    instructions: str | None = None
+    vocabulary: list[dict[str, Any]] | None = None
+    rules: dict[str, Any] | None = None
+    idle_limit_seconds: int | None = None
+
+
+def settings_lock(db: Session, project: ReadingProject) -> str | None:
+    """Why the project's settings can no longer change (None while they can): once a read is
+    submitted, or a study is final, changing how reads are judged would split the project."""
+    submitted = db.scalar(
+        select(ReadSubmission.id)
+        .join(ProjectStudy, ReadSubmission.project_study_id == ProjectStudy.id)
+        .where(ProjectStudy.project_id == project.id)
+        .limit(1)
+    )
+    if submitted is not None:
+        return "A read of this project has been submitted: its reads were judged by these settings."
+    final = db.scalar(
+        select(ProjectStudy.id)
+        .where(ProjectStudy.project_id == project.id, ProjectStudy.status == StudyStatus.FINAL)
+        .limit(1)
+    )
+    if final is not None:
+        return "A study of this project is final already: its label was judged by these settings."
+    return None
+
+
+def update_settings(
+    db: Session, actor: Actor, project: ReadingProject, change: SettingsChange
+) -> ReadingProject:
+    """Change the project's vocabulary, rules, instructions or idle limit; refused (409) once a
+    read is submitted (:func:`settings_lock`)."""
+    reason = settings_lock(db, project)
+    if reason is not None:
+        raise Conflict(f"The settings can no longer change. {reason}", code="settings_locked")
+    changed: list[str] = []
+    if change.vocabulary is not None:
+        vocabulary = _checked_vocabulary(change.vocabulary).to_json()
+        if vocabulary != project.vocabulary:
+            project.vocabulary = vocabulary
+            changed.append("vocabulary")
+    if change.rules is not None:
+        project_rules = _checked_rules({**project.rules, **change.rules}).to_json()
+        if project_rules != project.rules:
+            project.rules = project_rules
+            changed.append("rules")
+    if change.instructions is not None:
+        instructions = change.instructions.strip()[:20000]
+        if instructions != project.instructions:
+            project.instructions = instructions
+            changed.append("instructions")
+    if change.idle_limit_seconds is not None:
+        idle = _checked_idle_limit(change.idle_limit_seconds)
+        if idle != project.idle_limit_seconds:
+            project.idle_limit_seconds = idle
+            changed.append("idle_limit_seconds")
+    if changed:
+        record(
+            db,
+            actor,
+            "project.settings_changed",
+            object_type="reading_project",
+            object_id=project.id,
+            changed=changed,
+        )
+    db.commit()
     return project
 
 
@@ -124,14 +211,29 @@ def set_pool(
 
 
 def add_studies(
-    db: Session, actor: Actor, project: ReadingProject, study_ids: Sequence[str]
+    db: Session,
+    actor: Actor,
+    project: ReadingProject,
+    study_ids: Sequence[str],
+    *,
+    override: str | None = None,
 ) -> int:
     """Add studies by VinDr study id, in the order given (the project's order, which exports
     follow; a repeated id counts once, where it first occurs). Unknown ids refuse the whole
-    request; studies already in the project are skipped."""
+    request; studies already in the project are skipped.
+
+    All or nothing: a study that is not complete (the four standard views, no open QC flag)
+    refuses the whole request, each refused study named with why (422 ``incomplete_studies``),
+    unless ``override`` gives a reason, which is then recorded on each such study and in the
+    audit log. A study with a breast without any image needs, besides, a project whose rules
+    allow "breast not imaged"; one without any image is never added."""
     wanted = list(dict.fromkeys(s.strip().lower() for s in study_ids if s.strip()))
     if not wanted:
         raise field_error("study_ids", "Give at least one study id.")
+    try:
+        reason = rules.checked_override(override)
+    except ValueError as error:
+        raise field_error("override_reason", str(error)) from None
     found = {s.study_id: s for s in db.scalars(select(Study).where(Study.study_id.in_(wanted)))}
     unknown = [s for s in wanted if s not in found]
     if unknown:
@@ -141,9 +243,17 @@ def add_studies(
         db.scalars(select(ProjectStudy.study_pk).where(ProjectStudy.project_id == project.id))
     )
     added = [found[s] for s in wanted if found[s].id not in present]
+    checks = admission_checks(db, added)
+    _refuse_incomplete(project, checks, reason)
+    overridden = [check.study_id for check in checks.values() if not check.complete]
     for study in added:
         db.add(
-            ProjectStudy(project_id=project.id, study_pk=study.id, status=StudyStatus.UNASSIGNED)
+            ProjectStudy(
+                project_id=project.id,
+                study_pk=study.id,
+                status=StudyStatus.UNASSIGNED,
+                admission_override=None if checks[study.id].complete else reason,
+            )
         )
     record(
         db,
@@ -153,8 +263,99 @@ def add_studies(
         object_id=project.id,
         count=len(added),
     )
+    if overridden:
+        record(
+            db,
+            actor,
+            "project.studies_admitted_incomplete",
+            object_type="reading_project",
+            object_id=project.id,
+            study_ids=overridden,
+            reason=reason,
+        )
     db.commit()
     return len(added)
+
+
+def admission_checks(db: Session, studies: Sequence[Study]) -> dict[int, rules.AdmissionCheck]:
+    """What keeps each study from being complete, by the study's primary key."""
+    pks = [study.id for study in studies]
+    views: dict[int, list[tuple[str | None, str | None]]] = {pk: [] for pk in pks}
+    flags: dict[int, list[tuple[str, str]]] = {pk: [] for pk in pks}
+    if pks:
+        for study_pk, laterality, view in db.execute(
+            select(Image.study_pk, Image.laterality, Image.view).where(Image.study_pk.in_(pks))
+        ):
+            views[study_pk].append((laterality, view))
+        open_flags = select(QcFlag.study_pk, QcFlag.kind, QcFlag.detail).where(
+            QcFlag.study_pk.in_(pks), QcFlag.cleared_at.is_(None)
+        )
+        for study_pk, kind, detail in db.execute(open_flags.order_by(QcFlag.id)):
+            words = qc.KINDS.get(kind, kind)
+            detail = detail.strip().rstrip(".")
+            flags[study_pk].append((kind, f"{words} ({detail})" if detail else words))
+    return {study.id: _check(study, views[study.id], flags[study.id]) for study in studies}
+
+
+def _check(
+    study: Study, views: list[tuple[str | None, str | None]], flags: list[tuple[str, str]]
+) -> rules.AdmissionCheck:
+    """The study's check; an open view flag is left out where the views say it already."""
+    views_only = rules.check_study(study.study_id, views)
+    said = bool(views_only.missing_views or views_only.repeated_views)
+    kept = [words for kind, words in flags if not (said and kind in qc.VIEW_FLAGS)]
+    return rules.check_study(study.study_id, views, kept)
+
+
+def _refuse_incomplete(
+    project: ReadingProject, checks: dict[int, rules.AdmissionCheck], override: str | None
+) -> None:
+    allows = rules.ProjectRules.from_json(project.rules).breast_not_imaged
+    refused = [
+        found
+        for check in checks.values()
+        if (found := rules.refusal(check, override=override is not None, breast_not_imaged=allows))
+    ]
+    if not refused:
+        return
+    listed = " ".join(refusal.message for refusal in refused[:10])
+    more = f" And {len(refused) - 10} more." if len(refused) > 10 else ""
+    hint = (
+        " To add them anyway, give a reason for the override."
+        if any(refusal.override_allowed for refusal in refused)
+        else ""
+    )
+    count = "1 study is" if len(refused) == 1 else f"{len(refused)} studies are"
+    message = f"Nothing was added: {count} not complete. {listed}{more}{hint}"
+    raise Invalid(
+        message,
+        code="incomplete_studies",
+        details=[refusal.to_json() for refusal in refused],
+    )
+
+
+def _complete_studies() -> Select[tuple[str]]:
+    """The ids of complete studies: each standard view exactly once, no open QC flag."""
+    open_flag = exists().where(QcFlag.study_pk == Study.id, QcFlag.cleared_at.is_(None))
+    conditions = [~open_flag]
+    for name in qc.STANDARD_VIEWS:
+        laterality, view = name.split("-")
+        images = (
+            select(func.count(Image.id))
+            .where(Image.study_pk == Study.id, Image.laterality == laterality, Image.view == view)
+            .scalar_subquery()
+        )
+        conditions.append(images == 1)
+    return select(Study.study_id).where(*conditions)
+
+
+def complete_study_ids(db: Session) -> list[str]:
+    """Every complete study (the four standard views, no open QC flag), oldest first."""
+    return list(db.scalars(_complete_studies().order_by(Study.id)))
+
+
+def complete_study_count(db: Session) -> int:
+    return db.scalar(select(func.count()).select_from(_complete_studies().subquery())) or 0
 
 
 def get_project_study(db: Session, project: ReadingProject, study_id: str) -> ProjectStudy:

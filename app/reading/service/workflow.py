@@ -5,6 +5,7 @@ log, then the study's next state in the same transaction: final when the two rea
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -212,6 +213,39 @@ def arbitration_inputs(db: Session, task: ReadTask) -> list[dict[str, Any]]:
     if task.kind != TaskKind.ARBITRATE:
         return []
     return [{"slot": r.slot, "label": r.label} for r in _submitted_reads(db, task.project_study)]
+
+
+def starting_label(db: Session, task: ReadTask) -> dict[str, Any]:
+    """The label a task starts from before its first save: empty for a read; for an
+    arbitration, what both readers agreed on (agreed BI-RADS and density, paired boxes merged
+    as a concordant study would be) with every discordant item left empty and no note."""
+    if task.kind != TaskKind.ARBITRATE:
+        return rules.empty_label().to_json()
+    reads = _submitted_reads(db, task.project_study)
+    if len(reads) < 2:
+        return rules.empty_label().to_json()
+    first, second = (rules.parse_label(r.label) for r in reads[:2])
+    vocabulary, project_rules = _context(task.project_study.project)
+    images = images_of(task.project_study)
+    comparison = rules.compare(first, second, images, vocabulary, project_rules)
+    disputed = {(d.kind, d.laterality) for d in comparison.discordances}
+    lonely = {box_id for d in comparison.discordances for box_id in d.box_ids}
+
+    def agreed_part(label: rules.Label) -> rules.Label:
+        breasts = {}
+        for lat, breast in label.breasts.items():
+            birads = None if ("birads", lat) in disputed else breast.birads
+            density = None if ("density", lat) in disputed else breast.density
+            breasts[lat] = dataclasses.replace(breast, birads=birads, density=density)
+        boxes = tuple(box for box in label.boxes if box.id not in lonely)
+        return rules.Label(right=breasts["R"], left=breasts["L"], boxes=boxes)
+
+    agreed_first, agreed_second = agreed_part(first), agreed_part(second)
+    again = rules.compare(agreed_first, agreed_second, images, vocabulary, project_rules)
+    try:
+        return rules.merge(agreed_first, agreed_second, again, vocabulary).to_json()
+    except ValueError:  # never expected: then reader 1's agreed breast values, no boxes
+        return dataclasses.replace(agreed_first, boxes=()).to_json()
 
 
 def reopen(db: Session, actor: Actor, project_study: ProjectStudy, reason: str) -> ProjectStudy:

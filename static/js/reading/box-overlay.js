@@ -34,7 +34,7 @@ function span(a, b) {
  *   ownBoxes(): the label's boxes (a gesture changes them in place); readerBoxes(slot): the
  *   shown boxes of reader 1 or 2, or null; isSelected(owner, id); isHot(slot, id): discordant;
  *   select(selection), findBox(id), snapshot(), commit(before): after a move or resize;
- *   addBox(imageId, rect): after a draw. */
+ *   addBox(imageId, rect, {keepDrawing}): after a draw (keepDrawing: Shift held at the end). */
 export class BoxOverlay {
   constructor({ viewer, viewerEl, images, host }) {
     this.viewer = viewer;
@@ -181,6 +181,7 @@ export class BoxOverlay {
 
   onPointerDown(e) {
     if (!this.host.alive() || e.button !== 0 || e.ctrlKey || e.metaKey || e.altKey || this.drag) return;
+    if (this.viewer.panKeyHeld?.()) return; // Space + drag pans, even in draw mode
     const target = e.target instanceof Element ? e.target : null;
     const pane = target?.closest(".mr-pane[data-image-id]");
     if (!pane) return;
@@ -287,7 +288,8 @@ export class BoxOverlay {
     const big =
       d.last && Math.abs(d.last.clientX - d.x0) >= MIN_DRAW_PX && Math.abs(d.last.clientY - d.y0) >= MIN_DRAW_PX;
     if (!cancelled && d.moved && d.rect && big && d.rect.xmax > d.rect.xmin && d.rect.ymax > d.rect.ymin) {
-      this.host.addBox(d.imageId, d.rect);
+      // Draw mode ends with this box unless Shift is held as it is finished.
+      this.host.addBox(d.imageId, d.rect, { keepDrawing: e.shiftKey });
     } else {
       this.draw(d.imageId);
     }

@@ -10,14 +10,17 @@ export const SHORTCUTS = [
       ["]", "Edit the left breast (shown on the right of the screen)"],
       ["0 – 5", "BI-RADS of the breast being edited"],
       ["A B C D", "Density of the breast being edited"],
+      ["U", "Breast not imaged: the breast being edited has no image (where the project allows it)"],
     ],
   ],
   [
     "Boxes",
     [
-      ["M", "Draw mode on / off (then drag on any view)"],
+      ["M", "Draw mode for one box (then drag on any view)"],
+      ["Shift", "Held as a box ends: stay in draw mode for another"],
+      ["Space + drag", "Pan, also in draw mode (or drag with the middle button)"],
       ["Shift + drag", "Draw a box without draw mode"],
-      ["Tab / Shift + Tab", "Next / previous box (outside the side panel)"],
+      ["Tab / Shift + Tab", "Next / previous box (on the images); past the last box, on to the form"],
       ["/", "Categories of the selected box: type to filter, Enter to toggle, 1–9 and 0 pick by number"],
       ["Shift + 3 / 4 / 5", "Finding BI-RADS of the selected box (again to clear)"],
       ["Delete / Backspace", "Delete the selected box"],
@@ -30,6 +33,7 @@ export const SHORTCUTS = [
     [
       ["Shift + 1 / Shift + 2", "Show or hide reader 1's / reader 2's boxes"],
       ["T", "Take the selected reader box into your label"],
+      ["J / K", "Take reader 1's / reader 2's BI-RADS and density for the breast being edited"],
     ],
   ],
   [
@@ -38,7 +42,7 @@ export const SHORTCUTS = [
       ["Ctrl + Enter", "Submit"],
       ["N", "Next case (after submitting)"],
       ["?", "This help"],
-      ["Esc", "Close help, cancel drawing, leave draw mode, deselect, leave a text field"],
+      ["Esc", "Close help, clear / close the category filter, cancel drawing, leave draw mode, deselect"],
     ],
   ],
   [
@@ -54,6 +58,11 @@ export const SHORTCUTS = [
       ["Z", "1:1 at the pointer"],
       ["+ / −", "Zoom the view under the pointer"],
       ["Arrows", "Pan the focused view"],
+      ["H / Shift + H", "Next / previous hanging: 2x2, 1x4 in a row, CC pair, MLO pair (remembered)"],
+      ["X or double-click", "The view under the pointer alone, full size; X again goes back"],
+      ["W", "Reading mode: no navigation bar, full screen; W again leaves"],
+      ["Hold G", "Magnifier at the pointer"],
+      ["L", "Link zoom and pan across the bilateral pair on / off (remembered)"],
     ],
   ],
 ];
@@ -103,13 +112,25 @@ function handleKey(screen, e) {
   }
   if (key === "Escape") return escapeKey(screen);
   if (key === "Tab") {
-    // In the side panel Tab moves between controls as usual.
-    if (e.target instanceof Element && screen.panel.element.contains(e.target)) return false;
+    // On the images (or with nothing focused) Tab steps through the boxes and, past the last
+    // one, on to the form; anywhere else it moves between controls as usual (no keyboard trap).
+    const target = e.target;
+    const nowhere = !(target instanceof Element) || target === document.body || target.id === "main";
+    const onImages = target instanceof Element && (target === screen.viewerEl || target.closest(".mr-pane"));
+    if (!nowhere && !(onImages && screen.viewerEl.contains(target))) return false;
     return screen.cycleBoxes(e.shiftKey ? -1 : 1);
   }
   if (e.shiftKey && /^Digit[0-9]$/.test(e.code)) return shiftDigit(screen, Number(e.code.slice(5)));
   const lower = key.length === 1 ? key.toLowerCase() : key;
+  if (lower === "w" && !e.shiftKey) {
+    screen.toggleReadingMode();
+    return true;
+  }
   if (screen.submitted || screen.readOnly) {
+    if (screen.leaving && key.length === 1) {
+      screen.flash("The next case is loading: keys act once it is shown.");
+      return true;
+    }
     if (lower !== "n") return false;
     screen.goNext();
     return true;
@@ -117,8 +138,9 @@ function handleKey(screen, e) {
   return editingKey(screen, key, lower, e.shiftKey);
 }
 
-/** Esc: stop drawing, else leave draw mode, else deselect. */
+/** Esc: clear the category filter, else stop drawing, else leave draw mode, else deselect. */
 function escapeKey(screen) {
+  if (screen.panel.clearFilter()) return true;
   if (screen.overlay?.cancelDraw()) return true;
   if (screen.drawMode) screen.setDrawMode(false);
   else if (screen.selected) screen.select(null);
@@ -159,11 +181,16 @@ function editingKey(screen, key, lower, shift) {
     case "m":
       screen.setDrawMode(!screen.drawMode);
       return true;
+    case "u":
+      return screen.panel.toggleNotImaged(screen.activeLat);
     case "/":
       screen.panel.openFilter();
       return true;
     case "t":
       return screen.kind === "arbitrate" && screen.takeSelected();
+    case "j":
+    case "k":
+      return screen.kind === "arbitrate" && screen.takeActiveBreast(lower === "j" ? 1 : 2);
     case "Delete":
     case "Backspace":
       return screen.deleteSelected();

@@ -2,7 +2,8 @@
 // history. No DOM, no network, no timers: the screen renders it and the draft store saves it,
 // and a test can drive it on its own (tests/browser/test_label_editor.py).
 //
-// A label has exactly the keys the server accepts: {breasts: {R, L: {birads, density}},
+// A label has exactly the keys the server accepts: {breasts: {R, L: {birads, density}, or
+// {birads: null, density: null, not_imaged: true} for a breast without any image},
 // boxes: [{id, image_id, xmin, ymin, xmax, ymax, categories, birads}], note}. The scales it
 // accepts (breast BI-RADS values, densities) come from the server with the page; the editor
 // never knows them by heart.
@@ -20,6 +21,8 @@ export function newBoxId(taken) {
 
 function normaliseBreast(value, scales) {
   const breast = value && typeof value === "object" ? value : {};
+  // a breast the exam has no image of (where the project allows it): no BI-RADS or density
+  if (breast.not_imaged === true) return { birads: null, density: null, not_imaged: true };
   return {
     birads: scales.birads.includes(breast.birads) ? breast.birads : null,
     density: scales.densities.includes(breast.density) ? breast.density : null,
@@ -146,16 +149,25 @@ export class LabelEditor {
   setBreast(lat, field, value) {
     const scale = field === "birads" ? this.scales.birads : this.scales.densities;
     if (!this.label.breasts[lat] || !scale.includes(value)) return false;
+    if (this.label.breasts[lat].not_imaged) return false; // "not imaged" has no values
     return this.apply((label) => {
       label.breasts[lat][field] = value;
     });
   }
 
-  /** Both values of a breast at once (taking a reader's assessment). */
-  setBreastValues(lat, { birads, density }) {
+  /** Both values of a breast at once (taking a reader's assessment, "not imaged" included). */
+  setBreastValues(lat, { birads, density, not_imaged }) {
     if (!this.label.breasts[lat]) return false;
     return this.apply((label) => {
-      label.breasts[lat] = normaliseBreast({ birads, density }, this.scales);
+      label.breasts[lat] = normaliseBreast({ birads, density, not_imaged }, this.scales);
+    });
+  }
+
+  /** Answer a breast "not imaged" (`on`) or take that answer back (no values chosen then). */
+  setNotImaged(lat, on) {
+    if (!this.label.breasts[lat]) return false;
+    return this.apply((label) => {
+      label.breasts[lat] = normaliseBreast({ not_imaged: Boolean(on) }, this.scales);
     });
   }
 

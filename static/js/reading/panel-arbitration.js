@@ -64,10 +64,38 @@ export const arbitrationView = {
     );
   },
 
+  /** Both readers' notes, as they wrote them (an arbiter sees both reads). */
+  buildReaderNotes() {
+    const { h } = window.MammoCommon;
+    const s = this.screen;
+    const items = READER_SLOTS.filter((slot) => s.otherReads.get(slot)).map((slot) => {
+      const note = s.otherReads.get(slot).note.trim();
+      return h(
+        "div",
+        { class: `rd-reader-note rd-reader-${slot}` },
+        h("dt", {}, h("span", { class: "rd-swatch", "aria-hidden": "true" }), ` Reader ${slot}`),
+        h("dd", { class: note ? "" : "muted", text: note || "No note." }),
+      );
+    });
+    return h(
+      "section",
+      { class: "rd-section rd-reader-notes", "aria-label": "The readers' notes" },
+      h("h2", { text: "The readers' notes" }),
+      h("dl", {}, items),
+    );
+  },
+
   renderReaderValues(lat, kinds) {
     const { h } = window.MammoCommon;
     const s = this.screen;
     const els = this.breastEls[lat];
+    // Rebuilt only when what they show changes: a pointerdown on the breast makes it the one
+    // being edited, and a rebuild then would put a new button under the pointer before the
+    // click lands (the click would be lost).
+    const shown = READER_SLOTS.map((slot) => s.otherReads.get(slot)?.breasts[lat]);
+    const token = JSON.stringify([shown, [...kinds].sort(), s.readOnly]);
+    if (els.readersToken === token) return;
+    els.readersToken = token;
     const side = els.name.toLowerCase();
     const rows = [];
     for (const slot of READER_SLOTS) {

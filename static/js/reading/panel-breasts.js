@@ -3,6 +3,7 @@
 // arbitration) which of its groups the readers disagree on. Methods of SidePanel (mix-in.js).
 
 const { msgs } = await import(`./panel-dom.js${new URL(import.meta.url).search}`);
+const notImaged = await import(`./panel-not-imaged.js${new URL(import.meta.url).search}`);
 
 export const breastRows = {
   buildBreasts(arbitration) {
@@ -24,6 +25,11 @@ export const breastRows = {
       );
     this.breastEls = {};
     for (const { value: lat, name } of s.scales.breasts) {
+      if (notImaged.breastWithoutImage(s, lat)) {
+        this.breastEls[lat] = notImaged.notImagedRow(this, lat, name, arbitration);
+        section.append(this.breastEls[lat].fieldset);
+        continue;
+      }
       const birads = s.scales.birads.map((item) => choice(lat, "birads", item, "BI-RADS"));
       const density = s.scales.densities.map((item) => choice(lat, "density", item, "Density"));
       const biradsGroup = h(
@@ -72,7 +78,7 @@ export const breastRows = {
     }
     for (const [lat, els] of Object.entries(this.breastEls)) {
       const value = this.label.breasts[lat];
-      els.fieldset.classList.toggle("rd-active", s.activeLat === lat);
+      els.fieldset.classList.toggle("rd-active", s.activeLat === lat && !s.readOnly);
       for (const button of els.birads) {
         button.setAttribute("aria-pressed", String(Number(button.dataset.value) === value.birads));
         button.disabled = s.readOnly;
@@ -81,11 +87,17 @@ export const breastRows = {
         button.setAttribute("aria-pressed", String(button.dataset.value === value.density));
         button.disabled = s.readOnly;
       }
+      if (els.notImaged) notImaged.renderNotImaged(this, lat, els);
       const kinds = discordant[lat] || new Set();
       els.biradsGroup.classList.toggle("rd-discordant", kinds.has("birads"));
       els.densityGroup.classList.toggle("rd-discordant", kinds.has("density"));
       if (s.kind === "arbitrate") this.renderReaderValues(lat, kinds);
     }
+  },
+
+  /** U: answer the breast "not imaged" or take it back (a breast without any image only). */
+  toggleNotImaged(lat) {
+    return notImaged.toggleNotImaged(this, lat);
   },
 
   /** Focus a breast's chosen BI-RADS (or density) button, or its first. */

@@ -111,6 +111,14 @@ export const categoryPicker = {
     }
   },
 
+  /** Esc with a filter typed but not focused: clear it first (true), before Esc deselects. */
+  clearFilter() {
+    if (!this.filterEl?.value) return false;
+    this.filterEl.value = "";
+    this.applyFilter();
+    return true;
+  },
+
   applyFilter() {
     if (!this.filterEl) return;
     const text = this.filterEl.value.trim().toLowerCase();

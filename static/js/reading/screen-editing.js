@@ -133,15 +133,25 @@ export const editing = {
     this.change(() => this.editor.setFindingBirads(box.id, value) === "changed");
   },
 
+  /** Tab on the images: the next (or previous) box; false past the last (first) one, when the
+   * focus is left on the edge of the images so that the browser's own Tab moves on to the form
+   * (or back before the images): the boxes never trap the keyboard. */
   cycleBoxes(step) {
     const boxes = this.editor.label.boxes;
-    if (!boxes.length) return false;
     const index =
       this.selected && this.selected.owner === "own" ? boxes.findIndex((b) => b.id === this.selected.id) : -1;
-    const first = step > 0 ? 0 : boxes.length - 1;
-    const next = index < 0 ? first : (index + step + boxes.length) % boxes.length;
-    this.select({ owner: "own", id: boxes[next].id });
-    return true;
+    const next = index < 0 ? (step > 0 ? 0 : boxes.length - 1) : index + step;
+    if (next >= 0 && next < boxes.length) {
+      this.select({ owner: "own", id: boxes[next].id });
+      return true;
+    }
+    if (index >= 0) this.select(null);
+    const panes = [...this.viewerEl.querySelectorAll(".mr-pane[data-image-id]")].filter(
+      (pane) => pane.getClientRects().length > 0,
+    );
+    const edge = step > 0 ? panes[panes.length - 1] : panes[0];
+    if (edge && document.activeElement !== edge) edge.focus({ preventScroll: true });
+    return false;
   },
 
   setShown(slot, on) {
@@ -168,6 +178,15 @@ export const editing = {
   takeSelected() {
     if (this.selected && this.selected.owner !== "own") this.takeBox(this.selected.owner, this.selected.id);
     else this.flash("Click a reader's box first, then T takes it.");
+    return true;
+  },
+
+  /** J / K: take reader 1's / reader 2's BI-RADS and density for the breast being edited. */
+  takeActiveBreast(slot) {
+    if (!this.otherReads.get(slot)) return false;
+    this.takeBreast(slot, this.activeLat);
+    const name = this.panel.breastEls?.[this.activeLat]?.name || this.activeLat;
+    this.flash(`Reader ${slot}'s BI-RADS and density taken for the ${name.toLowerCase()} (Ctrl + Z to undo).`);
     return true;
   },
 

@@ -6,8 +6,15 @@
 const { BoxOverlay } = await import(`./box-overlay.js${new URL(import.meta.url).search}`);
 
 const FLASH_MS = 3500;
+const PREFERENCES_URL = "/api/v1/me/preferences";
+const PREFERENCE_SAVE_MS = 300;
 
-const { h } = window.MammoCommon;
+const { h, api } = window.MammoCommon;
+
+// Esc in the browser's full screen leaves it: reading mode ends with it (once per page load).
+document.addEventListener("fullscreenchange", () => {
+  if (!document.fullscreenElement) document.documentElement.classList.remove("mr-reading-mode");
+});
 
 export const stage = {
   mountViewer(images) {
@@ -19,6 +26,11 @@ export const stage = {
       images,
       layout: "four",
       tool: "pan",
+      onHangingChange: (hanging) => this.savePreference({ hanging }),
+      onLinkedChange: (linked) => {
+        this.savePreference({ linked });
+        this.flash(linked ? "Zoom and pan linked across the pair (L)." : "Zoom and pan unlinked (L).");
+      },
       onReady: () => {
         if (!this.alive()) return;
         this.root.dataset.state = "ready";
@@ -35,6 +47,45 @@ export const stage = {
       host: this.overlayHost(),
     });
     this.overlay.listen((target, type, handler, options) => this.on(target, type, handler, options));
+    this.loadPreferences();
+  },
+
+  /** The user's hanging and linked zoom, kept on the server (GET/PATCH /api/v1/me/preferences). */
+  async loadPreferences() {
+    const result = await api("GET", PREFERENCES_URL);
+    if (!result.ok || !this.alive() || !this.viewer) return;
+    this.applyingPreferences = true;
+    try {
+      this.viewer.setHanging(result.data.hanging);
+      if (result.data.linked !== this.viewer.linked()) this.viewer.setLinked(result.data.linked);
+    } finally {
+      this.applyingPreferences = false;
+    }
+    this.viewerEl.dataset.preferences = "loaded";
+  },
+
+  savePreference(change) {
+    if (this.applyingPreferences || this.destroyed) return;
+    this.pendingPreferences = { ...this.pendingPreferences, ...change };
+    clearTimeout(this.preferenceTimer);
+    this.preferenceTimer = setTimeout(() => {
+      const body = this.pendingPreferences;
+      this.pendingPreferences = null;
+      if (body) api("PATCH", PREFERENCES_URL, body, { keepalive: true });
+    }, PREFERENCE_SAVE_MS);
+  },
+
+  /** Reading mode (W): no navigation bar, the browser full screen; W again (or Esc) leaves. */
+  toggleReadingMode() {
+    const root = document.documentElement;
+    const on = !root.classList.contains("mr-reading-mode");
+    root.classList.toggle("mr-reading-mode", on);
+    if (on) {
+      if (!document.fullscreenElement && root.requestFullscreen) root.requestFullscreen().catch(() => {});
+    } else if (document.fullscreenElement && document.exitFullscreen) {
+      document.exitFullscreen().catch(() => {});
+    }
+    this.flash(on ? "Reading mode: W to leave." : "Reading mode off.");
   },
 
   /** What the box overlay asks of the screen. */
@@ -54,7 +105,11 @@ export const stage = {
         this.editor.commit(before);
         this.edited();
       },
-      addBox: (imageId, rect) => this.addBox(imageId, rect),
+      addBox: (imageId, rect, options) => {
+        // One box per draw mode: it ends unless Shift was held (the flash then says so).
+        if (!options?.keepDrawing && this.drawMode) this.setDrawMode(false);
+        this.addBox(imageId, rect);
+      },
     };
   },
 
@@ -62,7 +117,9 @@ export const stage = {
     this.panel.drawButton.setAttribute("aria-pressed", String(this.drawMode));
     this.panel.drawButton.disabled = this.readOnly;
     this.viewerEl.classList.toggle("rd-drawing", this.drawMode);
-    const text = this.drawMode ? "Draw mode: drag on a view to draw a box · M or Esc to leave" : "";
+    const text = this.drawMode
+      ? "Draw mode: drag to draw one box (Shift held as it ends: another) · Space + drag pans · M or Esc to leave"
+      : "";
     this.modeEl.textContent = text;
     this.modeEl.hidden = !text;
   },

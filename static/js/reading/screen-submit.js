@@ -80,6 +80,7 @@ export const submitting = {
   },
 
   goNext() {
+    this.leaving = true; // keys pressed while the next case loads are refused out loud (keys.js)
     if (this.nextLink?.isConnected) this.nextLink.click();
     else this.go(this.nextUrl);
   },

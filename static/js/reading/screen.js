@@ -114,7 +114,9 @@ class Reading extends Screen {
   // --- loading -------------------------------------------------------------------------------
 
   async start() {
-    this.root.replaceChildren(h("p", { class: "muted rd-loading", text: "Loading the case…" }));
+    this.root.replaceChildren(
+      h("p", { class: "muted rd-loading", role: "status", "aria-live": "polite", text: "Loading the case…" }),
+    );
     this.root.dataset.state = "loading";
     if (!this.scales) {
       this.fail("This case could not be opened: the page is missing the BI-RADS and density scales.");
@@ -248,7 +250,22 @@ class Reading extends Screen {
   }
 
   onKey(e) {
-    if (this.alive() && this.editor && this.panel.breastEls) keys.onKey(this, e);
+    if (!this.alive()) return;
+    if (this.editor && this.panel.breastEls) keys.onKey(this, e);
+    else if (this.root.dataset.state === "loading") this.notReady(e);
+  }
+
+  /** A key pressed before the case is shown is not kept for later: a grade typed then would be
+   * given to images the reader has not seen. It is refused out loud instead. */
+  notReady(e) {
+    const key = e.key;
+    if (e.ctrlKey || e.metaKey || e.altKey || key === "Tab" || (key.length !== 1 && key !== "Enter")) return;
+    if (window.MammoCommon.isTextEntry(e.target)) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const note = this.root.querySelector(".rd-loading");
+    if (note)
+      note.textContent = `Loading the case… “${key}” was not applied: press it again once the images are shown.`;
   }
 }
 

@@ -63,10 +63,13 @@ export class SidePanel {
       ),
       h("div", { class: "rd-status-row" }, this.saveEl, this.timeEl, helpButton),
     );
+    // The answer to a submit sits at the top of the panel, where the reader looks, and is read out.
+    this.resultEl = h("div", { class: "rd-result", role: "status", "aria-live": "polite", hidden: true });
     const side = h(
       "aside",
       { class: "rd-side", "aria-label": arbitration ? "Arbitration form" : "Reading form" },
       heading,
+      this.resultEl,
       this.buildTools(arbitration),
     );
     this.element = side;
@@ -80,7 +83,7 @@ export class SidePanel {
         ),
       );
     }
-    if (arbitration) side.append(this.buildDiscordances());
+    if (arbitration) side.append(this.buildDiscordances(), this.buildReaderNotes());
     side.append(this.buildBreasts(arbitration));
     this.findingsEl = h("section", { class: "rd-section rd-findings", "aria-label": "Findings" });
     this.editorEl = h("section", { class: "rd-section rd-editor", "aria-label": "Selected box" });
@@ -145,8 +148,7 @@ export class SidePanel {
       arbitration ? "Submit arbitration " : "Submit read ",
       h("kbd", { text: "Ctrl+Enter" }),
     );
-    this.resultEl = h("div", { class: "rd-result", role: "status", "aria-live": "polite", hidden: true });
-    return h("section", { class: "rd-section rd-submit-area" }, msgs(""), this.submitButton, this.resultEl);
+    return h("section", { class: "rd-section rd-submit-area" }, msgs(""), this.submitButton);
   }
 
   // --- rendering -------------------------------------------------------------------------------
@@ -256,11 +258,13 @@ export class SidePanel {
     );
     fill(
       this.resultEl,
-      h("p", { class: "rd-result-text" }, h("strong", { text }), " Next case: ", h("kbd", { text: "N" })),
+      h("p", { class: "rd-result-text" }, h("strong", { text })),
       next,
       h("a", { class: "btn btn-quiet", href: worklistUrl, text: "Worklist" }),
     );
     this.resultEl.hidden = false;
+    this.element.scrollTop = 0;
+    this.resultEl.scrollIntoView({ block: "nearest" });
     if (window.htmx && typeof window.htmx.process === "function") window.htmx.process(this.resultEl);
     return next;
   }
