@@ -163,7 +163,7 @@ def _project_page(
             "users": list_active_users(db),
             "readers": {u.id for u in service.members(db, project, Pool.READERS)},
             "arbiters": {u.id for u in service.members(db, project, Pool.ARBITERS)},
-            "complete_available": service.complete_study_count(db),
+            "complete_available": service.complete_study_count(db, project),
             "candidates": candidates,
             "candidate_checks": service.admission_checks(db, candidates),
             "settings_locked": service.settings_lock(db, project),

@@ -43,6 +43,30 @@ def project(http: httpx.Client, headers: dict[str, str], name: str, **rules: obj
     return response.json()["id"]
 
 
+def right_breast_task(
+    live_server: str, users: dict[str, int], *, seed: int, name: str, reason: str
+) -> int:
+    """Exam ``seed`` without its left views, added with an override to a new project ``name``
+    that allows "breast not imaged" and assigned to the two ``users``; the first one's task."""
+    first, second = users
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        headers = bearer(http, "admin")
+        right_only = upload(http, headers, [f for f in exam_files(seed) if f[0].startswith("R")])
+        project_id = project(http, headers, name, breast_not_imaged=True)
+        base = f"/api/v1/reading/projects/{project_id}"
+        added = http.post(
+            f"{base}/studies",
+            json={"study_ids": [right_only], "override_reason": reason},
+            headers=headers,
+        )
+        assert added.status_code == 200, added.text
+        pools = {"readers": [users[first], users[second]]}
+        assert http.put(f"{base}/pools", json=pools, headers=headers).status_code == 200
+        pairs = {"pairs": [{"study_id": right_only, "readers": [users[first], users[second]]}]}
+        assert http.post(f"{base}/assign", json=pairs, headers=headers).status_code == 200
+        return http.get("/api/v1/reading/tasks", headers=bearer(http, first)).json()[0]["id"]
+
+
 def test_an_incomplete_study_is_refused_then_added_with_an_override(
     live_server, page, admin
 ) -> None:
@@ -86,22 +110,9 @@ def test_a_reader_marks_the_missing_breast_not_imaged_and_submits(
 ) -> None:
     errors = watch_errors(page)
     users = {name: accounts.add(name).id for name in ("ni1", "ni2")}
-    with httpx.Client(base_url=live_server, timeout=30) as http:
-        headers = bearer(http, "admin")
-        right_only = upload(http, headers, [f for f in exam_files(94) if f[0].startswith("R")])
-        project_id = project(http, headers, "Single breast", breast_not_imaged=True)
-        base = f"/api/v1/reading/projects/{project_id}"
-        added = http.post(
-            f"{base}/studies",
-            json={"study_ids": [right_only], "override_reason": "left mastectomy"},
-            headers=headers,
-        )
-        assert added.status_code == 200, added.text
-        pools = {"readers": [users["ni1"], users["ni2"]]}
-        assert http.put(f"{base}/pools", json=pools, headers=headers).status_code == 200
-        pairs = {"pairs": [{"study_id": right_only, "readers": [users["ni1"], users["ni2"]]}]}
-        assert http.post(f"{base}/assign", json=pairs, headers=headers).status_code == 200
-        task_id = http.get("/api/v1/reading/tasks", headers=bearer(http, "ni1")).json()[0]["id"]
+    task_id = right_breast_task(
+        live_server, users, seed=94, name="Single breast", reason="left mastectomy"
+    )
 
     sign_in(page, live_server, "ni1", f"/reading/tasks/{task_id}")
     expect(page.locator("#reading[data-state=ready]")).to_be_visible(timeout=15_000)
@@ -138,20 +149,7 @@ def test_a_reader_marks_the_missing_breast_not_imaged_and_submits(
 
 def test_u_takes_not_imaged_back_and_the_help_lists_it(live_server, page, accounts, admin) -> None:
     users = {name: accounts.add(name).id for name in ("nu1", "nu2")}
-    with httpx.Client(base_url=live_server, timeout=30) as http:
-        headers = bearer(http, "admin")
-        right_only = upload(http, headers, [f for f in exam_files(95) if f[0].startswith("R")])
-        project_id = project(http, headers, "Toggle", breast_not_imaged=True)
-        base = f"/api/v1/reading/projects/{project_id}"
-        http.post(
-            f"{base}/studies",
-            json={"study_ids": [right_only], "override_reason": "one side"},
-            headers=headers,
-        )
-        http.put(f"{base}/pools", json={"readers": list(users.values())}, headers=headers)
-        pairs = {"pairs": [{"study_id": right_only, "readers": [users["nu1"], users["nu2"]]}]}
-        http.post(f"{base}/assign", json=pairs, headers=headers)
-        task_id = http.get("/api/v1/reading/tasks", headers=bearer(http, "nu1")).json()[0]["id"]
+    task_id = right_breast_task(live_server, users, seed=95, name="Toggle", reason="one side")
     sign_in(page, live_server, "nu1", f"/reading/tasks/{task_id}")
     expect(page.locator("#reading[data-state=ready]")).to_be_visible(timeout=15_000)
     toggle = page.locator(".rd-breast[data-lat=L] .rd-not-imaged-toggle")

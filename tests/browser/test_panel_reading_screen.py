@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 import time
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import shoot, sign_in, watch_errors
-from tests.browser.test_reading_browser import Case, bearer, wait_ready, wait_saved
-from tests.imaging.helpers import exam_files
+from tests.browser.reading_case import Case, reading_case
+from tests.browser.test_reading_browser import wait_ready, wait_saved
 
 pytestmark = pytest.mark.browser
 
@@ -28,38 +27,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def case(live_server, accounts, admin):
     """One complete exam (no QC flag) in a project read by rd1 and rd2, arbitrated by arb."""
-    users = {name: accounts.add(name).id for name in ("rd1", "rd2", "arb")}
-    with httpx.Client(base_url=live_server, timeout=30) as http:
-        tokens = {name: bearer(http, name) for name in ("admin", *users)}
-        files = exam_files(7, rows=512, columns=416)
-        uploaded = http.post(
-            "/api/v1/images",
-            files=[("files", (name, data, "application/dicom")) for name, data in files],
-            headers=tokens["admin"],
-        )
-        assert uploaded.status_code == 200, uploaded.text
-        study_id = uploaded.json()["outcomes"][0]["study_id"]
-        detail = http.get(f"/api/v1/studies/{study_id}", headers=tokens["admin"]).json()
-        images = {f"{i['laterality']}-{i['view']}": i["image_id"] for i in detail["images"]}
-        project = http.post(
-            "/api/v1/reading/projects", json={"name": "Panel pilot"}, headers=tokens["admin"]
-        )
-        assert project.status_code == 201, project.text
-        project_id = project.json()["id"]
-        base = f"/api/v1/reading/projects/{project_id}"
-        pools = {"readers": [users["rd1"], users["rd2"]], "arbiters": [users["arb"]]}
-        assert http.put(f"{base}/pools", json=pools, headers=tokens["admin"]).status_code == 200
-        added = http.post(
-            f"{base}/studies", json={"study_ids": [study_id]}, headers=tokens["admin"]
-        )
-        assert added.status_code == 200, added.text
-        pairs = {"pairs": [{"study_id": study_id, "readers": [users["rd1"], users["rd2"]]}]}
-        assert http.post(f"{base}/assign", json=pairs, headers=tokens["admin"]).status_code == 200
-        tasks = {
-            name: http.get("/api/v1/reading/tasks", headers=tokens[name]).json()[0]["id"]
-            for name in ("rd1", "rd2")
-        }
-        yield Case(http, tokens, project_id, study_id, images, tasks)
+    with reading_case(live_server, accounts, name="Panel pilot", seed=7, size=(512, 416)) as built:
+        yield built
 
 
 def box(image_id: str, box_id: str, x: float, categories: list[str], birads: int | None) -> dict:
@@ -92,6 +61,16 @@ def save_draft(case: Case, reader: str, label: dict) -> None:
         f"{url}/draft", json={"label": label, "version": version}, headers=case.tokens[reader]
     )
     assert saved.status_code == 200, saved.text
+
+
+def draft_one_blank_box(case: Case) -> None:
+    """rd1's draft: nothing filled in but one box on L-CC, without categories or BI-RADS."""
+    label = {
+        "breasts": {"R": {"birads": None, "density": None}, "L": {"birads": None, "density": None}},
+        "boxes": [box(case.images["L-CC"], "one", 100.0, [], None)],
+        "note": "",
+    }
+    save_draft(case, "rd1", label)
 
 
 def state(page) -> dict:
@@ -304,12 +283,7 @@ def test_tab_goes_through_the_boxes_then_on_to_every_control(live_server, page, 
 def test_escape_in_the_category_filter_clears_it_and_keeps_the_box(
     live_server, page, case: Case
 ) -> None:
-    label = {
-        "breasts": {"R": {"birads": None, "density": None}, "L": {"birads": None, "density": None}},
-        "boxes": [box(case.images["L-CC"], "one", 100.0, [], None)],
-        "note": "",
-    }
-    save_draft(case, "rd1", label)
+    draft_one_blank_box(case)
     sign_in(page, live_server, "rd1", f"/reading/tasks/{case.tasks['rd1']}")
     wait_ready(page)
     page.locator("#reading .mr-pane[data-image-id]").first.focus()
@@ -391,12 +365,7 @@ def test_keys_pressed_while_the_case_loads_are_refused_out_loud(
 def test_category_names_wrap_between_words_and_the_hint_icon_is_a_letter(
     live_server, page, case: Case
 ) -> None:
-    label = {
-        "breasts": {"R": {"birads": None, "density": None}, "L": {"birads": None, "density": None}},
-        "boxes": [box(case.images["L-CC"], "one", 100.0, [], None)],
-        "note": "",
-    }
-    save_draft(case, "rd1", label)
+    draft_one_blank_box(case)
     for width, height in ((1280, 800), (1920, 1080), (2560, 1440)):
         page.set_viewport_size({"width": width, "height": height})
         if width == 1280:

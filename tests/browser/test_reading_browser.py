@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -22,8 +20,7 @@ from app.core.errors import AppError
 from app.reading import service as reading_service
 from app.reading.models import ReadSubmission
 from tests.browser.helpers import shoot, sign_in, watch_errors
-from tests.helpers import PASSWORD
-from tests.imaging.helpers import exam_files
+from tests.browser.reading_case import Case, reading_case
 
 pytestmark = pytest.mark.browser
 
@@ -35,60 +32,20 @@ WHEEL_DELTA = -300  # one wheel step in; the viewer zooms by exp(-deltaY * 0.002
 # --- setting up a project through the API of the live server -----------------------------------
 
 
-@dataclass
-class Case:
-    http: httpx.Client
-    tokens: dict[str, dict[str, str]]
-    project_id: int
-    study_id: str
-    images: dict[str, str]  # "R-CC" -> image id
-    tasks: dict[str, int]  # reader -> task id
-
-
-def bearer(http: httpx.Client, username: str) -> dict[str, str]:
-    response = http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 @pytest.fixture
 def case(live_server, accounts, admin):
     """One exam (R-CC stored mirrored) in a project read by rd1 and rd2, arbitrated by arb."""
-    users = {name: accounts.add(name).id for name in ("rd1", "rd2", "arb")}
-    with httpx.Client(base_url=live_server, timeout=30) as http:
-        tokens = {name: bearer(http, name) for name in ("admin", *users)}
-        files = exam_files(5, rows=ROWS, columns=COLUMNS, flip_view=MIRRORED)
-        uploaded = http.post(
-            "/api/v1/images",
-            files=[("files", (name, data, "application/dicom")) for name, data in files],
-            headers=tokens["admin"],
-        )
-        assert uploaded.status_code == 200, uploaded.text
-        study_id = uploaded.json()["outcomes"][0]["study_id"]
-        detail = http.get(f"/api/v1/studies/{study_id}", headers=tokens["admin"]).json()
-        images = {f"{i['laterality']}-{i['view']}": i["image_id"] for i in detail["images"]}
-        project = http.post(
-            "/api/v1/reading/projects", json={"name": "Browser pilot"}, headers=tokens["admin"]
-        )
-        assert project.status_code == 201, project.text
-        project_id = project.json()["id"]
-        base = f"/api/v1/reading/projects/{project_id}"
-        pools = {"readers": [users["rd1"], users["rd2"]], "arbiters": [users["arb"]]}
-        assert http.put(f"{base}/pools", json=pools, headers=tokens["admin"]).status_code == 200
-        added = http.post(
-            f"{base}/studies",
-            # the mirrored view leaves an open laterality flag: added with an override (issue 11)
-            json={"study_ids": [study_id], "override_reason": "mirrored view on purpose"},
-            headers=tokens["admin"],
-        )
-        assert added.status_code == 200, added.text
-        pairs = {"pairs": [{"study_id": study_id, "readers": [users["rd1"], users["rd2"]]}]}
-        assert http.post(f"{base}/assign", json=pairs, headers=tokens["admin"]).status_code == 200
-        tasks = {
-            name: http.get("/api/v1/reading/tasks", headers=tokens[name]).json()[0]["id"]
-            for name in ("rd1", "rd2")
-        }
-        yield Case(http, tokens, project_id, study_id, images, tasks)
+    with reading_case(
+        live_server,
+        accounts,
+        name="Browser pilot",
+        seed=5,
+        size=(ROWS, COLUMNS),
+        mirrored=MIRRORED,
+        # the mirrored view leaves an open laterality flag: added with an override (issue 11)
+        override_reason="mirrored view on purpose",
+    ) as built:
+        yield built
 
 
 def wait_ready(page) -> None:

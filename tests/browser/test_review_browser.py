@@ -5,67 +5,19 @@ until a read is submitted; the audit log's objects leading to what they name."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import shoot, sign_in, watch_errors
-from tests.helpers import PASSWORD
-from tests.imaging.helpers import exam_files
-
-
-@dataclass
-class Case:
-    http: httpx.Client
-    tokens: dict[str, dict[str, str]]
-    project_id: int
-    study_id: str
-    images: dict[str, str]  # "R-CC" -> image id
-    tasks: dict[str, int]  # reader -> task id
-
-
-def bearer(http: httpx.Client, username: str) -> dict[str, str]:
-    response = http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+from tests.browser.reading_case import Case, reading_case
 
 
 @pytest.fixture
 def case(live_server, accounts, admin):
     """One complete exam in a project read by rd1 and rd2, arbitrated by arb."""
-    users = {name: accounts.add(name).id for name in ("rd1", "rd2", "arb")}
-    with httpx.Client(base_url=live_server, timeout=30) as http:
-        tokens = {name: bearer(http, name) for name in ("admin", *users)}
-        uploaded = http.post(
-            "/api/v1/images",
-            files=[("files", (n, data, "application/dicom")) for n, data in exam_files(9)],
-            headers=tokens["admin"],
-        )
-        assert uploaded.status_code == 200, uploaded.text
-        study_id = uploaded.json()["outcomes"][0]["study_id"]
-        detail = http.get(f"/api/v1/studies/{study_id}", headers=tokens["admin"]).json()
-        images = {f"{i['laterality']}-{i['view']}": i["image_id"] for i in detail["images"]}
-        project = http.post(
-            "/api/v1/reading/projects", json={"name": "Review pilot"}, headers=tokens["admin"]
-        )
-        assert project.status_code == 201, project.text
-        project_id = project.json()["id"]
-        base = f"/api/v1/reading/projects/{project_id}"
-        pools = {"readers": [users["rd1"], users["rd2"]], "arbiters": [users["arb"]]}
-        assert http.put(f"{base}/pools", json=pools, headers=tokens["admin"]).status_code == 200
-        added = http.post(
-            f"{base}/studies", json={"study_ids": [study_id]}, headers=tokens["admin"]
-        )
-        assert added.status_code == 200, added.text
-        pairs = {"pairs": [{"study_id": study_id, "readers": [users["rd1"], users["rd2"]]}]}
-        assert http.post(f"{base}/assign", json=pairs, headers=tokens["admin"]).status_code == 200
-        tasks = {
-            name: http.get("/api/v1/reading/tasks", headers=tokens[name]).json()[0]["id"]
-            for name in ("rd1", "rd2")
-        }
-        yield Case(http, tokens, project_id, study_id, images, tasks)
+    with reading_case(live_server, accounts, name="Review pilot", seed=9) as built:
+        yield built
 
 
 def box(box_id: str, image_id: str, x: float, y: float) -> dict:

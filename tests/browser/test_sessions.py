@@ -48,13 +48,20 @@ def sign_in_elsewhere(live_server: str, username: str) -> None:
         assert http.post("/login", data=body).status_code == 303
 
 
-def test_disable_asks_first(any_page, live_server, db, admin, accounts) -> None:
-    page = any_page
+def ask_about_kim(page, live_server: str, accounts, link: str, heading: str):
+    """The admin follows ``link`` in dr.kim's row of the user list to its confirmation page;
+    the row."""
     accounts.add("dr.kim")
     sign_in(page, live_server, "admin", "/admin/users")
     row = page.locator("#users tbody tr").filter(has_text="dr.kim")
-    row.get_by_role("link", name="Disable dr.kim…").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Disable dr.kim?")
+    row.get_by_role("link", name=link).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+    return row
+
+
+def test_disable_asks_first(any_page, live_server, db, admin, accounts) -> None:
+    page = any_page
+    row = ask_about_kim(page, live_server, accounts, "Disable dr.kim…", "Disable dr.kim?")
     assert user(db, "dr.kim").is_active  # asking changed nothing
     page.get_by_role("link", name="Cancel").click()
     expect(page).to_have_url(f"{live_server}/admin/users#user-{user(db, 'dr.kim').id}")
@@ -67,11 +74,9 @@ def test_disable_asks_first(any_page, live_server, db, admin, accounts) -> None:
 
 def test_reset_password_asks_first(any_page, live_server, db, admin, accounts) -> None:
     page = any_page
-    accounts.add("dr.kim")
-    sign_in(page, live_server, "admin", "/admin/users")
-    row = page.locator("#users tbody tr").filter(has_text="dr.kim")
-    row.get_by_role("link", name="Reset password of dr.kim…").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Reset password dr.kim?")
+    ask_about_kim(
+        page, live_server, accounts, "Reset password of dr.kim…", "Reset password dr.kim?"
+    )
     assert not user(db, "dr.kim").must_change_password
     page.get_by_role("button", name="Reset the password of dr.kim").click()
     expect(page.locator("#revealed-password")).to_be_visible()

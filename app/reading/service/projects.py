@@ -354,8 +354,15 @@ def complete_study_ids(db: Session) -> list[str]:
     return list(db.scalars(_complete_studies().order_by(Study.id)))
 
 
-def complete_study_count(db: Session) -> int:
-    return db.scalar(select(func.count()).select_from(_complete_studies().subquery())) or 0
+def complete_study_count(db: Session, project: ReadingProject | None = None) -> int:
+    """How many complete studies there are (not yet in ``project``, when one is given)."""
+    statement = _complete_studies()
+    if project is not None:
+        in_project = exists().where(
+            ProjectStudy.project_id == project.id, ProjectStudy.study_pk == Study.id
+        )
+        statement = statement.where(~in_project)
+    return db.scalar(select(func.count()).select_from(statement.subquery())) or 0
 
 
 def get_project_study(db: Session, project: ReadingProject, study_id: str) -> ProjectStudy:
