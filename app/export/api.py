@@ -185,12 +185,29 @@ def import_release(
     first_reader: Annotated[
         str, Form(max_length=64, description="first_read: whose read the labels are.")
     ] = "",
+    override_reason: Annotated[
+        str,
+        Form(
+            max_length=2000,
+            description="Import incomplete studies anyway (missing views, open QC flags), "
+            "recorded with each study and in the audit log. Empty: they refuse the release.",
+        ),
+    ] = "",
 ) -> ReleaseOut:
     """Import a VinDr-format release as a reading project whose studies start final, or as
     first reads to be read again and arbitrated. Any problem refuses the whole release,
     listing every problem with its file and line."""
     done = import_uploads(
-        request, db, principal, project_name, breast_csv, finding_csv, dicom, start_as, first_reader
+        request,
+        db,
+        principal,
+        project_name,
+        breast_csv,
+        finding_csv,
+        dicom,
+        start_as,
+        first_reader,
+        override_reason,
     )
     return ReleaseOut(
         project_id=done.project.id,

@@ -125,6 +125,11 @@ def _project_id(session: Session, kind: ProjectKind, wanted: str) -> int:
     help="first_read: each label is a first read; a second reader and arbitration follow.",
 )
 @click.option("--first-reader", default="", help="first_read: the user the labels belong to.")
+@click.option(
+    "--override-reason",
+    default="",
+    help="Import incomplete studies anyway (recorded with each study and in the audit log).",
+)
 @pass_context
 def import_release_command(
     context: Context,
@@ -134,6 +139,7 @@ def import_release_command(
     dicom_paths: tuple[Path, ...],
     start_as: str,
     first_reader: str,
+    override_reason: str,
 ) -> None:
     """Import a VinDr-format release as a project whose studies start final (or as first
     reads to be read again)."""
@@ -154,6 +160,7 @@ def import_release_command(
                 dicom=sources,
                 start_as=start_as,
                 first_reader=find_user(session, first_reader) if first_reader else None,
+                override_reason=override_reason.strip() or None,
             )
         except AppError as error:
             for detail in error.details or []:

@@ -122,8 +122,14 @@ def release_import(
     dicom: Annotated[list[UploadFile] | None, File()] = None,
     start_as: Annotated[str, Form(max_length=20)] = StartAs.FINAL,
     first_reader: Annotated[str, Form(max_length=64)] = "",
+    override_reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    form = {"project_name": project_name, "start_as": start_as, "first_reader": first_reader}
+    form = {
+        "project_name": project_name,
+        "start_as": start_as,
+        "first_reader": first_reader,
+        "override_reason": override_reason,
+    }
 
     def run() -> Intake:
         if breast_csv is None or finding_csv is None or not breast_csv.filename:
@@ -138,6 +144,7 @@ def release_import(
             dicom,
             start_as,
             first_reader,
+            override_reason,
         )
 
     return form_or_error(

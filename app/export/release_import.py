@@ -6,13 +6,21 @@ Everything is checked before anything is written: any problem in the CSVs, an im
 without a DICOM file, a referenced file that is not readable DICOM, or image facts that differ
 from the DICOM (size, laterality, view, series) refuses the whole release with every problem
 and its line number. Files the CSVs do not reference (a README, a checksum list) are ignored.
+
+A study enters the project as studies picked on the project page do
+(``app/reading/rules/admission.py``): the four standard views and no open QC flag, else only
+with the import's override (a reason, recorded on each such study as its
+``admission_override`` and in the audit log). The views the release and the store show are
+checked before any file is imported; the QC flags that only the images reveal, once they are
+stored: a study refused then leaves no project, and the images stay stored, recognised when
+the release is sent again.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -28,12 +36,13 @@ from app.export import reading_export, vindr_format
 from app.export.states import StartAs
 from app.imaging.importer import Source, expand, import_sources, inflation_refusal
 from app.imaging.kit import ImagingKit
-from app.imaging.models import Image
+from app.imaging.models import Image, Study
 from app.imaging.pseudonymise import IdScheme, identifiers
+from app.imaging.qc import VIEW_FLAGS
 from app.imaging.states import ImportChannel, OutcomeStatus
 from app.reading import service as reading_service
 from app.reading.models import ReadingProject
-from app.reading.rules import parse_label
+from app.reading.rules import DEFAULT_RULES, AdmissionCheck, check_study, parse_label
 
 HEADER_FACTS = ("study_id", "series_id", "height", "width")
 FACTS = (*HEADER_FACTS, "laterality", "view_position")
@@ -58,16 +67,24 @@ def import_release(
     dicom: Sequence[Source] = (),
     start_as: StartAs | str = StartAs.FINAL,
     first_reader: User | None = None,
+    override_reason: str | None = None,
 ) -> Intake:
     """Create ``project_name`` from a release; DICOM files may be imported already.
 
     ``start_as`` final: the studies are final with the released labels. first_read: each
     released label is ``first_reader``'s submitted read 1; assigning the project gives every
-    study a second reader, and discordant pairs go to arbitration as usual."""
+    study a second reader, and discordant pairs go to arbitration as usual.
+
+    A study that is not complete refuses the release (422 ``incomplete_studies``, each study
+    named with what it lacks) unless ``override_reason`` gives why it is imported anyway."""
     try:
         start = StartAs(start_as)
     except ValueError:
         raise field_error("start_as", f"start_as must be {' or '.join(StartAs)}.") from None
+    try:
+        override = reading_service.rules.checked_override(override_reason)
+    except ValueError as error:
+        raise field_error("override_reason", str(error)) from None
     if start == StartAs.FIRST_READ and (first_reader is None or not first_reader.is_active):
         raise field_error("first_reader", "Name the active user the released reads belong to.")
     reading_service.checked_project_name(db, project_name)
@@ -83,6 +100,7 @@ def import_release(
         problems = _fact_problems(db, parsed.studies, carried, lines)
     if problems or unreadable or missing:
         raise _refusal(problems, unreadable, missing)
+    _refuse_incomplete(_checks_before_import(db, parsed.studies, present), override)
     report = (
         import_sources(db, kit, dicom, actor=actor, channel=ImportChannel.RELEASE)
         if dicom
@@ -97,14 +115,22 @@ def import_release(
             code="invalid_release",
             details=[{"field": o.name[:200], "message": o.reason or ""} for o in rejected[:50]],
         )
+    imported = report.count(OutcomeStatus.IMPORTED) if report else 0
+    checks = _checks_when_stored(db, parsed.studies)
+    _refuse_incomplete(checks.values(), override, imported)
+    overrides = {
+        study_id: None if check.complete else override for study_id, check in checks.items()
+    }
     project = reading_service.add_project(
         db, actor, reading_service.NewProject(project_name, "Imported VinDr-format release.")
     )
     if start == StartAs.FINAL:
-        _add_final_studies(db, project, parsed.studies)
+        _add_final_studies(db, project, parsed.studies, overrides)
     else:
         assert first_reader is not None
-        _add_first_reads(db, project, parsed.studies, first_reader)
+        _add_first_reads(db, project, parsed.studies, first_reader, overrides)
+    overridden = [study_id for study_id, reason in overrides.items() if reason is not None]
+    reading_service.record_admitted_incomplete(db, actor, project, overridden, override)
     record(
         db,
         actor,
@@ -115,8 +141,70 @@ def import_release(
         start_as=start,
     )
     db.commit()
-    imported = report.count(OutcomeStatus.IMPORTED) if report else 0
     return Intake(project, len(parsed.studies), imported)
+
+
+def _checks_before_import(
+    db: Session, studies: Sequence[vindr_format.ParsedStudy], stored: Container[str]
+) -> list[AdmissionCheck]:
+    """Each study's admission as far as it is known before any file is imported: its views
+    are those of its stored images and those the release gives for the images not stored
+    yet; its open QC flags are its stored ones, but for the view flags, which the views
+    decide here (the import refreshes them)."""
+    ids = [study.study_id for study in studies]
+    pks = dict(db.execute(select(Study.study_id, Study.id).where(Study.study_id.in_(ids))).all())
+    views: dict[int, list[tuple[str | None, str | None]]] = {pk: [] for pk in pks.values()}
+    if pks:
+        for study_pk, laterality, view in db.execute(
+            select(Image.study_pk, Image.laterality, Image.view).where(
+                Image.study_pk.in_(list(pks.values()))
+            )
+        ):
+            views[study_pk].append((laterality, view))
+    flags = reading_service.open_flags(db, list(pks.values()))
+    checks = []
+    for study in studies:
+        pk = pks.get(study.study_id)
+        known = list(views[pk]) if pk is not None else []
+        known += [
+            (image.laterality.upper(), image.view_position.upper())
+            for image in study.images
+            if image.image_id not in stored
+        ]
+        words = [w for kind, w in (flags[pk] if pk is not None else []) if kind not in VIEW_FLAGS]
+        checks.append(check_study(study.study_id, known, words))
+    return checks
+
+
+def _checks_when_stored(
+    db: Session, studies: Sequence[vindr_format.ParsedStudy]
+) -> dict[str, AdmissionCheck]:
+    """Each study's admission from its stored images and open QC flags, by study id (the
+    check of the project page's picking and pasting)."""
+    pks = _study_pks(db, studies)
+    stored = {s.id: s for s in db.scalars(select(Study).where(Study.id.in_(list(pks.values()))))}
+    checks = reading_service.admission_checks(db, list(stored.values()))
+    return {study.study_id: checks[pks[study.study_id]] for study in studies}
+
+
+def _refuse_incomplete(
+    checks: Iterable[AdmissionCheck], override: str | None, imported: int = 0
+) -> None:
+    """422 ``incomplete_studies`` naming each study that may not enter the project and what
+    it lacks; the images imported already (``imported``) are said to stay."""
+    kept = (
+        f" The {imported} accepted images are stored and will be recognised when the release "
+        "is sent again."
+        if imported
+        else ""
+    )
+    reading_service.refuse_incomplete(
+        checks,
+        override,
+        breast_not_imaged=DEFAULT_RULES.breast_not_imaged,  # the new project's rules
+        nothing="The release was not imported",
+        then=kept,
+    )
 
 
 def _ids_in(
@@ -279,24 +367,41 @@ def _released(study_pk: int, study: vindr_format.ParsedStudy) -> reading_service
 
 
 def _add_final_studies(
-    db: Session, project: ReadingProject, studies: Sequence[vindr_format.ParsedStudy]
+    db: Session,
+    project: ReadingProject,
+    studies: Sequence[vindr_format.ParsedStudy],
+    overrides: Mapping[str, str | None],
 ) -> None:
     now = utcnow()
     for study in studies:
         released = _released(_study_pks(db, [study])[study.study_id], study)
         label = parse_label(study.label)
-        reading_service.add_released_study(db, project, released, final_label=label, at=now)
+        reading_service.add_released_study(
+            db,
+            project,
+            released,
+            final_label=label,
+            at=now,
+            admission_override=overrides[study.study_id],
+        )
     db.flush()
 
 
 def _add_first_reads(
-    db: Session, project: ReadingProject, studies: Sequence[vindr_format.ParsedStudy], reader: User
+    db: Session,
+    project: ReadingProject,
+    studies: Sequence[vindr_format.ParsedStudy],
+    reader: User,
+    overrides: Mapping[str, str | None],
 ) -> None:
     now = utcnow()
     pks = _study_pks(db, studies)
     for study in studies:
         added = reading_service.add_released_study(
-            db, project, _released(pks[study.study_id], study)
+            db,
+            project,
+            _released(pks[study.study_id], study),
+            admission_override=overrides[study.study_id],
         )
         reading_service.record_imported_read(db, added, reader, parse_label(study.label), now)
     db.flush()

@@ -39,6 +39,7 @@ def import_uploads(
     dicom: list[UploadFile] | None,
     start_as: StartAs | str,
     first_reader: str,
+    override_reason: str = "",
 ) -> release_import.Intake:
     """A release sent as uploads (the API and the page)."""
     return release_import.import_release(
@@ -51,4 +52,5 @@ def import_uploads(
         dicom=[rereadable(u, n) for n, u in enumerate(dicom or []) if u.filename],
         start_as=start_as,
         first_reader=find_user(db, first_reader) if first_reader else None,
+        override_reason=override_reason.strip() or None,
     )

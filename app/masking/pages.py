@@ -62,8 +62,10 @@ def _projects_page(
 
 
 class ProjectForm(BaseModel):
-    """The creation form. Seeds come from the ordered id list, else from the ranks typed
-    beside the candidate images (``seed_candidate`` and ``seed_rank`` run in step)."""
+    """The creation form. Only the chosen mode's seeds count. A full sort's come from the
+    ordered id list, else from the ranks typed beside the candidate images (``seed_candidate``
+    and ``seed_rank`` run in step); the levels' from the lines typed (one per level), else from
+    the level picker's ``level_picks`` (the same lines, written by static/js/masking-admin.js)."""
 
     model_config = ConfigDict(str_max_length=200000)
 
@@ -78,6 +80,7 @@ class ProjectForm(BaseModel):
     per_woman: str = "one"
     seed_list: str = ""
     level_seeds: str = ""
+    level_picks: str = ""
     derive_seeds_from: str = ""
     randomise_sides: str = ""
     probe_percent: str = "5"
@@ -94,6 +97,7 @@ class ProjectForm(BaseModel):
             for image_id, rank in zip(self.seed_candidate, self.seed_rank, strict=False)
             if rank.strip()
         )
+        full_sort = self.mode == SortMode.FULL_SORT
         return service.NewProject(
             name=self.name,
             mode=self.mode,
@@ -104,8 +108,10 @@ class ProjectForm(BaseModel):
             study_ids=_ids(self.study_ids),
             view=self.view,
             per_woman=self.per_woman,
-            seed_list=_ids(self.seed_list) or [image_id for _, image_id in ranked],
-            level_seeds=[line.split() for line in self.level_seeds.splitlines() if line.strip()],
+            seed_list=(_ids(self.seed_list) or [image_id for _, image_id in ranked])
+            if full_sort
+            else [],
+            level_seeds=[] if full_sort else _lines(self.level_seeds) or _lines(self.level_picks),
             derive_seeds_from=_number("derive seeds from", self.derive_seeds_from or "0") or None,
             randomise_sides=bool(self.randomise_sides),
             probe_share=_number("probe percent", self.probe_percent, float) / 100,
@@ -130,6 +136,11 @@ def _number(name: str, value: str, kind: type = int) -> Any:
 
 def _ids(text: str) -> list[str]:
     return text.replace(",", " ").split()
+
+
+def _lines(text: str) -> list[list[str]]:
+    """Seeds per level: one line per level, ids separated by spaces or commas."""
+    return [_ids(line) for line in text.splitlines() if line.strip()]
 
 
 @router.post("/masking/projects")

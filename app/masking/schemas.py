@@ -76,9 +76,11 @@ class ProjectCreate(BaseModel):
     order_seed: int | None = Field(default=None, ge=0, lt=2**31)
     reader_ids: list[Id] = Field(default_factory=list, max_length=1000)
     one_seed_per_woman: bool = Field(
-        default=False,
-        description="Refuse two seeds of one woman (a woman is a study until studies carry "
-        "a patient key). The creation page always asks for it.",
+        default=True,
+        description="At most one seed per woman: refuse two seeds (seed_list, or level_seeds "
+        "over all levels) of one woman, as the creation page always does. A woman is a study "
+        "until studies carry a patient key. Send false to allow it explicitly (for example "
+        "to re-create a project made before this rule).",
     )
     display_protocol: DisplayProtocol = Field(
         default=DisplayProtocol.WINDOW_LINEAR,

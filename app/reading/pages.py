@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.auth.users import list_active_users
+from app.core.database import utcnow
 from app.core.errors import field_error
 from app.core.ids import Count, Id
 from app.core.web import expose_to_templates, form_or_error, render, see_other
@@ -35,21 +36,24 @@ def worklist(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLRespo
         TaskStatus.PENDING: [t for t in tasks if t.status == TaskStatus.PENDING],
         TaskStatus.SUBMITTED: [t for t in tasks if t.status == TaskStatus.SUBMITTED][-50:][::-1],
     }
-    return render(
-        request,
-        "reading/worklist.html",
-        {
-            "groups": groups,
-            "notice": request.query_params.get("done") and "Nothing left to read. Well done.",
-        },
-    )
+    # nothing open: the page shows its "all done" state (no Next action)
+    return render(request, "reading/worklist.html", {"groups": groups})
 
 
 @router.get("/reading/next")
-def next_case(principal: CurrentPrincipal, db: Db) -> Response:
+def next_case(request: Request, principal: CurrentPrincipal, db: Db) -> Response:
+    """The case to read next; none left: the worklist, which says so. Asked by the worklist's
+    "all done" state (N, an htmx request, not a page load): a line saying that nothing is left,
+    or, when a case was assigned meanwhile, a redirect to it."""
     task = service.next_task(db, principal.user)
+    asked_in_place = request.headers.get("hx-request") and not request.headers.get("hx-boosted")
+    if asked_in_place:
+        if task is None:
+            checked = f"{utcnow():%H:%M:%S}"
+            return HTMLResponse(f"Nothing left to read (checked at {checked} UTC).")
+        return Response(status_code=204, headers={"HX-Redirect": f"/reading/tasks/{task.id}"})
     if task is None:
-        return see_other("/reading?done=1")
+        return see_other("/reading")
     return see_other(f"/reading/tasks/{task.id}")
 
 
@@ -202,8 +206,10 @@ def update_settings(
     iou_threshold: FormStr = "0.3",
     max_birads_rule: FormStr = "error",
     idle_limit_seconds: FormStr = "60",
+    breast_not_imaged: FormStr = "",
 ) -> Response:
-    """The project page's settings form (the API's PATCH /api/v1/reading/projects/{id})."""
+    """The project page's settings form (the API's PATCH /api/v1/reading/projects/{id}); an
+    unticked box (``breast_not_imaged``) sends nothing, which means no."""
     project = service.get_project(db, project_id)
 
     def update() -> ReadingProject:
@@ -214,6 +220,7 @@ def update_settings(
                 "iou_threshold": _threshold(iou_threshold),
                 "birads_match": birads_match,
                 "max_birads_rule": max_birads_rule,
+                "breast_not_imaged": bool(breast_not_imaged),
             },
             idle_limit_seconds=_whole_seconds(idle_limit_seconds),
         )

@@ -369,7 +369,9 @@ class ProjectSettingsIn(BaseModel):
     rules: dict[str, Any] | None = Field(
         default=None,
         description="Some or all of iou_threshold, birads_match ('exact' | 'screening'), "
-        "max_birads_rule ('error' | 'warning'); the others keep their values.",
+        "max_birads_rule ('error' | 'warning'), breast_not_imaged (true | false; false is "
+        "refused, 409 breast_not_imaged_needed, while the project holds a study with a breast "
+        "without any image); the others keep their values.",
     )
     idle_limit_seconds: int | None = Field(default=None, ge=10, le=3600)
 

@@ -133,6 +133,8 @@
   // --- the screen -------------------------------------------------------------------------------
 
   let current = null; // the mounted Masking, if any
+  // the header's question when the project gives no instructions of its own
+  const GENERIC_QUESTION = "Which image makes it harder to be sure there is no tumour?";
 
   class Masking extends Screen {
     constructor(root) {
@@ -216,7 +218,7 @@
           h("span", { text: title }),
           this.projectName ? h("span", { class: "muted mk-project", text: ` · ${this.projectName}` }) : null,
         ),
-        h("p", { class: "mk-question", text: "Which image makes it harder to be sure there is no tumour?" }),
+        this.buildQuestion(),
         this.progressEl,
         h(
           "div",
@@ -229,12 +231,12 @@
           this.helpButton,
         ),
       );
-      if (this.instructions) {
+      if (this.instructions && this.instructionsLong()) {
         head.append(
           h(
             "details",
             { class: "mk-instructions" },
-            h("summary", { text: "Instructions" }),
+            h("summary", { text: "All instructions" }),
             h("p", { text: this.instructions }),
           ),
         );
@@ -350,6 +352,21 @@
         `${label} `,
         h("kbd", { text: keyLabel }),
       );
+    }
+
+    /** The header's question: the project's instructions when it has any (as text, never as
+     * markup), else the product's generic question. Long instructions show their first line here
+     * (at most two lines tall) and in full under "All instructions". */
+    buildQuestion() {
+      const text = this.instructions.trim();
+      if (!text) return h("p", { class: "mk-question", text: GENERIC_QUESTION });
+      const first = text.split(/\r?\n/).find((line) => line.trim()) || text;
+      return h("p", { class: "mk-question mk-question-project", title: text, text: first.trim() });
+    }
+
+    instructionsLong() {
+      const text = this.instructions.trim();
+      return text.includes("\n") || text.length > 160;
     }
 
     buildCover() {

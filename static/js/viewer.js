@@ -50,6 +50,11 @@
   const WL_PIXELS = 250; // CSS pixels of drag that change the window by its starting width
   const LEVEL_CHECK_MS = 150; // settle time after zooming before fetching a finer level
   const FALLBACK_RENDER_MS = 150; // debounce of server re-renders while raw data is missing
+  // While the reader works (window / level drag, zoom, pan, a new hanging) a downscaled image is
+  // drawn with the fast filter; once input has been still this long it is drawn again with the
+  // high-quality one. Chromium's high-quality downscale of a 2560x1440 hanging costs more than
+  // a frame, the fast one a few milliseconds: the change shows at once and sharpens right after.
+  const REFINE_MS = 120;
 
   // --- the grey-scale display chain (mirrors app/imaging/display.py) -----------------------
 
@@ -456,6 +461,7 @@
     }
 
     setWantLevel(k) {
+      if (k !== this.wantLevel) this.previousLevel = this.wantLevel;
       this.wantLevel = k;
       this.ensureLevel(k);
       this.prune();
@@ -538,11 +544,14 @@
       }
     }
 
-    /** Drop levels no longer needed (keeps the fit level and the wanted one). */
+    /** Drop levels no longer needed. Kept: the fit level, the wanted one, the magnifier's, and
+     * the one wanted before (switching hangings back and forth, 2x2 <-> 1x4, alternates two
+     * levels: the way back then needs no fetch and no re-windowing). */
     prune() {
       if (!this.levels.has(this.wantLevel)) return; // keep what we show until it arrives
+      const kept = new Set([this.wantLevel, this.fitLevel, this.lensLevel, this.previousLevel]);
       for (const [k, level] of this.levels) {
-        if (k !== this.wantLevel && k !== this.fitLevel && k !== this.lensLevel) {
+        if (!kept.has(k)) {
           level.release();
           this.levels.delete(k);
         }
@@ -658,8 +667,10 @@
       // x = columns to the displayed left edge `ox`.
       if (this.flip) ctx.setTransform(-s, 0, 0, s, this.ox + s * this.columns, this.oy);
       else ctx.setTransform(s, 0, 0, s, this.ox, this.oy);
+      const downscaled = s * source.factor < 1;
+      const quick = downscaled && this.viewer.moving();
       ctx.imageSmoothingEnabled = true;
-      ctx.imageSmoothingQuality = s * source.factor < 1 ? "high" : "low";
+      ctx.imageSmoothingQuality = downscaled && !quick ? "high" : "low";
       ctx.drawImage(image, 0, 0, image.width * source.factor, image.height * source.factor);
       if (clientInvert) {
         ctx.globalCompositeOperation = "difference";
@@ -669,6 +680,8 @@
       }
       ctx.setTransform(1, 0, 0, 1, 0, 0);
       this.el.dataset.level = source instanceof Level ? String(source.k) : "rendered";
+      this.el.dataset.quality = quick ? "fast" : "final";
+      if (quick) this.refineSoon();
       if (!this.painted) {
         this.painted = true;
         this.viewer.checkReady();
@@ -679,6 +692,16 @@
       }
       this.viewer.notifyView(this);
       if (this.viewer.lens?.pane === this) this.viewer.drawLens();
+    }
+
+    /** Draw again with the high-quality filter once the input has been still REFINE_MS. */
+    refineSoon() {
+      clearTimeout(this.refineTimer);
+      this.refineTimer = setTimeout(() => {
+        if (this.viewer.destroyed) return;
+        if (this.viewer.moving()) this.refineSoon();
+        else this.invalidate();
+      }, REFINE_MS);
     }
 
     updateOverlay(resolved) {
@@ -701,6 +724,7 @@
     destroy() {
       clearTimeout(this.renderTimer);
       clearTimeout(this.levelTimer);
+      clearTimeout(this.refineTimer);
       if (this.rendered) this.rendered.bitmap.close();
       this.rendered = null;
       if (this.levels) for (const level of this.levels.values()) level.release();
@@ -729,6 +753,7 @@
       this.destroyed = false;
       this.readyFired = false;
       this.frame = 0;
+      this.movedAt = -Infinity; // the last input that changed a view (moving())
       this.drag = null;
       this.hover = null; // {pane, clientX, clientY}
       this.abort = new AbortController();
@@ -861,6 +886,7 @@
       }
       const drag = this.drag;
       if (!drag || drag.pointerId !== e.pointerId) return;
+      this.movedAt = performance.now();
       const dx = e.clientX - drag.x0;
       const dy = e.clientY - drag.y0;
       if (drag.mode === "window") {
@@ -891,6 +917,7 @@
       const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
       const p = pane.canvasPoint(e.clientX, e.clientY);
       if (!p) return;
+      this.movedAt = performance.now();
       pane.oneToOne = false;
       pane.zoomTo(pane.scale * Math.exp(-e.deltaY * unit * 0.002), p.dx, p.dy);
       pane.scheduleLevelCheck();
@@ -1021,6 +1048,7 @@
     /** After the panes changed size: fit and draw the shown ones now, in this task, so the
      * new layout is on screen in the next frame (a resized canvas is blank until drawn). */
     relayout() {
+      this.movedAt = performance.now();
       this.hideLens();
       for (const pane of this.imagePanes) {
         if (!pane.measure()) continue;
@@ -1172,6 +1200,11 @@
     }
 
     // rendering -------------------------------------------------------------------------
+
+    /** The reader is changing the view (input in the last REFINE_MS): draw fast. */
+    moving() {
+      return performance.now() - this.movedAt < REFINE_MS;
+    }
 
     /** Coalesce any number of changes into one repaint per animation frame. */
     schedule() {

@@ -48,7 +48,11 @@ def seed_world(client, accounts, db: Session) -> World:
     masking = _post(
         client,
         "/api/v1/masking/projects",
-        {"name": "Fuzz masking", "seed_list": image_ids[:2], "reader_ids": [reader.id]},
+        {
+            "name": "Fuzz masking",
+            "seed_list": [image_ids[0], image_ids[-1]],
+            "reader_ids": [reader.id],
+        },
         admin_headers,
     )
     return World(

@@ -22,13 +22,6 @@ from tests.helpers import PASSWORD
 from tests.imaging.helpers import exam_files
 
 pytestmark = pytest.mark.browser
-# Known product bug, kept visible here until it is fixed (issue 11): under load (4 test workers)
-# the readers' keys sometimes do not reach the label although the screen says it is ready, and
-# the submit then lists the empty breasts. Passes when run alone.
-KEYS_LOST_UNDER_LOAD = pytest.mark.xfail(
-    strict=False, reason="reading screen: keys just after 'ready' can be lost under load"
-)
-
 SIZES = [(1920, 1080), (2560, 1440)]
 SIZE_IDS = [f"{w}x{h}" for w, h in SIZES]
 
@@ -108,7 +101,6 @@ NEGATIVE = ["[", "1", "b", "]", "1", "b"]
 DISCORDANT = ["[", "1", "b", "]", "2", "c"]  # left breast: BI-RADS 2 and density C
 
 
-@KEYS_LOST_UNDER_LOAD
 def test_double_read_by_keyboard(live_server, accounts, admin, screen) -> None:
     page, shot = screen
     errors = watch_errors(page)

@@ -53,7 +53,13 @@ def bearer(http: httpx.Client, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def make_project(live_server, accounts, exams: int, seeds: int):
+def make_project(
+    live_server,
+    accounts,
+    exams: int,
+    seeds: int,
+    instructions: str = "Which image hides a tumour more easily?",
+):
     reader_id = accounts.add("rd1").id
     with httpx.Client(base_url=live_server, timeout=60) as http:
         admin = bearer(http, "admin")
@@ -72,9 +78,12 @@ def make_project(live_server, accounts, exams: int, seeds: int):
             f"{API}/projects",
             json={
                 "name": "Masking in the browser",
-                "instructions": "Which image hides a tumour more easily?",
+                "instructions": instructions,
                 "image_ids": image_ids,
                 "seed_list": image_ids[:seeds],
+                # the seeds are the first MLO images in study order: both breasts of the first
+                # woman, allowed explicitly (the rule is tested in test_masking_seeds.py)
+                "one_seed_per_woman": False,
                 "randomise_sides": True,
                 "probe_share": 0,
                 "reader_ids": [reader_id],
@@ -389,4 +398,65 @@ def test_finished_panel_links_back(live_server, page, small_project: Project) ->
     page.keyboard.press("u")
     wait_ready(page)
     expect(done).to_be_hidden()
+    assert errors == []
+
+
+# the project's instructions in the header: as text (never markup), the generic question without
+OWN_INSTRUCTIONS = (
+    'Judge the <b>dense</b> tissue only <img src=x onerror="window.injected=1"> & ignore '
+    "the pectoral muscle.\nSecond line: take your time."
+)
+GENERIC = "Which image makes it harder to be sure there is no tumour?"
+
+
+@pytest.mark.parametrize(
+    ("instructions", "question"),
+    [
+        (OWN_INSTRUCTIONS, OWN_INSTRUCTIONS.splitlines()[0]),
+        (
+            "  Which breast hides a cancer more easily?  ",
+            "Which breast hides a cancer more easily?",
+        ),
+        ("", GENERIC),
+    ],
+    ids=["own-multiline", "own-one-line", "none"],
+)
+def test_the_header_asks_the_projects_own_question(
+    live_server, page, accounts, admin, instructions: str, question: str
+) -> None:
+    errors = watch_errors(page)
+    project = next(make_project(live_server, accounts, 2, 2, instructions=instructions))
+    for width, height in ((1920, 1080), (2560, 1440)):
+        page.set_viewport_size({"width": width, "height": height})
+        if width == 1920:
+            sign_in(page, live_server, "rd1", project.path)
+        else:
+            page.reload()
+        wait_ready(page)
+        header = page.locator(f"{ROOT} .mk-head")
+        expect(header.locator(".mk-question")).to_have_text(question)
+        # escaped: the markup is shown as text and made no element
+        assert header.locator(".mk-question b, .mk-question img").count() == 0
+        assert page.evaluate("() => window.injected") is None
+        if instructions == OWN_INSTRUCTIONS:
+            shoot(page, f"masking-sort-instructions-{width}")
+        elif not instructions:
+            shoot(page, f"masking-sort-generic-{width}")
+        details = header.locator(".mk-instructions")
+        if instructions == OWN_INSTRUCTIONS:
+            expect(details).to_have_count(1)
+            details.locator("summary").click()
+            expect(details.locator("p")).to_have_text(OWN_INSTRUCTIONS)
+        else:
+            expect(details).to_have_count(0)
+        # the generic question is not shown beside the project's own
+        assert (GENERIC in header.inner_text()) == (question == GENERIC)
+        # nothing in the header overflows
+        wide = page.evaluate(
+            """() => [...document.querySelectorAll('#masking .mk-head, #masking .mk-head > *')]
+                .filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.className)"""
+        )
+        assert wide == []
+        if instructions == OWN_INSTRUCTIONS:
+            shoot(page, f"masking-sort-instructions-open-{width}")
     assert errors == []

@@ -46,8 +46,9 @@ def order(page) -> list[str]:
 
 def ranks(page) -> dict[str, str]:
     return page.evaluate(
-        """() => Object.fromEntries([...document.querySelectorAll('.seed-candidate')].map(
-            (c) => [c.dataset.imageId, c.querySelector("input[name='seed_rank']").value]))"""
+        """() => Object.fromEntries(
+            [...document.querySelectorAll('#seed-picker .seed-candidate')].map(
+                (c) => [c.dataset.imageId, c.querySelector("input[name='seed_rank']").value]))"""
     )
 
 
@@ -61,7 +62,8 @@ def two_women(page) -> tuple[dict, dict, dict]:
 
 
 def card(page, image_id: str):
-    return page.locator(f".seed-candidate[data-image-id='{image_id}']")
+    """A candidate of the full sort's picker (the levels' has its own, level_card)."""
+    return page.locator(f"#seed-picker .seed-candidate[data-image-id='{image_id}']")
 
 
 def test_the_form_shows_only_the_chosen_modes_fields(page, live_server, exams) -> None:
@@ -173,3 +175,208 @@ def test_the_server_refuses_two_seeds_of_one_woman(client, db, admin, exams) -> 
     refused = client.post("/api/v1/masking/projects", json=body, headers=headers)
     assert refused.status_code == 422, refused.text
     assert "one seed per woman" in refused.text
+
+
+# --- levels mode: the same picker, one order per level -----------------------------------------
+
+
+def level_orders(page) -> list[list[str]]:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#level-orders .seed-order')].map(
+            (o) => [...o.children].map((c) => c.dataset.imageId))"""
+    )
+
+
+def level_card(page, image_id: str):
+    return page.locator(f"#level-picker .seed-candidate[data-image-id='{image_id}']")
+
+
+def test_levels_seeds_are_chosen_per_level_by_keys(page, live_server, exams, db) -> None:
+    errors = watch_errors(page)
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    sign_in(page, live_server, "admin", "/masking")
+    first, other, same = two_women(page)
+    third = next(c for c in candidates(page) if c["study"] not in {first["study"], other["study"]})
+    page.locator("#m-mode").select_option("levels")
+    picker = page.locator("#level-picker")
+    expect(picker).to_be_visible()
+    # the full sort's picker is hidden and its fields are not sent
+    expect(page.locator("#seed-picker")).to_be_hidden()
+    assert page.locator("#m-full-sort-fields").evaluate("(f) => f.disabled")
+    # one row per level, following the levels field
+    page.locator("#m-levels").fill("3")
+    expect(picker.locator(".seed-level")).to_have_count(3)
+    # keyboard: a level's button chooses where Space adds; buttons and candidates take the focus
+    assert page.evaluate(
+        """() => [...document.querySelectorAll(
+            '#level-picker .seed-level-pick, #level-picker .seed-candidate')
+        ].every((el) => el.tabIndex >= 0)"""
+    )
+    page.get_by_role("button", name="Level 3").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Level 3")).to_have_attribute("aria-pressed", "true")
+    level_card(page, third["id"]).focus()
+    page.keyboard.press("Space")
+    page.get_by_role("button", name="Level 2").focus()
+    page.keyboard.press("Enter")
+    level_card(page, other["id"]).focus()
+    page.keyboard.press("Space")
+    level_card(page, first["id"]).focus()
+    page.keyboard.press("Space")
+    assert level_orders(page) == [[], [other["id"], first["id"]], [third["id"]]]
+    # at most one seed per woman, across levels
+    level_card(page, same["id"]).focus()
+    page.keyboard.press("Space")
+    expect(page.locator("#level-message")).to_contain_text("one seed per woman")
+    assert all(same["id"] not in level for level in level_orders(page))
+    # Shift+arrows: within a level, and to the level before
+    level_card(page, first["id"]).focus()
+    page.keyboard.press("Shift+ArrowLeft")
+    assert level_orders(page)[1] == [first["id"], other["id"]]
+    expect(level_card(page, first["id"])).to_be_focused()
+    page.keyboard.press("Shift+ArrowUp")
+    assert level_orders(page) == [[first["id"]], [other["id"]], [third["id"]]]
+    expect(level_card(page, first["id"])).to_be_focused()
+    expect(level_card(page, first["id"]).locator(".seed-rank-badge")).to_have_text("L1·1")
+    # fewer levels: the seeds of a level that goes return to the candidates
+    page.locator("#m-levels").fill("2")
+    expect(picker.locator(".seed-level")).to_have_count(2)
+    assert level_orders(page) == [[first["id"]], [other["id"]]]
+    expect(level_card(page, third["id"])).to_have_attribute("aria-pressed", "false")
+    # and by dragging: the third woman's image to the front of level 2
+    level_card(page, third["id"]).drag_to(
+        level_card(page, other["id"]), target_position={"x": 5, "y": 40}
+    )
+    assert level_orders(page) == [[first["id"]], [third["id"], other["id"]]]
+    assert page.locator("input[name='level_picks']").input_value() == (
+        f"{first['id']}\n{third['id']} {other['id']}"
+    )
+    # the levels' seed rows sit under one another, each level's seeds side by side
+    rows = [page.locator(".seed-level").nth(n).bounding_box() for n in range(2)]
+    assert rows[0] is not None
+    assert rows[1] is not None
+    assert rows[0]["y"] + rows[0]["height"] <= rows[1]["y"]
+    a, b = (
+        level_card(page, third["id"]).bounding_box(),
+        level_card(page, other["id"]).bounding_box(),
+    )
+    assert a is not None
+    assert b is not None
+    assert abs(a["y"] - b["y"]) < 2
+    assert a["x"] < b["x"]
+    shoot(page, "masking-levels-picker-1920")
+    page.get_by_label("Name").fill("Levels by keys")
+    page.locator("#m-woman").select_option("both")
+    page.get_by_role("button", name="Create masking project").click()
+    expect(page).to_have_url(f"{live_server}/masking/projects/1")
+    db.expire_all()
+    project = db.scalar(select(MaskingProject))
+    assert project is not None
+    images = {i.id: i.image_id for i in project_images(db)}
+    assert [[images[pk] for pk in level] for level in project.level_seeds] == [
+        [first["id"]],
+        [third["id"], other["id"]],
+    ]
+    assert project.seed_list == []  # nothing of the hidden full-sort picker
+    assert errors == []
+
+
+def test_the_level_picker_comes_back_after_a_refused_form(page, live_server, exams) -> None:
+    errors = watch_errors(page)
+    sign_in(page, live_server, "admin", "/masking")
+    first, other, _ = two_women(page)
+    page.locator("#m-mode").select_option("levels")
+    page.locator("#m-levels").fill("3")
+    level_card(page, first["id"]).focus()
+    page.keyboard.press("Space")
+    page.get_by_role("button", name="Level 3").click()
+    level_card(page, other["id"]).focus()
+    page.keyboard.press("Space")
+    page.get_by_label("Name").fill("Level 2 is empty")
+    page.get_by_role("button", name="Create masking project").click()
+    expect(page.locator(".alert-error, .alert")).to_contain_text("Give 3 levels")
+    # the picks come back in their levels
+    expect(page.locator("#m-mode")).to_have_value("levels")
+    expect(page.locator("#level-picker .seed-level")).to_have_count(3)
+    assert level_orders(page) == [[first["id"]], [], [other["id"]]]
+    assert errors == []
+
+
+def test_seeds_derived_from_a_full_sort_hide_the_level_picker(page, live_server, exams) -> None:
+    errors = watch_errors(page)
+    sign_in(page, live_server, "admin", "/masking")
+    first, other, _ = two_women(page)
+    card(page, first["id"]).focus()
+    page.keyboard.press("Space")
+    card(page, other["id"]).focus()
+    page.keyboard.press("Space")
+    page.get_by_label("Name").fill("Source sort")
+    page.get_by_role("button", name="Create masking project").click()
+    expect(page).to_have_url(f"{live_server}/masking/projects/1")
+    page.goto(f"{live_server}/masking")
+    page.locator("#m-mode").select_option("levels")
+    expect(page.locator("#level-picker")).to_be_visible()
+    page.locator("#m-derive").select_option(label="Source sort")
+    expect(page.locator("#level-picker")).to_be_hidden()
+    assert page.locator("input[name='level_picks']").evaluate("(i) => i.disabled")
+    page.locator("#m-derive").select_option("")
+    expect(page.locator("#level-picker")).to_be_visible()
+    assert errors == []
+
+
+# --- the picker uses the page's width -----------------------------------------------------------
+
+
+def overflowing(page) -> list[str]:
+    """The form's elements (and the page) wider than their box."""
+    return page.evaluate(
+        """() => [document.documentElement, ...document.querySelectorAll(
+            `#new-masking-form, #new-masking-form .field, #new-masking-form fieldset, .seed-picker,
+             .seed-grid, .seed-levels, .seed-level, .card`)]
+            .filter((el) => el.offsetParent !== null || el === document.documentElement)
+            .filter((el) => el.scrollWidth > el.clientWidth + 1)
+            .map((el) => el.id || el.className || el.tagName)"""
+    )
+
+
+def candidate_width(page, picker: str) -> float:
+    box = page.locator(f"{picker} .seed-grid .seed-candidate img").first.bounding_box()
+    assert box is not None
+    return box["width"]
+
+
+def test_the_picker_uses_the_page_width(page, live_server, exams) -> None:
+    errors = watch_errors(page)
+    widths: dict[int, dict[str, float]] = {}
+    sign_in(page, live_server, "admin", "/masking")
+    for width, height in ((1920, 1080), (2560, 1440)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{live_server}/masking")
+        first, other, _ = two_women(page)
+        for key in (first["id"], other["id"]):
+            card(page, key).focus()
+            page.keyboard.press("Space")
+        widths[width] = {"full_sort": candidate_width(page, "#seed-picker")}
+        assert overflowing(page) == [], width
+        form = page.locator("#new-masking-form").bounding_box()
+        assert form is not None
+        assert form["width"] >= width * 0.85  # not the 1200-px column any more
+        page.locator("#new-masking-form").scroll_into_view_if_needed()
+        page.locator("#m-full-sort-fields").scroll_into_view_if_needed()
+        shoot(page, f"masking-create-full-sort-{width}")
+        shoot(page, f"masking-create-full-sort-{width}-page", full_page=True)
+        page.locator("#m-mode").select_option("levels")
+        level_card(page, first["id"]).focus()
+        page.keyboard.press("Space")
+        page.get_by_role("button", name="Level 2").click()
+        level_card(page, other["id"]).focus()
+        page.keyboard.press("Space")
+        widths[width]["levels"] = candidate_width(page, "#level-picker")
+        assert overflowing(page) == [], width
+        page.locator("#m-levels-fields").scroll_into_view_if_needed()
+        shoot(page, f"masking-create-levels-{width}")
+        shoot(page, f"masking-create-levels-{width}-page", full_page=True)
+    for mode in ("full_sort", "levels"):
+        assert widths[1920][mode] >= 220, widths
+        assert widths[2560][mode] > widths[1920][mode] * 1.15, widths
+    assert errors == []

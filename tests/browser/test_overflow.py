@@ -87,11 +87,17 @@ class ByNumber(ConsistentReader):
 def sorted_masking_project(http, db, site: Site) -> int:
     """A masking project that two readers finished, so that its results have charts."""
     admin = bearer(http, "admin")
-    images = list(db.scalars(select(Image.image_id).where(Image.view == "MLO").order_by(Image.id)))
+    rows = db.execute(
+        select(Image.image_id, Image.study_pk).where(Image.view == "MLO").order_by(Image.id)
+    ).all()
+    images = [image_id for image_id, _ in rows]
+    first_of_each_study: dict[int, str] = {}
+    for image_id, study_pk in rows:
+        first_of_each_study.setdefault(study_pk, image_id)
     body = {
         "name": "Masking finished by two readers with rather long names for the charts",
         "image_ids": images,
-        "seed_list": images[:2],
+        "seed_list": list(first_of_each_study.values())[:2],  # at most one seed per woman
         "reader_ids": [site.readers["rd1"], site.readers["rd2"]],
     }
     created = http.post("/api/v1/masking/projects", json=body, headers=admin)

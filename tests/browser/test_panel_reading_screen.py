@@ -12,7 +12,6 @@ refused out loud; category names never break inside a word and the hint icon is 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -342,24 +341,74 @@ def test_submitted_case_confirms_at_the_top_without_the_editing_badge(
     assert errors == []
 
 
+def hold(page, pattern: str):
+    """Hold the requests matching ``pattern``: the returned function waits until one is held and
+    returns a function that lets them all go (no sleeping in the route handler, which would
+    stall Playwright's event loop and make the timing depend on the machine's load)."""
+    routes: list = []
+
+    def keep(route) -> None:
+        routes.append(route)
+
+    page.route(pattern, keep)
+
+    def wait_held():
+        for _ in range(300):
+            if routes:
+                break
+            page.wait_for_timeout(50)
+        assert routes, f"no request matched {pattern}"
+
+        def release() -> None:
+            for route in routes:
+                route.continue_()
+            page.unroute(pattern, keep)
+
+        return release
+
+    return wait_held
+
+
 def test_keys_pressed_while_the_case_loads_are_refused_out_loud(
     live_server, page, case: Case
 ) -> None:
     sign_in(page, live_server, "rd1", "/reading")
-    api = f"**/api/v1/reading/tasks/{case.tasks['rd1']}"
-
-    def slow(route) -> None:
-        time.sleep(2.5)
-        route.continue_()
-
-    page.route(api, slow)
+    held = hold(page, f"**/api/v1/reading/tasks/{case.tasks['rd1']}")
     page.goto(f"{live_server}/reading/tasks/{case.tasks['rd1']}")
     loading = page.locator(".rd-loading")
     expect(loading).to_have_attribute("role", "status")
+    release = held()  # the case's request is on its way and held: the screen is loading
     page.keyboard.press("1")
     expect(loading).to_contain_text("“1” was not applied")
+    release()
     wait_ready(page)
     assert state(page)["label"]["breasts"]["R"]["birads"] is None
+
+
+def test_after_n_the_submitted_screen_says_the_next_case_is_loading(
+    live_server, page, case: Case
+) -> None:
+    """Issue 11: keys pressed just after N went to the submitted case while the next one was on
+    its way, and anything waiting for "ready" saw the old screen. The old screen now leaves the
+    ready state at once, says so, and refuses keys out loud."""
+    sign_in(page, live_server, "rd1", f"/reading/tasks/{case.tasks['rd1']}")
+    wait_ready(page)
+    page.locator("#main").focus()
+    for key in ("[", "1", "b", "]", "1", "b"):
+        page.keyboard.press(key)
+    wait_saved(page)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator(".rd-result")).to_contain_text("your read is in")
+
+    held = hold(page, "**/reading/next*")
+    page.keyboard.press("n")
+    release = held()
+    expect(page.locator("#reading")).to_have_attribute("data-state", "leaving")
+    expect(page.locator(".rd-leaving")).to_have_text("Loading the next case…")
+    page.keyboard.press("1")
+    expect(page.locator(".rd-mode")).to_contain_text("The next case is loading")
+    release()
+    expect(page).to_have_url(re.compile(r"/reading(\?done=1)?$"), timeout=15_000)
 
 
 def test_category_names_wrap_between_words_and_the_hint_icon_is_a_letter(

@@ -5,7 +5,10 @@ which is zoomed in, fills the whole form by keyboard and submits: the stored box
 original, unflipped pixel grid, where the test dragged (checked both against the viewer's own
 toImage and against a mapping computed here from the fitted layout and the wheel zoom).
 Also: a refused submit lists the violation next to its field; a stale save from a second tab
-shows the conflict banner and never overwrites; an arbiter sees both reads and takes one."""
+shows the conflict banner and never overwrites; an arbiter sees both reads and takes one, and
+each reader's per-breast row with its "Take" button holds on one line at 1920x1080 and
+2560x1440. A reader with nothing left sees "all done" with no Next action (N says so); the
+project's settings form sets "breast not imaged"."""
 
 from __future__ import annotations
 
@@ -412,3 +415,137 @@ def test_unsaved_edits_survive_a_crashed_tab(live_server, page, case: Case, monk
     keys = "() => Object.keys(localStorage).filter(k => k.startsWith('mammoread:draft:'))"
     assert again.evaluate(keys) == []
     assert errors == []
+
+
+# every per-breast reader row of the arbitration panel: does it hold on one line, inside its box?
+TAKE_ROWS = """() => Array.from(document.querySelectorAll('.rd-reader-value')).map(row => {
+  const button = row.querySelector('.rd-take-breast');
+  const style = getComputedStyle(button);
+  const px = (name) => parseFloat(style[name]) || 0;
+  const line = parseFloat(style.lineHeight) || px('fontSize') * 1.2;
+  const oneLine = line + px('paddingTop') + px('paddingBottom')
+    + px('borderTopWidth') + px('borderBottomWidth');
+  const box = row.getBoundingClientRect(), take = button.getBoundingClientRect();
+  const tops = Array.from(row.children).map(child => {
+    const r = child.getBoundingClientRect();
+    return r.top + r.height / 2;
+  });
+  return {
+    row: row.closest('.rd-breast').dataset.lat + ' ' + row.className,
+    buttonHeight: take.height,
+    oneLine,
+    spread: Math.max(...tops) - Math.min(...tops),  // centres on one line: about 0
+    rowHeight: box.height,
+    overflow: row.scrollWidth - row.clientWidth,
+    outside: Math.max(0, take.right - box.right, box.left - take.left),
+    clipped: Array.from(row.children).filter(c => c.scrollWidth > c.clientWidth + 1)
+      .map(c => c.textContent),
+    widths: Array.from(row.children).map(c => Math.round(c.getBoundingClientRect().width)),
+    width: box.width,
+    text: row.innerText,
+  };
+})"""
+
+
+def test_arbitration_take_buttons_fit_on_one_line(live_server, browser, case: Case) -> None:
+    """Both breasts discordant in BI-RADS and density (each value flagged, the widest row): at
+    1920x1080 and 2560x1440 each reader row holds its values and its "Take" button on one line,
+    the button one line high, nothing overflowing the side panel."""
+    reads = {
+        "rd1": {"R": {"birads": 2, "density": "C"}, "L": {"birads": 1, "density": "D"}},
+        "rd2": {"R": {"birads": 1, "density": "B"}, "L": {"birads": 2, "density": "A"}},
+    }
+    for reader, breasts in reads.items():
+        url = f"/api/v1/reading/tasks/{case.tasks[reader]}"
+        version = case.http.get(url, headers=case.tokens[reader]).json()["version"]
+        label = {"breasts": breasts, "boxes": [], "note": ""}
+        done = case.http.post(
+            f"{url}/submit", json={"label": label, "version": version}, headers=case.tokens[reader]
+        )
+        assert done.status_code == 200, done.text
+    for width, height in ((1920, 1080), (2560, 1440)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        errors = watch_errors(page)
+        sign_in(page, live_server, "arb", "/reading")
+        page.get_by_role("link", name="Next case").click()
+        wait_ready(page)
+        expect(page.locator("#reading")).to_have_class(re.compile(r"rd-arbitration"))
+        expect(page.locator(".rd-reader-value .rd-flag")).to_have_count(8)
+        rows = page.evaluate(TAKE_ROWS)
+        assert len(rows) == 4
+        for row in rows:
+            assert row["buttonHeight"] <= row["oneLine"] + 1, (width, row)
+            assert row["spread"] <= 2, (width, str(row))  # no second line
+            assert row["rowHeight"] <= row["buttonHeight"] + 2, (width, row)
+            assert row["overflow"] <= 0, (width, row)
+            assert row["outside"] <= 0, (width, row)
+            assert row["clipped"] == [], (width, row)  # every value shown whole
+        side = page.evaluate(
+            "() => { const s = document.querySelector('.rd-side');"
+            " return s.scrollWidth - s.clientWidth; }"
+        )
+        assert side <= 0, (width, side)
+        shoot(page, f"arbitration-take-rows-{width}x{height}")
+        assert errors == []
+        context.close()
+
+
+def test_a_finished_worklist_says_all_done_and_n_says_nothing_is_left(
+    live_server, browser, case: Case
+) -> None:
+    url = f"/api/v1/reading/tasks/{case.tasks['rd1']}"
+    version = case.http.get(url, headers=case.tokens["rd1"]).json()["version"]
+    breast = {"birads": 1, "density": "B"}
+    label = {"breasts": {"R": breast, "L": breast}, "boxes": [], "note": ""}
+    done = case.http.post(
+        f"{url}/submit", json={"label": label, "version": version}, headers=case.tokens["rd1"]
+    )
+    assert done.status_code == 200, done.text
+    for width, height in ((1920, 1080), (2560, 1440)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        errors = watch_errors(page)
+        sign_in(page, live_server, "rd1", "/reading")
+        all_done = page.get_by_role("region", name="All done")
+        expect(all_done).to_be_visible()
+        expect(all_done).to_contain_text("Nothing left to read")
+        expect(page.get_by_role("link", name=re.compile("Next case"))).to_have_count(0)
+        expect(page.get_by_role("button", name=re.compile("Next|Check"))).to_have_count(0)
+        page.locator("#main").focus()
+        page.keyboard.press("n")
+        status = page.get_by_role("status").filter(has_text="Nothing left to read (checked at")
+        expect(status).to_be_visible()
+        expect(page).to_have_url(f"{live_server}/reading")
+        shoot(page, f"worklist-all-done-{width}x{height}")
+        assert errors == []
+        context.close()
+
+
+def test_the_settings_form_allows_breast_not_imaged(live_server, browser, case: Case) -> None:
+    """The project page's settings form (no read submitted yet) has the project rule "breast not
+    imaged"; ticked and saved, the project allows it; the form fits at both sizes."""
+    for number, (width, height) in enumerate(((1920, 1080), (2560, 1440))):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        errors = watch_errors(page)
+        sign_in(page, live_server, "admin", f"/projects/{case.project_id}")
+        form = page.locator("#settings-form")
+        allow = form.get_by_label(re.compile('Allow "breast not imaged"'))
+        expect(allow).to_be_checked(checked=bool(number))
+        if not number:
+            allow.check()
+            form.get_by_role("button", name="Save settings").click()
+            expect(page.locator("main .alert-ok")).to_contain_text("Settings saved.")
+            expect(page.locator("#rule-not-imaged")).to_be_visible()
+        card = page.locator("#settings")
+        card.scroll_into_view_if_needed()
+        overflow = card.evaluate("el => el.scrollWidth - el.clientWidth")
+        assert overflow <= 1, (width, overflow)
+        shoot(page, f"project-settings-{width}x{height}")
+        assert errors == []
+        context.close()
+    project = case.http.get(
+        f"/api/v1/reading/projects/{case.project_id}", headers=case.tokens["admin"]
+    ).json()
+    assert project["rules"]["breast_not_imaged"] is True

@@ -92,7 +92,8 @@ def test_confirmation_by_keyboard(page, live_server, db, admin, accounts) -> Non
     page.keyboard.press("Enter")
     confirm = page.get_by_role("button", name="Disable dr.kim")
     expect(confirm).to_be_visible()
-    confirm.focus()
+    # the page puts the keyboard on its one action (autofocus, also after an htmx swap)
+    expect(confirm).to_be_focused()
     outline = confirm.evaluate("b => getComputedStyle(b).outlineStyle")
     assert outline != "none"  # visible focus
     page.keyboard.press("Enter")

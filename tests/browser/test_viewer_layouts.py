@@ -423,3 +423,27 @@ def test_boxes_land_on_the_original_pixel_grid_in_every_layout(
     assert rect["y"] == pytest.approx(start[1], abs=2)
     shoot(page, f"viewer-box-{hanging}")
     assert errors == []
+
+
+def test_a_view_being_changed_draws_fast_then_sharp(live_server, page, exam: Exam) -> None:
+    """Key to visible change within 50 ms (issue 11): while the reader zooms, pans, windows or
+    switches hangings, a downscaled view is drawn with the fast filter; once input has been still
+    for a moment it is drawn again with the high-quality one (bench/viewer.py measures it)."""
+    open_case(page, live_server, exam)
+    pane = page.locator('#reading-viewer .mr-pane[data-view="R-MLO"]')
+    expect(pane).to_have_attribute("data-quality", "final")
+    quality = page.evaluate(
+        """async () => {
+            const pane = document.querySelector('#reading-viewer .mr-pane[data-view="R-MLO"]');
+            const canvas = pane.querySelector("canvas");
+            const r = canvas.getBoundingClientRect();
+            const at = { clientX: r.left + r.width / 2, clientY: r.top + r.height / 2 };
+            for (let i = 0; i < 6; i++)  // zoom out until the image is drawn smaller than stored
+                canvas.dispatchEvent(new WheelEvent("wheel", {
+                    ...at, deltaY: 240, bubbles: true, cancelable: true }));
+            await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
+            return pane.dataset.quality;
+        }"""
+    )
+    assert quality == "fast"
+    expect(pane).to_have_attribute("data-quality", "final", timeout=2_000)

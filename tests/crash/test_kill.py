@@ -231,6 +231,7 @@ def prepare(settings: Settings, incoming: Path) -> Prepared:
                 "name": "Crash masking",
                 "image_ids": image_ids,
                 "seed_list": image_ids[:3],
+                "one_seed_per_woman": False,  # three views of one exam as seeds, on purpose
                 "reader_ids": [users["mk1"]],
                 "probe_share": 0,
             },

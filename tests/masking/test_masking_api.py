@@ -40,6 +40,10 @@ def people(client, accounts, admin) -> People:
 def create(client, people: People, **body) -> dict:
     body.setdefault("name", "Masking pilot")
     body.setdefault("reader_ids", [people.ids["rda"]])
+    # these projects take their seeds by the simulated masking value, whatever woman they are
+    # of, so two seeds may be one woman's: allowed explicitly (the rule's default is tested in
+    # test_one_seed_per_woman_is_the_default)
+    body.setdefault("one_seed_per_woman", False)
     response = client.post(f"{API}/projects", json=body, headers=people.admin)
     assert response.status_code == 201, response.text
     return response.json()
@@ -470,7 +474,8 @@ def test_only_the_projects_readers_see_pairs_and_images(client, people, masking_
 def test_bad_projects_are_refused_whole(client, db, people, masking_images, body, field):
     ids = masking_images.ids
     body = {
-        key: [ids[0] if v == "SEED" else ids[1] if v == "SEED2" else v for v in value]
+        # SEED2 is the last image imported: another woman's than SEED's (the first one's)
+        key: [ids[0] if v == "SEED" else ids[-1] if v == "SEED2" else v for v in value]
         if isinstance(value, list) and value and isinstance(value[0], str)
         else [[ids[0]]]
         if key == "level_seeds"
@@ -481,6 +486,40 @@ def test_bad_projects_are_refused_whole(client, db, people, masking_images, body
     error = assert_error(response, 422)
     assert error["details"][0]["field"] == field, error
     assert db.scalar(select(func.count()).select_from(MaskingProject)) == 0
+
+
+def test_one_seed_per_woman_is_the_default(client, db, people, masking_images):
+    """At most one seed per woman unless the caller turns the rule off explicitly."""
+    from app.imaging.models import Image
+
+    studies: dict[int, list[str]] = defaultdict(list)
+    for image in db.scalars(select(Image).order_by(Image.id)):
+        studies[image.study_pk].append(image.image_id)
+    one, two = list(studies.values())[:2]
+    url = f"{API}/projects"
+    full = {"name": "Two of one woman", "seed_list": [one[0], two[0], one[1]]}
+    levels = {
+        "name": "Levels, two of one woman",
+        "mode": "levels",
+        "levels": 2,
+        "level_seeds": [[one[0]], [two[0], one[1]]],
+    }
+    for body, field in ((full, "seed_list"), (levels, "level_seeds")):
+        error = assert_error(client.post(url, json=body, headers=people.admin), 422)
+        assert error["details"][0]["field"] == field, error
+        assert "one seed per woman" in error["message"]
+        assert one[0][:10] in error["message"]
+        assert one[1][:10] in error["message"]
+        assert db.scalar(select(func.count()).select_from(MaskingProject)) == 0
+    # one seed of each woman is fine by default
+    allowed = client.post(url, json={**full, "seed_list": [one[0], two[0]]}, headers=people.admin)
+    assert allowed.status_code == 201, allowed.text
+    # and a caller may allow two seeds of one woman, explicitly
+    for body in (full, levels):
+        explicit = {**body, "name": body["name"] + " (allowed)", "one_seed_per_woman": False}
+        created = client.post(url, json=explicit, headers=people.admin)
+        assert created.status_code == 201, created.text
+    assert db.scalar(select(func.count()).select_from(MaskingProject)) == 3
 
 
 def test_readers_with_answers_stay(client, people, masking_images):

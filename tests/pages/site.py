@@ -65,7 +65,7 @@ def _masking_project(http, db, headers: dict[str, str], reader_id: int) -> int:
     body = {
         "name": "Masking pilot",
         "image_ids": image_ids,
-        "seed_list": image_ids[:2],
+        "seed_list": [image_ids[0], image_ids[-1]],  # two women: one seed per woman
         "reader_ids": [reader_id],
     }
     return _ok(http.post("/api/v1/masking/projects", json=body, headers=headers), 201)["id"]

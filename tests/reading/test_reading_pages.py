@@ -8,6 +8,10 @@ from app.auth.models import Role
 from app.reading.models import ReadTask
 from tests.helpers import bearer, login
 from tests.imaging.helpers import exam_files, upload
+from tests.reading import test_reading_api as reading
+from tests.reading.test_reading_api import next_task, normal, submit
+
+setup = reading.setup  # the fixture: a project with one study assigned to rd1 and rd2
 
 
 def test_admin_runs_a_project_from_the_pages(client, db, accounts, admin) -> None:
@@ -104,3 +108,36 @@ def test_empty_worklist_says_so(client, reader) -> None:
     login(client, "reader1")
     response = client.get("/reading/next")
     assert "Nothing left to read" in response.text
+
+
+def test_a_finished_worklist_is_all_done_without_a_next_action(client, setup) -> None:
+    """Nothing left: the worklist says so and offers no "Next case"; N (the hidden button, an
+    htmx request to /reading/next) says there is nothing left, or opens a case assigned since."""
+    in_place = {"HX-Request": "true"}
+    task = next_task(client, setup.r1)
+    login(client, "rd1")
+    worklist = client.get("/reading").text
+    assert 'id="next-case"' in worklist
+    assert 'id="all-done"' not in worklist
+    asked = client.get("/reading/next", headers=in_place, follow_redirects=False)
+    assert asked.status_code == 204
+    assert asked.headers["HX-Redirect"] == f"/reading/tasks/{task['id']}"
+
+    assert submit(client, setup.r1, task["id"], normal()).status_code == 200
+    worklist = client.get("/reading").text
+    assert 'id="all-done"' in worklist
+    assert "Nothing left to read" in worklist
+    assert 'id="next-case"' not in worklist
+    assert 'href="/reading/next"' not in worklist  # no Next link or button
+    hidden = worklist.split('id="nothing-left"')[1].split(">")[0]
+    assert 'data-key="n"' in hidden
+    assert "hidden" in worklist.split('id="nothing-left"')[0].rsplit("<button", 1)[1]
+    # a page load of /reading/next (a link, a boosted link) lands on the worklist
+    for headers in ({}, {**in_place, "HX-Boosted": "true"}):
+        page = client.get("/reading/next", headers=headers, follow_redirects=False)
+        assert page.status_code == 303
+        assert page.headers["location"] == "/reading"
+    said = client.get("/reading/next", headers=in_place)
+    assert said.status_code == 200
+    assert said.text.startswith("Nothing left to read (checked at ")
+    assert "<" not in said.text  # a line of text for the status region

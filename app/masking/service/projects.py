@@ -46,8 +46,9 @@ class NewProject:
     reader_ids: Sequence[int] = ()
     # one grey-scale function for both images of a pair (as given: checked before writing)
     display_protocol: DisplayProtocol | str = DisplayProtocol.WINDOW_LINEAR
-    # at most one seed per woman (a woman is a study until studies carry a patient key)
-    one_seed_per_woman: bool = False
+    # at most one seed per woman (a woman is a study until studies carry a patient key);
+    # on unless a caller turns it off explicitly
+    one_seed_per_woman: bool = True
 
 
 def create_project(db: Session, actor: Actor, new: NewProject) -> MaskingProject:

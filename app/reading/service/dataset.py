@@ -41,15 +41,19 @@ def add_released_study(
     *,
     final_label: rules.Label | None = None,
     at: datetime | None = None,
+    admission_override: str | None = None,
 ) -> ProjectStudy:
     """The study, added to the session's transaction (the caller commits): final with
     ``final_label`` (source imported, at ``at``) when one is given, else unassigned until
-    :func:`record_imported_read` or an assignment gives it reads."""
+    :func:`record_imported_read` or an assignment gives it reads. The caller has checked its
+    admission (``projects.refuse_incomplete``); ``admission_override``: the reason it was
+    admitted although not complete (None: it is complete)."""
     project_study = ProjectStudy(
         project_id=project.id,
         study_pk=released.study_pk,
         split=released.split,
         image_order=list(released.image_order),
+        admission_override=admission_override,
     )
     if final_label is not None:
         finalise(project_study, final_label, FinalSource.IMPORTED, at)

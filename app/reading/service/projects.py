@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
@@ -137,7 +137,10 @@ def update_settings(
             project.vocabulary = vocabulary
             changed.append("vocabulary")
     if change.rules is not None:
-        project_rules = _checked_rules({**project.rules, **change.rules}).to_json()
+        checked = _checked_rules({**project.rules, **change.rules})
+        if project.rules.get("breast_not_imaged") and not checked.breast_not_imaged:
+            _refuse_unimaged_breasts(db, project)
+        project_rules = checked.to_json()
         if project_rules != project.rules:
             project.rules = project_rules
             changed.append("rules")
@@ -162,6 +165,46 @@ def update_settings(
         )
     db.commit()
     return project
+
+
+def studies_with_a_breast_not_imaged(db: Session, project: ReadingProject) -> list[str]:
+    """The ids of the project's studies with a breast that has no image at all, in the
+    project's order (only a project that allows "breast not imaged" may hold them)."""
+
+    def imaged(laterality: str) -> Any:
+        return exists().where(Image.study_pk == Study.id, Image.laterality == laterality)
+
+    statement = (
+        select(Study.study_id)
+        .join(ProjectStudy, ProjectStudy.study_pk == Study.id)
+        .where(ProjectStudy.project_id == project.id)
+        .where(or_(*(~imaged(laterality) for laterality in rules.LATERALITIES)))
+        .order_by(ProjectStudy.id)
+    )
+    return list(db.scalars(statement))
+
+
+def _refuse_unimaged_breasts(db: Session, project: ReadingProject) -> None:
+    """Turning "breast not imaged" off is refused (409) while the project holds a study that
+    needs it: its readers could answer that breast neither way."""
+    held = studies_with_a_breast_not_imaged(db, project)
+    if not held:
+        return
+    listed = ", ".join(held[:10]) + (" ..." if len(held) > 10 else "")
+    count = "1 study" if len(held) == 1 else f"{len(held)} studies"
+    raise Conflict(
+        f"'Breast not imaged' must stay allowed: the project holds {count} with a breast "
+        f"without any image ({listed}), whose readers answer that breast 'not imaged'.",
+        code="breast_not_imaged_needed",
+        details=[
+            {
+                "field": "rules.breast_not_imaged",
+                "study_id": study_id,
+                "message": f"{study_id}: a breast without any image",
+            }
+            for study_id in held
+        ],
+    )
 
 
 def get_project(db: Session, project_id: int) -> ReadingProject:
@@ -244,7 +287,8 @@ def add_studies(
     )
     added = [found[s] for s in wanted if found[s].id not in present]
     checks = admission_checks(db, added)
-    _refuse_incomplete(project, checks, reason)
+    allows = rules.ProjectRules.from_json(project.rules).breast_not_imaged
+    refuse_incomplete(checks.values(), reason, breast_not_imaged=allows)
     overridden = [check.study_id for check in checks.values() if not check.complete]
     for study in added:
         db.add(
@@ -263,16 +307,7 @@ def add_studies(
         object_id=project.id,
         count=len(added),
     )
-    if overridden:
-        record(
-            db,
-            actor,
-            "project.studies_admitted_incomplete",
-            object_type="reading_project",
-            object_id=project.id,
-            study_ids=overridden,
-            reason=reason,
-        )
+    record_admitted_incomplete(db, actor, project, overridden, reason)
     db.commit()
     return len(added)
 
@@ -281,20 +316,28 @@ def admission_checks(db: Session, studies: Sequence[Study]) -> dict[int, rules.A
     """What keeps each study from being complete, by the study's primary key."""
     pks = [study.id for study in studies]
     views: dict[int, list[tuple[str | None, str | None]]] = {pk: [] for pk in pks}
-    flags: dict[int, list[tuple[str, str]]] = {pk: [] for pk in pks}
     if pks:
         for study_pk, laterality, view in db.execute(
             select(Image.study_pk, Image.laterality, Image.view).where(Image.study_pk.in_(pks))
         ):
             views[study_pk].append((laterality, view))
-        open_flags = select(QcFlag.study_pk, QcFlag.kind, QcFlag.detail).where(
-            QcFlag.study_pk.in_(pks), QcFlag.cleared_at.is_(None)
-        )
-        for study_pk, kind, detail in db.execute(open_flags.order_by(QcFlag.id)):
-            words = qc.KINDS.get(kind, kind)
-            detail = detail.strip().rstrip(".")
-            flags[study_pk].append((kind, f"{words} ({detail})" if detail else words))
+    flags = open_flags(db, pks)
     return {study.id: _check(study, views[study.id], flags[study.id]) for study in studies}
+
+
+def open_flags(db: Session, study_pks: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each study's open QC flags, oldest first, as (kind, the flag in words), by primary key."""
+    flags: dict[int, list[tuple[str, str]]] = {pk: [] for pk in study_pks}
+    if not study_pks:
+        return flags
+    statement = select(QcFlag.study_pk, QcFlag.kind, QcFlag.detail).where(
+        QcFlag.study_pk.in_(study_pks), QcFlag.cleared_at.is_(None)
+    )
+    for study_pk, kind, detail in db.execute(statement.order_by(QcFlag.id)):
+        words = qc.KINDS.get(kind, kind)
+        detail = detail.strip().rstrip(".")
+        flags[study_pk].append((kind, f"{words} ({detail})" if detail else words))
+    return flags
 
 
 def _check(
@@ -307,14 +350,25 @@ def _check(
     return rules.check_study(study.study_id, views, kept)
 
 
-def _refuse_incomplete(
-    project: ReadingProject, checks: dict[int, rules.AdmissionCheck], override: str | None
+def refuse_incomplete(
+    checks: Iterable[rules.AdmissionCheck],
+    override: str | None,
+    *,
+    breast_not_imaged: bool,
+    nothing: str = "Nothing was added",
+    then: str = "",
 ) -> None:
-    allows = rules.ProjectRules.from_json(project.rules).breast_not_imaged
+    """Refuse (422 ``incomplete_studies``, each refused study named with why) when a study may
+    not enter a project whose rules say ``breast_not_imaged``, given the ``override`` reason
+    (None: no override). ``nothing`` opens the message (what was not done); ``then`` ends it."""
     refused = [
         found
-        for check in checks.values()
-        if (found := rules.refusal(check, override=override is not None, breast_not_imaged=allows))
+        for check in checks
+        if (
+            found := rules.refusal(
+                check, override=override is not None, breast_not_imaged=breast_not_imaged
+            )
+        )
     ]
     if not refused:
         return
@@ -326,7 +380,7 @@ def _refuse_incomplete(
         else ""
     )
     count = "1 study is" if len(refused) == 1 else f"{len(refused)} studies are"
-    message = f"Nothing was added: {count} not complete. {listed}{more}{hint}"
+    message = f"{nothing}: {count} not complete. {listed}{more}{hint}{then}"
     raise Invalid(
         message,
         code="incomplete_studies",
@@ -374,3 +428,20 @@ def get_project_study(db: Session, project: ReadingProject, study_id: str) -> Pr
     if project_study is None:
         raise NotFound(f"Study {study_id[:40]!r} is not in this project.")
     return project_study
+
+
+def record_admitted_incomplete(
+    db: Session, actor: Actor, project: ReadingProject, study_ids: list[str], reason: str | None
+) -> None:
+    """The audit event of studies let in despite the admission rule (picked, pasted, added
+    all, or from a release), with the override's reason; nothing when none was."""
+    if study_ids:
+        record(
+            db,
+            actor,
+            "project.studies_admitted_incomplete",
+            object_type="reading_project",
+            object_id=project.id,
+            study_ids=study_ids,
+            reason=reason,
+        )

@@ -97,6 +97,16 @@ export const arbitrationView = {
     if (els.readersToken === token) return;
     els.readersToken = token;
     const side = els.name.toLowerCase();
+    // One line per reader under column heads (BI-RADS, Density), so that a row keeps its
+    // values and its Take button on one line in the 360 px panel; a screen reader hears each
+    // value with its name ("BI-RADS 2"), and a discordant one is flagged by more than colour.
+    const cell = (kind, name, text) =>
+      h(
+        "span",
+        { class: `rd-reader-cell${kinds.has(kind) ? " rd-flag" : ""}` },
+        h("span", { class: "sr-only", text: `${name} ` }),
+        text,
+      );
     const rows = [];
     for (const slot of READER_SLOTS) {
       const read = s.otherReads.get(slot);
@@ -108,8 +118,8 @@ export const arbitrationView = {
           { class: `rd-reader-value rd-reader-${slot}` },
           h("span", { class: "rd-swatch", "aria-hidden": "true" }),
           h("span", { class: "rd-reader-name", text: `Reader ${slot}` }),
-          h("span", { class: kinds.has("birads") ? "rd-flag" : "", text: `BI-RADS ${biradsText(value.birads)}` }),
-          h("span", { class: kinds.has("density") ? "rd-flag" : "", text: `density ${value.density || "–"}` }),
+          cell("birads", "BI-RADS", biradsText(value.birads)),
+          cell("density", "density", value.density || "–"),
           h(
             "button",
             {
@@ -125,7 +135,16 @@ export const arbitrationView = {
         ),
       );
     }
-    fill(els.readers, ...rows);
+    const heads = h(
+      "div",
+      { class: "rd-reader-columns", "aria-hidden": "true" },
+      h("span"),
+      h("span"),
+      h("span", { text: "BI-RADS" }),
+      h("span", { text: "Density" }),
+      h("span"),
+    );
+    fill(els.readers, ...(rows.length ? [heads, ...rows] : []));
   },
 
   renderReaderLists() {

@@ -80,7 +80,12 @@ export const submitting = {
   },
 
   goNext() {
-    this.leaving = true; // keys pressed while the next case loads are refused out loud (keys.js)
+    // Keys pressed while the next case loads are refused out loud (keys.js), and the screen says
+    // it is no longer the one to type into: its state leaves "ready" (what tests and assistive
+    // technology wait for) and the result line says the next case is on its way.
+    this.leaving = true;
+    this.root.dataset.state = "leaving";
+    this.panel.showLeaving("Loading the next case…");
     if (this.nextLink?.isConnected) this.nextLink.click();
     else this.go(this.nextUrl);
   },

@@ -269,6 +269,14 @@ export class SidePanel {
     return next;
   }
 
+  /** After N: the next case is on its way (the result line says so while it loads). */
+  showLeaving(text) {
+    const next = this.resultEl.querySelector(".rd-next");
+    if (next) next.setAttribute("aria-disabled", "true");
+    const line = this.resultEl.querySelector(".rd-result-text");
+    if (line) line.after(window.MammoCommon.h("p", { class: "muted rd-leaving", role: "status", text }));
+  }
+
   /** Focus the control of the first refused field. */
   focusViolation(field) {
     const s = this.screen;
