@@ -14,6 +14,7 @@ from app.core.database import make_session_factory
 from app.core.private import restrict_umask
 from app.export import cli as export_cli
 from app.imaging import cli as imaging_cli
+from app.studies import cli as studies_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,7 +71,7 @@ def sweep_command(context: Context, dry_run: bool) -> None:
     click.echo(("Dry run: " if dry_run else "") + report.summary(dry_run))
 
 
-for domain in (core_cli, auth_cli, imaging_cli, export_cli):
+for domain in (core_cli, auth_cli, imaging_cli, export_cli, studies_cli):
     domain.register(main)
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from app.masking import api as masking_api
 from app.masking import pages as masking_pages
 from app.reading import api as reading_api
 from app.reading import pages as reading_pages
+from app.studies import api as studies_api
 
 log = logging.getLogger("mammoread")
 
@@ -66,6 +67,7 @@ ROUTERS = (
     reading_api.router,
     masking_api.router,
     export_api.router,
+    studies_api.router,
     auth_pages.router,
     audit_routes.pages,
     imaging_pages.router,

@@ -13,6 +13,7 @@ SCRIPTS = (
     "bench.masking",
     "bench.export",
     "bench.viewer",
+    "bench.mrmc",
 )
 
 

@@ -17,6 +17,9 @@ def test_the_import_contracts_hold() -> None:
         [LINT_IMPORTS, "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Layers: export > reading | masking > imaging > auth : audit > core KEPT" in done.stdout
+    assert (
+        "Layers: export > reading | masking | studies > imaging > auth : audit > core KEPT"
+        in done.stdout
+    )
     assert "Pure cores import no database or web code KEPT" in done.stdout
     assert "No route module imports another route module KEPT" in done.stdout

@@ -22,7 +22,12 @@ UPLOAD_BYTES = 50 * MB
 BOUNDARY = "mammoreadboundary"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 # every route taking an upload, and a few taking forms or JSON (any of them accepts multipart)
-UPLOAD_ROUTES = ["/api/v1/images", "/api/v1/releases", "/releases/import"]
+UPLOAD_ROUTES = [
+    "/api/v1/images",
+    "/api/v1/releases",
+    "/releases/import",
+    "/api/v1/studies/ratings-analysis",
+]
 OTHER_BODY_ROUTES = ["/admin/users", "/masking/projects", "/api/v1/reading/projects"]
 
 

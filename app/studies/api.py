@@ -1,0 +1,45 @@
+"""Reader-study API: the MRMC analysis of an uploaded ratings table (long layout)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from app.auth.deps import AdminPrincipal
+from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, field_error
+from app.studies.analysis import Covariance, RatingsAnalysis, analyse
+from app.studies.ratings_table import read_ratings_csv
+
+router = APIRouter(prefix="/api/v1", tags=["reader studies"], responses=ERROR_RESPONSES)
+MAX_TABLE_BYTES = 64 * 1024 * 1024
+
+
+@router.post("/studies/ratings-analysis", response_model=RatingsAnalysis, responses=FORM_RESPONSES)
+def analyse_ratings(
+    _: AdminPrincipal,
+    ratings: Annotated[
+        UploadFile,
+        File(
+            description="CSV with the header reader,treatment,case,truth,rating (MRMCaov's long "
+            "layout; modality is taken for treatment): every reader rates every case in every "
+            "treatment; truth 1 diseased, 0 not; higher ratings more suspicious."
+        ),
+    ],
+    covariance: Annotated[
+        Covariance,
+        Form(description="OR covariance estimator: jackknife (as OR-DBM MRMC), delong, unbiased."),
+    ] = "jackknife",
+    alpha: Annotated[
+        float, Form(gt=0, lt=1, description="One minus the intervals' confidence.")
+    ] = 0.05,
+) -> Any:
+    """Analyse a study read elsewhere: per reader and treatment AUCs with intervals, the
+    reader-averaged AUC per treatment, and Obuchowski-Rockette (random readers and cases, with
+    Hillis' ddf; fixed readers; fixed cases) next to Dorfman-Berbaum-Metz. A table that is not
+    fully crossed is refused with every problem named by its line. Nothing is stored."""
+    data = ratings.file.read(MAX_TABLE_BYTES + 1)
+    if len(data) > MAX_TABLE_BYTES:
+        raise field_error("ratings", f"The ratings table is over {MAX_TABLE_BYTES >> 20} MiB.")
+    study = read_ratings_csv(data)
+    return analyse(study, covariance=covariance, alpha=alpha).to_dict()
