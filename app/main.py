@@ -49,6 +49,7 @@ from app.masking import pages as masking_pages
 from app.reading import api as reading_api
 from app.reading import pages as reading_pages
 from app.studies import api as studies_api
+from app.studies import pages as studies_pages
 
 log = logging.getLogger("mammoread")
 
@@ -70,6 +71,7 @@ ROUTERS = (
     studies_api.router,
     auth_pages.router,
     audit_routes.pages,
+    studies_pages.router,  # before imaging's /studies/{study_id}
     imaging_pages.router,
     reading_pages.router,
     masking_pages.router,

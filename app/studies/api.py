@@ -7,12 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 
 from app.auth.deps import AdminPrincipal
-from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES, field_error
+from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES
 from app.studies.analysis import Covariance, RatingsAnalysis, analyse
-from app.studies.ratings_table import read_ratings_csv
+from app.studies.ratings_table import read_ratings_upload
 
 router = APIRouter(prefix="/api/v1", tags=["reader studies"], responses=ERROR_RESPONSES)
-MAX_TABLE_BYTES = 64 * 1024 * 1024
 
 
 @router.post("/studies/ratings-analysis", response_model=RatingsAnalysis, responses=FORM_RESPONSES)
@@ -38,8 +37,5 @@ def analyse_ratings(
     reader-averaged AUC per treatment, and Obuchowski-Rockette (random readers and cases, with
     Hillis' ddf; fixed readers; fixed cases) next to Dorfman-Berbaum-Metz. A table that is not
     fully crossed is refused with every problem named by its line. Nothing is stored."""
-    data = ratings.file.read(MAX_TABLE_BYTES + 1)
-    if len(data) > MAX_TABLE_BYTES:
-        raise field_error("ratings", f"The ratings table is over {MAX_TABLE_BYTES >> 20} MiB.")
-    study = read_ratings_csv(data)
+    study = read_ratings_upload(ratings.file)
     return analyse(study, covariance=covariance, alpha=alpha).to_dict()

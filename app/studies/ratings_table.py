@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import BinaryIO
 
 from app.core.errors import Invalid, field_error
 from app.stats.ratings import FIELDS, ReaderStudy, study_from_rows
 
 ALIASES = {"modality": "treatment"}
+#: A larger upload is refused before it is parsed.
+MAX_TABLE_BYTES = 64 * 1024 * 1024
 #: Rows beyond this refuse the table (10 readers x 2 sessions x 5,000 cases fit 20 times over).
 MAX_ROWS = 2_000_000
 
@@ -59,3 +62,11 @@ def read_ratings_csv(data: bytes, *, field: str = "ratings") -> ReaderStudy:
     if not rows:
         raise Invalid("The ratings table has a header but no rows.", code="invalid_ratings")
     return study_from_rows(rows, lines)
+
+
+def read_ratings_upload(stream: BinaryIO, *, field: str = "ratings") -> ReaderStudy:
+    """The study in an uploaded file, read no further than :data:`MAX_TABLE_BYTES`."""
+    data = stream.read(MAX_TABLE_BYTES + 1)
+    if len(data) > MAX_TABLE_BYTES:
+        raise field_error(field, f"The ratings table is over {MAX_TABLE_BYTES >> 20} MiB.")
+    return read_ratings_csv(data, field=field)

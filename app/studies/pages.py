@@ -1,0 +1,80 @@
+"""Reader-study pages: the MRMC analysis of an uploaded ratings table, shown on the page
+that holds the form (nothing is stored, so the POST answers with the page)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast, get_args
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+
+from app.auth.deps import AdminPrincipal
+from app.core.errors import field_error
+from app.core.web import form_or_error, render
+from app.studies.analysis import Covariance, RatingsAnalysis, analyse
+from app.studies.forest_plot import forest_plot
+from app.studies.ratings_table import read_ratings_upload
+
+router = APIRouter(include_in_schema=False)
+COVARIANCES: tuple[str, ...] = get_args(Covariance)
+PAGE = "studies/ratings_analysis.html"
+
+
+def _page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+    form = {"covariance": "jackknife", "confidence": "95", **context.pop("form", {})}
+    return render(request, PAGE, {"covariances": COVARIANCES, "form": form, **context}, status)
+
+
+@router.get("/studies/ratings-analysis")
+def ratings_analysis_form(request: Request, _: AdminPrincipal) -> HTMLResponse:
+    return _page(request)
+
+
+def confidence_alpha(confidence: str) -> float:
+    """One minus the confidence given in percent (strictly between 0 and 100)."""
+    try:
+        value = float(confidence)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 100:
+        raise field_error("confidence", "The confidence level is a percentage between 0 and 100.")
+    return 1 - value / 100
+
+
+@router.post("/studies/ratings-analysis")
+def ratings_analysis(
+    request: Request,
+    _: AdminPrincipal,
+    ratings: Annotated[UploadFile | None, File()] = None,
+    covariance: Annotated[str, Form(max_length=20)] = "jackknife",
+    confidence: Annotated[str, Form(max_length=12)] = "95",
+) -> Response:
+    form = {"covariance": covariance, "confidence": confidence}
+
+    def run() -> RatingsAnalysis:
+        if covariance not in COVARIANCES:
+            raise field_error("covariance", f"Choose one of {', '.join(COVARIANCES)}.")
+        alpha = confidence_alpha(confidence)
+        if ratings is None or not ratings.filename:
+            raise field_error("ratings", "Choose the ratings table (CSV).")
+        study = read_ratings_upload(ratings.file)
+        return analyse(study, covariance=cast(Covariance, covariance), alpha=alpha)
+
+    def done(result: RatingsAnalysis) -> HTMLResponse:
+        or_result = result.obuchowski_rockette
+        plot = forest_plot(or_result.reader_figures, or_result.rrrc.treatments)
+        return _page(
+            request,
+            result=result,
+            plot=plot,
+            file_name=ratings.filename if ratings else "",
+            form=form,
+        )
+
+    return form_or_error(
+        run,
+        done,
+        lambda error: _page(
+            request, error.status_code, error=error.message, problems=error.details, form=form
+        ),
+    )
