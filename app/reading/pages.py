@@ -37,7 +37,10 @@ def worklist(request: Request, principal: CurrentPrincipal, db: Db) -> HTMLRespo
         TaskStatus.SUBMITTED: [t for t in tasks if t.status == TaskStatus.SUBMITTED][-50:][::-1],
     }
     # nothing open: the page shows its "all done" state (no Next action)
-    return render(request, "reading/worklist.html", {"groups": groups})
+    nothing_left = not (groups[TaskStatus.IN_PROGRESS] or groups[TaskStatus.PENDING])
+    return render(
+        request, "reading/worklist.html", {"groups": groups, "nothing_left": nothing_left}
+    )
 
 
 @router.get("/reading/next")
@@ -113,12 +116,7 @@ def create_project(
     breast_not_imaged: FormStr = "",
 ) -> Response:
     def create() -> ReadingProject:
-        rules = {
-            "iou_threshold": _threshold(iou_threshold),
-            "birads_match": birads_match,
-            "max_birads_rule": max_birads_rule,
-            "breast_not_imaged": bool(breast_not_imaged),
-        }
+        rules = _form_rules(iou_threshold, birads_match, max_birads_rule, breast_not_imaged)
         categories = service.rules.vocabulary_from_text(vocabulary) or None
         new = service.NewProject(name, instructions, vocabulary=categories, rules=rules)
         return service.create_project(db, principal.actor, new)
@@ -216,12 +214,7 @@ def update_settings(
         change = service.SettingsChange(
             instructions=instructions,
             vocabulary=service.rules.vocabulary_from_text(vocabulary),
-            rules={
-                "iou_threshold": _threshold(iou_threshold),
-                "birads_match": birads_match,
-                "max_birads_rule": max_birads_rule,
-                "breast_not_imaged": bool(breast_not_imaged),
-            },
+            rules=_form_rules(iou_threshold, birads_match, max_birads_rule, breast_not_imaged),
             idle_limit_seconds=_whole_seconds(idle_limit_seconds),
         )
         return service.update_settings(db, principal.actor, project, change)
@@ -233,6 +226,19 @@ def update_settings(
             request, db, project_id, error.status_code, error=error.message
         ),
     )
+
+
+def _form_rules(
+    iou_threshold: str, birads_match: str, max_birads_rule: str, breast_not_imaged: str
+) -> dict[str, object]:
+    """The project rules as the creation and settings forms send them (an unticked box sends
+    nothing: no); the service validates them as it does the API's."""
+    return {
+        "iou_threshold": _threshold(iou_threshold),
+        "birads_match": birads_match,
+        "max_birads_rule": max_birads_rule,
+        "breast_not_imaged": bool(breast_not_imaged),
+    }
 
 
 def _whole_seconds(text: str) -> int:
