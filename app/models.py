@@ -17,11 +17,17 @@ from app.reading.models import (
     ProjectMember,
     ProjectStudy,
     ReadingProject,
+    ReadingSession,
     ReadSubmission,
     ReadTask,
 )
+from app.studies.models import AiBox, AiBreastScore, AidShown, AiModel, ReferenceTruth
 
 __all__ = [
+    "AiBox",
+    "AiBreastScore",
+    "AiModel",
+    "AidShown",
     "ApiToken",
     "AuditEvent",
     "Base",
@@ -41,6 +47,8 @@ __all__ = [
     "ReadSubmission",
     "ReadTask",
     "ReadingProject",
+    "ReadingSession",
+    "ReferenceTruth",
     "Study",
     "User",
     "UserSession",

@@ -18,7 +18,7 @@ def test_the_import_contracts_hold() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (
-        "Layers: export > reading | masking | studies > imaging > auth : audit > core KEPT"
+        "Layers: export > studies > reading | masking > imaging > auth : audit > core KEPT"
         in done.stdout
     )
     assert "Pure cores import no database or web code KEPT" in done.stdout

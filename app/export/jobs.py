@@ -65,7 +65,17 @@ def check(db: Session, wanted: Request) -> str:
     if not 0.05 <= wanted.options.split_ratio <= 0.95:
         raise field_error("split_ratio", "The training share must be between 0.05 and 0.95.")
     if wanted.kind == ProjectKind.READING:
-        return reading_service.get_project(db, wanted.project_id).name
+        project = reading_service.get_project(db, wanted.project_id)
+        protocol = reading_service.rules.ProjectRules.from_json(project.rules)
+        if fmt == ExportFormat.VINDR and not protocol.is_vindr_protocol:
+            raise field_error(
+                "format",
+                f"{project.name!r} reads with its own label protocol (BI-RADS "
+                f"{protocol.assessment_scale}, boxed findings {protocol.finding_birads}"
+                f"{', a probability rating' if protocol.probability_rating else ''}), which "
+                "VinDr-Mammo's CSV files cannot hold; export the JSON or every read instead.",
+            )
+        return project.name
     return masking_service.get_project(db, wanted.project_id).name
 
 

@@ -21,6 +21,7 @@ from app.reading.schemas import (
     AssignOut,
     DraftIn,
     DraftOut,
+    ExcludeIn,
     Hint,
     Pools,
     PoolsOut,
@@ -33,12 +34,15 @@ from app.reading.schemas import (
     ReaderProgressOut,
     ReassignIn,
     ReopenIn,
+    SessionOut,
     StudiesIn,
     StudyReviewOut,
+    SubmitIn,
     SubmitOut,
     TaskDetailOut,
     TaskOut,
     TaskPage,
+    TaskSessionOut,
 )
 from app.reading.states import Pool, TaskKind, TaskStatus
 
@@ -46,8 +50,17 @@ router = APIRouter(prefix="/api/v1/reading", tags=["reading"], responses=ERROR_R
 access.allow(service.can_view_study)
 
 
-def project_out(project: ReadingProject) -> ProjectOut:
-    return ProjectOut.model_validate(project, from_attributes=True)
+def project_out(db: Db, project: ReadingProject) -> ProjectOut:
+    sessions = [
+        SessionOut(number=s.number, name=s.name, aided=s.aided, washout_days=s.washout_days)
+        for s in service.sessions_of(db, project)
+    ]
+    return ProjectOut.model_validate(
+        {
+            **{c: getattr(project, c) for c in ProjectOut.model_fields if c != "sessions"},
+            "sessions": sessions,
+        }
+    )
 
 
 def task_out(task: ReadTask) -> TaskOut:
@@ -60,6 +73,13 @@ def task_out(task: ReadTask) -> TaskOut:
         project_name=project_study.project.name,
         study_id=project_study.study.study_id,
         version=task.version,
+        session=(
+            TaskSessionOut(
+                number=task.session.number, name=task.session.name, aided=task.session.aided
+            )
+            if task.session is not None
+            else None
+        ),
         assigned_at=task.assigned_at,
         started_at=task.started_at,
         submitted_at=task.submitted_at,
@@ -76,20 +96,28 @@ def hints(violations) -> list[Hint]:
 
 @router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
 def create_project(body: ProjectCreate, principal: AdminPrincipal, db: Db) -> ProjectOut:
-    new = service.NewProject(
-        body.name, body.instructions, body.vocabulary, body.rules, body.idle_limit_seconds
+    design = service.StudyDesign(
+        design=body.design,
+        layout=body.layout,
+        blocks=body.blocks,
+        sessions=tuple(service.NewSession(s.name, s.aided, s.washout_days) for s in body.sessions),
+        order_seed=body.order_seed,
+        truth_basis=body.truth_basis,
     )
-    return project_out(service.create_project(db, principal.actor, new))
+    new = service.NewProject(
+        body.name, body.instructions, body.vocabulary, body.rules, body.idle_limit_seconds, design
+    )
+    return project_out(db, service.create_project(db, principal.actor, new))
 
 
 @router.get("/projects", response_model=list[ProjectOut])
 def projects(_: AdminPrincipal, db: Db) -> list[ProjectOut]:
-    return [project_out(p) for p in service.list_projects(db)]
+    return [project_out(db, p) for p in service.list_projects(db)]
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
 def project(project_id: Id, _: AdminPrincipal, db: Db) -> ProjectOut:
-    return project_out(service.get_project(db, project_id))
+    return project_out(db, service.get_project(db, project_id))
 
 
 @router.get("/projects/{project_id}/settings", response_model=ProjectSettingsOut)
@@ -114,7 +142,7 @@ def update_project(
 def settings_out(db: Db, project: ReadingProject) -> ProjectSettingsOut:
     reason = service.settings_lock(db, project)
     return ProjectSettingsOut(
-        **project_out(project).model_dump(), editable=reason is None, locked_reason=reason
+        **project_out(db, project).model_dump(), editable=reason is None, locked_reason=reason
     )
 
 
@@ -283,10 +311,24 @@ def activity(task_id: Id, principal: CurrentPrincipal, db: Db) -> Response:
 
 
 @router.post("/tasks/{task_id}/submit", response_model=SubmitOut)
-def submit(task_id: Id, body: DraftIn, principal: CurrentPrincipal, db: Db) -> SubmitOut:
+def submit(task_id: Id, body: SubmitIn, principal: CurrentPrincipal, db: Db) -> SubmitOut:
     """Submit a read or an arbitration. 422 lists every rule it breaks; a repeat is harmless.
-    The reply says only that this read is in, never what becomes of the study (blinding)."""
-    result = service.submit(db, principal.actor, task_id, body.label, body.version)
+    The reply says only that this read is in, never what becomes of the study (blinding).
+    409 ``washout`` for a second-session reading before its washout has passed."""
+    result = service.submit(db, principal.actor, task_id, body.label, body.version, body.aid)
+    return submitted_out(result)
+
+
+@router.post("/tasks/{task_id}/exclude", response_model=SubmitOut)
+def exclude(task_id: Id, body: ExcludeIn, principal: CurrentPrincipal, db: Db) -> SubmitOut:
+    """A reader study's reader sets a case aside with a reason (unreadable images...): the
+    reading is done, and the exclusion is listed with the study's results. 409
+    ``not_reader_study`` in double reading."""
+    result = service.exclude(db, principal.actor, task_id, body.reason, body.version)
+    return submitted_out(result)
+
+
+def submitted_out(result: service.SubmitResult) -> SubmitOut:
     return SubmitOut(
         task_id=result.task.id,
         kind=result.task.kind,

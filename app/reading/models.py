@@ -5,13 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
 from app.core.database import Base, EnumText, UTCDateTime, utcnow
 from app.imaging.models import Study
-from app.reading.states import FinalSource, Pool, StudyStatus, TaskKind, TaskStatus
+from app.reading.states import (
+    FinalSource,
+    Pool,
+    ProjectDesign,
+    StudyLayout,
+    StudyStatus,
+    TaskKind,
+    TaskStatus,
+    TruthBasis,
+)
 
 
 class ReadingProject(Base):
@@ -25,6 +43,35 @@ class ReadingProject(Base):
     idle_limit_seconds: Mapped[int] = mapped_column(Integer, default=60)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # the design: double reading (two readers, arbitration) or a reader study
+    design: Mapped[ProjectDesign] = mapped_column(
+        EnumText(ProjectDesign, 16), default=ProjectDesign.DOUBLE_READ
+    )
+    # a reader study's plan: who reads what (fully crossed, or split-plot in ``blocks``
+    # blocks), and the seed each reader's shuffled case order is drawn from (recorded)
+    layout: Mapped[StudyLayout | None] = mapped_column(EnumText(StudyLayout, 16))
+    blocks: Mapped[int | None] = mapped_column(Integer)
+    order_seed: Mapped[int | None] = mapped_column(Integer)
+    # what reader figures are computed against: the reference standard, or (chosen by an
+    # admin, and then said on every page and export) the project's consensus labels
+    truth_basis: Mapped[TruthBasis] = mapped_column(
+        EnumText(TruthBasis, 16), default=TruthBasis.REFERENCE
+    )
+
+
+class ReadingSession(Base):
+    """A reader study's session ("modality"): e.g. 1 unaided, 2 aided by a model. A reader's
+    second reading of a study waits ``washout_days`` after their first."""
+
+    __tablename__ = "reading_sessions"
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("reading_projects.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    aided: Mapped[bool] = mapped_column(Boolean, default=False)
+    washout_days: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ProjectMember(Base):
@@ -63,6 +110,8 @@ class ProjectStudy(Base):
     image_order: Mapped[list[str] | None] = mapped_column(JSON)
     # the reason given when a study that is not complete was admitted anyway (else None)
     admission_override: Mapped[str | None] = mapped_column(Text)
+    # a split-plot reader study's block (1..blocks), else None
+    block: Mapped[int | None] = mapped_column(Integer)
 
     study: Mapped[Study] = relationship(lazy="joined")
     project: Mapped[ReadingProject] = relationship(lazy="joined")
@@ -90,9 +139,13 @@ class ReadTask(Base):
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a reader study's session, and the task's place in its reader's shuffled order
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("reading_sessions.id"), index=True)
+    position: Mapped[int | None] = mapped_column(Integer)
 
     project_study: Mapped[ProjectStudy] = relationship(lazy="joined")
     user: Mapped[User] = relationship(lazy="joined")
+    session: Mapped[ReadingSession | None] = relationship(lazy="joined")
 
 
 class ReadSubmission(Base):
@@ -111,6 +164,11 @@ class ReadSubmission(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     active_seconds: Mapped[float] = mapped_column(Float)
+    # a reader study's session; a case the reader excluded (unreadable...) and why; in an
+    # aided session, which of the model's marks the reader accepted into the read
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("reading_sessions.id"), index=True)
+    exclusion: Mapped[str | None] = mapped_column(Text)
+    aid: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class FinalLabelHistory(Base):

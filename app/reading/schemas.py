@@ -13,15 +13,23 @@ from pydantic_core import CoreSchema
 from app.core.ids import Count, Id
 from app.imaging.schemas import ImageOut
 from app.reading import rules
-from app.reading.states import FinalSource, StudyStatus, TaskKind, TaskStatus
+from app.reading.states import (
+    FinalSource,
+    ProjectDesign,
+    StudyLayout,
+    StudyStatus,
+    TaskKind,
+    TaskStatus,
+    TruthBasis,
+)
 
 # --- the label ------------------------------------------------------------------------------
 # The shape of a read, published in the OpenAPI schema. What a client sends is checked by the
 # pure parser (app.reading.rules.parse_label), whose messages name the offending path: request
 # bodies therefore take the label as any JSON object and only *publish* LabelIn's shape.
 
-BreastBirads = Literal[0, 1, 2, 3, 4, 5]  # rules.BREAST_BIRADS
-FindingBirads = Literal[3, 4, 5]  # rules.FINDING_BIRADS
+BreastBirads = Literal[0, 1, 2, 3, 4, 5, 6]  # rules.ANY_BREAST_BIRADS (the project's scale)
+FindingBirads = Literal[2, 3, 4, 5]  # rules.ANY_FINDING_BIRADS (the project's range)
 Density = Literal["A", "B", "C", "D"]  # rules.DENSITIES
 
 _MEANINGS = ", ".join(f"{n} {meaning}" for n, meaning in rules.BIRADS_MEANINGS.items())
@@ -37,8 +45,9 @@ DensityValue = Annotated[
 FindingBiradsValue = Annotated[
     FindingBirads | None,
     Field(
-        description="The finding's BI-RADS (3-5): required for a graded lesion, null for a box "
-        "of associated features only."
+        description="The finding's BI-RADS (3-5 in VinDr's protocol, 2-5 where the project's "
+        "finding_birads rule says so): required for a graded lesion, null for a box of "
+        "associated features only."
     ),
 ]
 Coordinate = Annotated[float, Field(ge=-_LIMIT, le=_LIMIT)]
@@ -87,6 +96,14 @@ _NOT_IMAGED = (
     "Only in projects whose rules allow breast_not_imaged, and only for a breast without any "
     "image; left out (false) otherwise."
 )
+_PROBABILITY = (
+    "Your probability of malignancy for this breast, 0-100 (only in projects whose protocol "
+    "asks for it, rule probability_rating); left out otherwise."
+)
+ProbabilityValue = Annotated[
+    int | None,
+    Field(ge=0, le=100, description=_PROBABILITY, exclude_if=lambda v: v is None),
+]
 
 
 class BreastIn(BaseModel):
@@ -97,6 +114,7 @@ class BreastIn(BaseModel):
     birads: BreastBiradsValue = None
     density: DensityValue = None
     not_imaged: bool = Field(default=False, description=_NOT_IMAGED, exclude_if=lambda v: not v)
+    probability: ProbabilityValue = None
 
 
 class BreastOut(BaseModel):
@@ -106,6 +124,7 @@ class BreastOut(BaseModel):
     density: DensityValue
     # VinDr's shape is kept for a breast with images: the key appears only when true
     not_imaged: bool = Field(default=False, description=_NOT_IMAGED, exclude_if=lambda v: not v)
+    probability: ProbabilityValue = None
 
 
 class BreastsIn(BaseModel):
@@ -161,8 +180,55 @@ LabelJson = Annotated[dict[str, Any], _Publishes(LabelIn)]
 """A label in a request: any JSON object, checked by the parser; documented as LabelIn."""
 
 
+class SessionIn(BaseModel):
+    """A reader study's session ("modality")."""
+
+    name: str = Field(min_length=1, max_length=80, description="e.g. Unaided, AI-aided.")
+    aided: bool = Field(
+        default=False, description="Readers see the model's marks (a key toggles them)."
+    )
+    washout_days: int = Field(
+        default=0,
+        ge=0,
+        le=3650,
+        description="Days between a reader's first-session and this session's reading of the "
+        "same case (0 for the first session).",
+    )
+
+
+class SessionOut(SessionIn):
+    number: int
+
+
 class ProjectCreate(BaseModel):
     name: str = Field(max_length=500)
+    design: ProjectDesign = Field(
+        default=ProjectDesign.DOUBLE_READ,
+        description="double_read: two blinded readers, an arbiter on discordance; "
+        "reader_study: every reader of the pool (or of the study's block) reads every case.",
+    )
+    layout: StudyLayout = Field(
+        default=StudyLayout.FULLY_CROSSED,
+        description="A reader study: fully_crossed, or split_plot in `blocks` blocks.",
+    )
+    blocks: int | None = Field(default=None, ge=2, le=100)
+    sessions: list[SessionIn] = Field(
+        default_factory=list,
+        max_length=2,
+        description="A reader study's one or two sessions; one named 'Reading' when empty.",
+    )
+    order_seed: int | None = Field(
+        default=None,
+        ge=0,
+        lt=2**31,
+        description="The seed of each reader's shuffled case order (drawn and recorded when "
+        "omitted).",
+    )
+    truth_basis: TruthBasis = Field(
+        default=TruthBasis.REFERENCE,
+        description="Reader figures against the reference standard, or (said on every page "
+        "and export) against the project's consensus labels.",
+    )
     instructions: str = Field(default="", max_length=20000)
     vocabulary: list[dict[str, Any]] | None = Field(
         default=None, description="[{name, graded}]; VinDr's 10 finding categories when omitted."
@@ -172,7 +238,9 @@ class ProjectCreate(BaseModel):
         description="iou_threshold (0.3), birads_match ('exact' | 'screening'), "
         "max_birads_rule ('error' | 'warning'), breast_not_imaged (false: whether a study with "
         "a breast without any image may be added, with an override, and that breast answered "
-        "'not imaged').",
+        "'not imaged'); the label protocol: assessment_scale ('0-5' | '0-6'), finding_birads "
+        "('3-5' | '2-5'), probability_rating (false: a 0-100 probability of malignancy per "
+        "breast). The defaults are VinDr-Mammo's.",
     )
     idle_limit_seconds: int = Field(default=60, description="Longer gaps are not reading time.")
 
@@ -185,6 +253,12 @@ class ProjectOut(BaseModel):
     rules: dict[str, Any]
     idle_limit_seconds: int
     created_at: datetime
+    design: ProjectDesign
+    layout: StudyLayout | None = None
+    blocks: int | None = None
+    order_seed: int | None = None
+    truth_basis: TruthBasis
+    sessions: list[SessionOut] = Field(default_factory=list)
 
 
 class Pools(BaseModel):
@@ -239,6 +313,12 @@ class ReopenIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class TaskSessionOut(BaseModel):
+    number: int
+    name: str
+    aided: bool
+
+
 class TaskOut(BaseModel):
     id: int
     kind: TaskKind
@@ -247,6 +327,9 @@ class TaskOut(BaseModel):
     project_name: str
     study_id: str
     version: int
+    session: TaskSessionOut | None = Field(
+        default=None, description="A reader study's session of this reading."
+    )
     assigned_at: datetime
     started_at: datetime | None
     submitted_at: datetime | None
@@ -301,6 +384,19 @@ class TaskDetailOut(TaskOut):
 class DraftIn(BaseModel):
     label: LabelJson
     version: Count = Field(description="The version this edit was based on.")
+
+
+class SubmitIn(DraftIn):
+    aid: dict[str, Any] | None = Field(
+        default=None,
+        description='An aided session\'s read: {"accepted": [mark ids]}, the model marks the '
+        "reader took into the read (recorded with it).",
+    )
+
+
+class ExcludeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="e.g. images unreadable.")
+    version: Count = Field(description="The version this was based on.")
 
 
 class Hint(BaseModel):

@@ -16,6 +16,7 @@ class StudyStatus(StrEnum):
     READING = "reading"  # its two blinded reads are under way
     ARBITRATION = "arbitration"  # the reads disagreed: an arbiter decides
     FINAL = "final"  # its final label is set
+    COMPLETE = "complete"  # a reader study's study: every reader has answered it in every session
 
     @property
     def display(self) -> str:
@@ -33,7 +34,33 @@ _STUDY_STATUS_NAMES = {
     StudyStatus.READING: "In reading",
     StudyStatus.ARBITRATION: "Arbitration",
     StudyStatus.FINAL: "Final",
+    StudyStatus.COMPLETE: "Read by all",
 }
+
+
+class ProjectDesign(StrEnum):
+    """How a reading project is read (``ReadingProject.design``)."""
+
+    DOUBLE_READ = "double_read"  # two blinded readers per study, an arbiter on discordance
+    READER_STUDY = "reader_study"  # any number of readers per study, in one or two sessions
+
+    @property
+    def display(self) -> str:
+        return "Double reading" if self is ProjectDesign.DOUBLE_READ else "Reader study"
+
+
+class StudyLayout(StrEnum):
+    """Who reads which study in a reader study (``ReadingProject.layout``)."""
+
+    FULLY_CROSSED = "fully_crossed"  # every reader reads every study
+    SPLIT_PLOT = "split_plot"  # the studies in blocks, each block read by its own readers
+
+
+class TruthBasis(StrEnum):
+    """What a project's reader figures are computed against (``ReadingProject.truth_basis``)."""
+
+    REFERENCE = "reference"  # the imported reference standard (pathology, follow-up...)
+    CONSENSUS = "consensus"  # the project's final (consensus) labels, labelled as such
 
 
 class TaskKind(StrEnum):

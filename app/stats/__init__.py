@@ -8,6 +8,9 @@
 - ``mrmc``: multi-reader multi-case analysis: Obuchowski-Rockette with Hillis' denominator
   degrees of freedom (jackknife, DeLong or unbiased covariances), Dorfman-Berbaum-Metz, the
   single-treatment analysis and a model against the readers.
+- ``diagnostic``: seed 002's grouped accuracy: BI-RADS mapped to groups (VinDr's 1 / 2 / 3-5,
+  seed 002's 1 / 2-3 / 0-4-5), the confusion matrix against the reference, per-group
+  sensitivity and specificity with Wilson intervals, macro means.
 - ``agreement``: seeded percentile bootstrap intervals for any statistic over cases, and
   Gwet's AC2 (with Cohen's weighted kappa on the same weights) for ordinal scales.
 

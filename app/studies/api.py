@@ -1,14 +1,20 @@
-"""Reader-study API: the MRMC analysis of an uploaded ratings table (long layout)."""
+"""Reader-study API: the MRMC analysis of an uploaded ratings table (long layout) and of a
+reading project's own reads."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from app.auth.deps import AdminPrincipal
+from app.core.deps import Db
 from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES
+from app.core.ids import Id
+from app.reading import service as reading_service
+from app.studies import project_analysis
 from app.studies.analysis import Covariance, RatingsAnalysis, analyse
+from app.studies.project_analysis import ProjectAnalysis
 from app.studies.ratings_table import read_ratings_upload
 
 router = APIRouter(prefix="/api/v1", tags=["reader studies"], responses=ERROR_RESPONSES)
@@ -39,3 +45,23 @@ def analyse_ratings(
     fully crossed is refused with every problem named by its line. Nothing is stored."""
     study = read_ratings_upload(ratings.file)
     return analyse(study, covariance=covariance, alpha=alpha).to_dict()
+
+
+@router.get("/studies/projects/{project_id}/analysis", response_model=ProjectAnalysis)
+def analyse_project(
+    project_id: Id,
+    _: AdminPrincipal,
+    db: Db,
+    covariance: Annotated[Covariance, Query()] = "jackknife",
+    alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+) -> Any:
+    """The MRMC analysis of a reading project's own reads: one case per breast, each reader's
+    rating in each session (the probability of malignancy where the protocol asks for it, else
+    the ordinal BI-RADS with 0 between 3 and 4), against the reference standard or, when the
+    project says so, its consensus labels (``truth_note`` says which). Breasts some reader
+    did not rate (excluded, not imaged) or without a truth are listed in ``dropped`` with
+    their reasons. 409 ``not_analysable`` until enough breasts are read by everyone."""
+    project = reading_service.get_project(db, project_id)
+    return project_analysis.analyse_project(
+        db, project, covariance=covariance, alpha=alpha
+    ).to_dict()

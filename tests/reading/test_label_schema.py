@@ -68,9 +68,12 @@ def assert_documents_a_label(spec: Spec, label: dict[str, Any], *, sent: bool) -
     assert set(breasts["properties"]) == {"R", "L"}
     for laterality in ("R", "L"):
         breast = spec.field(breasts, laterality)
-        assert enum_of(spec, breast["properties"]["birads"]) == [0, 1, 2, 3, 4, 5]
+        # every value a protocol may allow (VinDr's 0-5, or 0-6); each project's own scale is
+        # applied by validation
+        assert enum_of(spec, breast["properties"]["birads"]) == [0, 1, 2, 3, 4, 5, 6]
         assert enum_of(spec, breast["properties"]["density"]) == ["A", "B", "C", "D"]
         assert "BI-RADS" in breast["properties"]["birads"]["description"]
+        assert "probability" in breast["properties"]
     box = spec.resolve(spec.field(label, "boxes")["items"])
     corners = ("xmin", "ymin", "xmax", "ymax")
     assert set(box["properties"]) == {"id", "image_id", *corners, "categories", "birads"}
@@ -80,7 +83,7 @@ def assert_documents_a_label(spec: Spec, label: dict[str, Any], *, sent: bool) -
     assert categories["type"] == "array"
     assert categories["items"]["type"] == "string"
     assert "Mass" in categories["description"]
-    assert enum_of(spec, box["properties"]["birads"]) == [3, 4, 5]
+    assert enum_of(spec, box["properties"]["birads"]) == [2, 3, 4, 5]
     if sent:  # a draft may leave things out, but never adds unknown keys
         assert label["additionalProperties"] is False
         assert "birads" not in box["required"]
@@ -108,8 +111,10 @@ def test_openapi_documents_the_label_sent_and_returned(client) -> None:
 
 
 def test_the_published_values_are_the_rules() -> None:
-    assert get_args(BreastBirads) == rules.BREAST_BIRADS
-    assert get_args(FindingBirads) == rules.FINDING_BIRADS
+    assert get_args(BreastBirads) == rules.ANY_BREAST_BIRADS
+    assert get_args(FindingBirads) == rules.ANY_FINDING_BIRADS
+    assert set(rules.ANY_BREAST_BIRADS) == set().union(*rules.ASSESSMENT_SCALES.values())
+    assert set(rules.ANY_FINDING_BIRADS) == set().union(*rules.FINDING_RANGES.values())
     assert get_args(Density) == rules.DENSITIES
 
 

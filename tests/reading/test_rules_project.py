@@ -22,7 +22,11 @@ def test_project_rules_defaults_and_json() -> None:
         "birads_match": "exact",
         "max_birads_rule": "error",
         "breast_not_imaged": False,
+        "assessment_scale": "0-5",
+        "finding_birads": "3-5",
+        "probability_rating": False,
     }
+    assert DEFAULT_RULES.is_vindr_protocol
     custom = ProjectRules(iou_threshold=0.5, birads_match="screening", max_birads_rule="warning")
     assert ProjectRules.from_json(custom.to_json()) == custom
     assert ProjectRules(iou_threshold=1).iou_threshold == 1.0

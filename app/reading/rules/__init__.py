@@ -34,6 +34,8 @@ from app.reading.rules.concordance import (
     pair_boxes,
 )
 from app.reading.rules.label import (
+    ANY_BREAST_BIRADS,
+    ANY_FINDING_BIRADS,
     BIRADS_MEANINGS,
     BOX_ID_PATTERN,
     BREAST_BIRADS,
@@ -48,6 +50,7 @@ from app.reading.rules.label import (
     MAX_CATEGORY_LENGTH,
     MAX_IMAGE_ID_LENGTH,
     MAX_NOTE_LENGTH,
+    PROBABILITY_RANGE,
     Box,
     BreastRead,
     Label,
@@ -56,7 +59,9 @@ from app.reading.rules.label import (
     parse_label,
 )
 from app.reading.rules.project import (
+    ASSESSMENT_SCALES,
     DEFAULT_RULES,
+    FINDING_RANGES,
     SCREENING_GROUPS,
     BiradsMatch,
     ProjectRules,
@@ -76,6 +81,9 @@ from app.reading.rules.vocabulary import (
 )
 
 __all__ = [
+    "ANY_BREAST_BIRADS",
+    "ANY_FINDING_BIRADS",
+    "ASSESSMENT_SCALES",
     "BIRADS_MEANINGS",
     "BOX_ID_PATTERN",
     "BREAST_BIRADS",
@@ -86,6 +94,7 @@ __all__ = [
     "DENSITIES",
     "DENSITY_MEANINGS",
     "FINDING_BIRADS",
+    "FINDING_RANGES",
     "LATERALITIES",
     "MAX_BOXES",
     "MAX_CATEGORIES_PER_BOX",
@@ -94,6 +103,7 @@ __all__ = [
     "MAX_NOTE_LENGTH",
     "MAX_OVERRIDE_LENGTH",
     "NO_FINDING",
+    "PROBABILITY_RANGE",
     "SCREENING_GROUPS",
     "VINDR_ASSOCIATED",
     "VINDR_GRADED",

@@ -17,8 +17,14 @@ from typing import Any
 
 LATERALITIES = ("R", "L")
 BREAST_NAMES = {"R": "Right breast", "L": "Left breast"}
+# VinDr's protocol (the default); a project's protocol may widen both (see ``ProjectRules``)
 BREAST_BIRADS = (0, 1, 2, 3, 4, 5)
 FINDING_BIRADS = (3, 4, 5)
+# every value any protocol allows: what the parser accepts (validation then applies the
+# project's own protocol)
+ANY_BREAST_BIRADS = (0, 1, 2, 3, 4, 5, 6)
+ANY_FINDING_BIRADS = (2, 3, 4, 5)
+PROBABILITY_RANGE = (0, 100)
 DENSITIES = ("A", "B", "C", "D")
 BIRADS_MEANINGS = {
     0: "incomplete",
@@ -27,6 +33,7 @@ BIRADS_MEANINGS = {
     3: "probably benign",
     4: "suspicious",
     5: "highly suggestive of malignancy",
+    6: "known biopsy-proven malignancy",
 }
 # BI-RADS breast composition (5th edition), as the reading screen explains each letter.
 DENSITY_MEANINGS = {
@@ -59,16 +66,21 @@ class LabelError(ValueError):
 @dataclass(frozen=True)
 class BreastRead:
     """One breast's assessment. ``not_imaged``: the exam has no image of this breast, so it
-    has no BI-RADS or density (only in projects that allow it, see ``ProjectRules``)."""
+    has no BI-RADS or density (only in projects that allow it, see ``ProjectRules``).
+    ``probability``: the reader's probability of malignancy, 0-100 (only in projects whose
+    protocol asks for it: the usual ROC rating beside BI-RADS)."""
 
     birads: int | None = None
     density: str | None = None
     not_imaged: bool = False
+    probability: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        # VinDr's shape for a breast with images, unchanged; the flag only where it is set
+        # VinDr's shape for a breast with images, unchanged; the extra keys only where set
         if self.not_imaged:
             return {"birads": None, "density": None, "not_imaged": True}
+        if self.probability is not None:
+            return {"birads": self.birads, "density": self.density, "probability": self.probability}
         return {"birads": self.birads, "density": self.density}
 
 
@@ -198,19 +210,32 @@ def _parse_breasts(value: object) -> tuple[BreastRead, BreastRead]:
 def _parse_breast(value: object, path: str) -> BreastRead:
     _require_mapping(value, path)
     assert isinstance(value, Mapping)
-    _refuse_unknown_keys(value, {"birads", "density", "not_imaged"}, f"{path}.")
-    birads = _parse_optional_int(value.get("birads"), BREAST_BIRADS, f"{path}.birads")
+    _refuse_unknown_keys(value, {"birads", "density", "not_imaged", "probability"}, f"{path}.")
+    birads = _parse_optional_int(value.get("birads"), ANY_BREAST_BIRADS, f"{path}.birads")
+    probability = _parse_probability(value.get("probability"), f"{path}.probability")
     density = value.get("density")
     if density is not None and density not in DENSITIES:
         raise LabelError(f"{path}.density", "must be 'A', 'B', 'C', 'D' or null.")
     not_imaged = value.get("not_imaged", False)
     if not isinstance(not_imaged, bool):
         raise LabelError(f"{path}.not_imaged", "must be true or false.")
-    if not_imaged and (birads is not None or density is not None):
+    if not_imaged and (birads is not None or density is not None or probability is not None):
         raise LabelError(
-            f"{path}.not_imaged", "a breast not imaged has no BI-RADS or density; leave them null."
+            f"{path}.not_imaged",
+            "a breast not imaged has no BI-RADS or density (nor a probability); leave them null.",
         )
-    return BreastRead(birads=birads, density=density, not_imaged=not_imaged)
+    return BreastRead(
+        birads=birads, density=density, not_imaged=not_imaged, probability=probability
+    )
+
+
+def _parse_probability(value: object, path: str) -> int | None:
+    low, high = PROBABILITY_RANGE
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise LabelError(path, f"must be a whole number from {low} to {high}, or null.")
+    return value
 
 
 def _parse_optional_int(value: object, allowed: tuple[int, ...], path: str) -> int | None:
@@ -267,7 +292,7 @@ def _parse_box(value: object, path: str) -> Box:
         xmax=xmax,
         ymax=ymax,
         categories=_parse_categories(value["categories"], f"{path}.categories"),
-        birads=_parse_optional_int(value.get("birads"), FINDING_BIRADS, f"{path}.birads"),
+        birads=_parse_optional_int(value.get("birads"), ANY_FINDING_BIRADS, f"{path}.birads"),
     )
 
 

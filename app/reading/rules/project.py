@@ -9,27 +9,44 @@ from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 BiradsMatch = Literal["exact", "screening"]
+AssessmentScale = Literal["0-5", "0-6"]
+FindingRange = Literal["3-5", "2-5"]
+ASSESSMENT_SCALES: Mapping[str, tuple[int, ...]] = {
+    "0-5": (0, 1, 2, 3, 4, 5),
+    "0-6": (0, 1, 2, 3, 4, 5, 6),
+}
+FINDING_RANGES: Mapping[str, tuple[int, ...]] = {"3-5": (3, 4, 5), "2-5": (2, 3, 4, 5)}
 
 # VinDr's usage notes map BI-RADS to three screening categories; BI-RADS 0 (incomplete)
 # means "call back", like 3-5.
 SCREENING_GROUPS: Mapping[str, frozenset[int]] = {
     "normal": frozenset({1}),
     "benign": frozenset({2}),
-    "recall": frozenset({0, 3, 4, 5}),
+    "recall": frozenset({0, 3, 4, 5, 6}),
 }
 
 
 @dataclass(frozen=True)
 class ProjectRules:
-    """How strict a project is. ``iou_threshold`` must be above 0: at 0 any two boxes on an
-    image would pair, however far apart. ``breast_not_imaged``: a study with a breast without
-    any image may be added (with an override) and that breast is answered "not imaged"."""
+    """How strict a project is, and its label protocol. ``iou_threshold`` must be above 0: at
+    0 any two boxes on an image would pair, however far apart. ``breast_not_imaged``: a study
+    with a breast without any image may be added (with an override) and that breast is
+    answered "not imaged".
+
+    The protocol (VinDr-Mammo's by default, so a VinDr project's reads and exports are
+    unchanged): ``assessment_scale`` the breast BI-RADS a reader may give ("0-5", or "0-6"
+    with 6 for a known biopsy-proven cancer); ``finding_birads`` the BI-RADS a boxed lesion may
+    carry ("3-5" as VinDr, or "2-5" as seed 002's "a region per mass with BI-RADS 2-5");
+    ``probability_rating`` whether each breast also gets a probability of malignancy 0-100."""
 
     iou_threshold: float = 0.3
     birads_match: BiradsMatch = "exact"
     max_birads_rule: Severity = "error"
     # whether a study with a breast without any image may be read (that breast "not imaged")
     breast_not_imaged: bool = False
+    assessment_scale: AssessmentScale = "0-5"
+    finding_birads: FindingRange = "3-5"
+    probability_rating: bool = False
 
     def __post_init__(self) -> None:
         threshold = self.iou_threshold
@@ -46,10 +63,34 @@ class ProjectRules:
             raise ValueError(
                 f"max_birads_rule must be 'error' or 'warning'; got {self.max_birads_rule!r}."
             )
-        if not isinstance(self.breast_not_imaged, bool):
+        for flag in ("breast_not_imaged", "probability_rating"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be true or false; got {getattr(self, flag)!r}.")
+        if self.assessment_scale not in ASSESSMENT_SCALES:
             raise ValueError(
-                f"breast_not_imaged must be true or false; got {self.breast_not_imaged!r}."
+                f"assessment_scale must be '0-5' or '0-6'; got {self.assessment_scale!r}."
             )
+        if self.finding_birads not in FINDING_RANGES:
+            raise ValueError(f"finding_birads must be '3-5' or '2-5'; got {self.finding_birads!r}.")
+
+    @property
+    def breast_birads(self) -> tuple[int, ...]:
+        """The breast BI-RADS values this protocol allows."""
+        return ASSESSMENT_SCALES[self.assessment_scale]
+
+    @property
+    def finding_birads_values(self) -> tuple[int, ...]:
+        """The BI-RADS values a boxed lesion may carry in this protocol."""
+        return FINDING_RANGES[self.finding_birads]
+
+    @property
+    def is_vindr_protocol(self) -> bool:
+        """Whether reads follow VinDr-Mammo's protocol (what its export format can hold)."""
+        return (
+            self.assessment_scale == "0-5"
+            and self.finding_birads == "3-5"
+            and not self.probability_rating
+        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProjectRules:

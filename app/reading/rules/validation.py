@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.reading.rules.label import (
-    BREAST_BIRADS,
     BREAST_NAMES,
     DENSITIES,
-    FINDING_BIRADS,
     LATERALITIES,
     Box,
     BreastRead,
@@ -57,7 +55,7 @@ def validate(
     for lat in LATERALITIES:
         found += _breast_value_problems(lat, label.breast(lat), lat in imaged, rules)
     for box in label.boxes:
-        found += _box_problems(box, images, vocabulary)
+        found += _box_problems(box, images, vocabulary, rules)
         found += _box_placement_problems(box, (sizes or {}).get(box.image_id))
     for lat in LATERALITIES:
         if not (label.breast(lat).not_imaged or (rules.breast_not_imaged and lat not in imaged)):
@@ -77,13 +75,29 @@ def _breast_value_problems(
     if breast.not_imaged or (rules.breast_not_imaged and not has_images):
         return _not_imaged_problems(lat, breast, has_images, rules)
     found = []
+    scale = rules.assessment_scale
     if breast.birads is None:
-        found.append(Violation(f"{path}.birads", f"{name}: choose a BI-RADS assessment (0-5)."))
-    elif breast.birads not in BREAST_BIRADS:
+        found.append(Violation(f"{path}.birads", f"{name}: choose a BI-RADS assessment ({scale})."))
+    elif breast.birads not in rules.breast_birads:
         found.append(
             Violation(
                 f"{path}.birads",
-                f"{name}: BI-RADS {breast.birads} is not an assessment category; choose 0-5.",
+                f"{name}: BI-RADS {breast.birads} is not an assessment category of this "
+                f"project; choose {scale}.",
+            )
+        )
+    if rules.probability_rating and breast.probability is None:
+        found.append(
+            Violation(
+                f"{path}.probability",
+                f"{name}: give your probability of malignancy (0-100).",
+            )
+        )
+    elif not rules.probability_rating and breast.probability is not None:
+        found.append(
+            Violation(
+                f"{path}.probability",
+                f"{name}: this project does not ask for a probability of malignancy; clear it.",
             )
         )
     if breast.density is None:
@@ -121,7 +135,9 @@ def _not_imaged_problems(
     return []
 
 
-def _box_problems(box: Box, images: Mapping[str, str], vocabulary: Vocabulary) -> list[Violation]:
+def _box_problems(
+    box: Box, images: Mapping[str, str], vocabulary: Vocabulary, rules: ProjectRules
+) -> list[Violation]:
     path, what = f"boxes.{box.id}", box_name(box)
     found = []
     if box.image_id not in images:
@@ -141,7 +157,7 @@ def _box_problems(box: Box, images: Mapping[str, str], vocabulary: Vocabulary) -
             )
         )
     found += _category_problems(box, path, what, vocabulary)
-    found += _finding_birads_problems(box, path, what, vocabulary)
+    found += _finding_birads_problems(box, path, what, vocabulary, rules)
     return found
 
 
@@ -183,18 +199,21 @@ def _category_problems(box: Box, path: str, what: str, vocabulary: Vocabulary) -
 
 
 def _finding_birads_problems(
-    box: Box, path: str, what: str, vocabulary: Vocabulary
+    box: Box, path: str, what: str, vocabulary: Vocabulary, rules: ProjectRules
 ) -> list[Violation]:
     path = f"{path}.birads"
+    allowed = rules.finding_birads_values
+    choices = ", ".join(str(value) for value in allowed[:-1]) + f" or {allowed[-1]}"
     if vocabulary.is_graded(box.categories):
         if box.birads is None:
-            return [Violation(path, f"{what}: choose a finding BI-RADS (3, 4 or 5).")]
-        if box.birads not in FINDING_BIRADS:
+            return [Violation(path, f"{what}: choose a finding BI-RADS ({choices}).")]
+        if box.birads not in allowed:
+            benign = " (benign findings are not boxed)" if 2 not in allowed else ""
             return [
                 Violation(
                     path,
                     f"{what}: finding BI-RADS {box.birads} is not allowed; a boxed lesion is "
-                    "BI-RADS 3, 4 or 5 (benign findings are not boxed).",
+                    f"BI-RADS {choices}{benign}.",
                 )
             ]
     elif vocabulary.is_associated_only(box.categories) and box.birads is not None:
@@ -224,27 +243,32 @@ def _breast_consistency_problems(
             f"remove {_the_boxes(boxes, 'boxes')} or change the assessment."
         )
         return [Violation(path, message)]
-    if birads == 2 and graded:
+    benign_boxed = 2 in rules.finding_birads_values
+    if birads == 2 and graded and not benign_boxed:
         message = (
             f"{name}: BI-RADS 2 (benign) cannot have boxed lesions (benign findings are not "
             f"boxed); remove {_the_boxes(graded, 'lesion boxes')} or change the assessment."
         )
         return [Violation(path, message)]
-    if birads not in FINDING_BIRADS:
-        return []
+    if birads is None or birads < 2 or birads not in rules.breast_birads:
+        return []  # BI-RADS 0 (incomplete) allows anything; a value off the scale is reported
+    if birads == 2:
+        return _highest_finding_problems(lat, birads, graded, rules)
     if not graded:
         message = (
             f"{name}: {birads_text(birads)} needs at least one boxed lesion on one of its "
             "views; mark the finding or change the assessment."
         )
         return [Violation(path, message)]
+    if birads not in rules.finding_birads_values:
+        return []  # BI-RADS 6, a known cancer: its lesion keeps its own grade
     return _highest_finding_problems(lat, birads, graded, rules)
 
 
 def _highest_finding_problems(
     lat: str, birads: int, graded: Sequence[Box], rules: ProjectRules
 ) -> list[Violation]:
-    grades = [box.birads for box in graded if box.birads in FINDING_BIRADS]
+    grades = [box.birads for box in graded if box.birads in rules.finding_birads_values]
     if not grades or max(grades) == birads:
         return []  # boxes without a valid finding BI-RADS are reported on the box
     message = (

@@ -4,6 +4,7 @@
 - :mod:`.assignment`: who reads what (two readers per study, arbiters, reassigning);
 - :mod:`.tasks`: a reader's own tasks, opening one, active time, what a reader may see;
 - :mod:`.workflow`: a read from draft to submission to final or arbitration, and reopening;
+- :mod:`.reader_study`: a reader study's design, sessions, assignment, washout, exclusions;
 - :mod:`.project_progress`: a project's progress figures;
 - :mod:`.review`: an administrator's review of one study (reads, arbitration, history);
 - :mod:`.dataset`: studies arriving from a released dataset, and the splits kept between
@@ -55,6 +56,14 @@ from app.reading.service.projects import (
     studies_with_a_breast_not_imaged,
     update_settings,
 )
+from app.reading.service.reader_study import (
+    NewSession,
+    StudyDesign,
+    assign_reader_study,
+    is_reader_study,
+    sessions_of,
+    washout_waits,
+)
 from app.reading.service.review import (
     ReopenedLabel,
     ReviewedRead,
@@ -74,6 +83,7 @@ from app.reading.service.tasks import (
 from app.reading.service.workflow import (
     SubmitResult,
     arbitration_inputs,
+    exclude,
     finalise,
     image_sizes_of,
     images_of,
@@ -86,12 +96,14 @@ from app.reading.service.workflow import (
 
 __all__ = [
     "NewProject",
+    "NewSession",
     "Progress",
     "ReaderProgress",
     "ReleasedStudy",
     "ReopenedLabel",
     "ReviewedRead",
     "SettingsChange",
+    "StudyDesign",
     "StudyReview",
     "SubmitResult",
     "TaskQuery",
@@ -103,17 +115,20 @@ __all__ = [
     "assign_arbiter",
     "assign_balanced",
     "assign_pair",
+    "assign_reader_study",
     "assign_waiting_arbitrations",
     "can_view_study",
     "checked_project_name",
     "complete_study_count",
     "complete_study_ids",
     "create_project",
+    "exclude",
     "finalise",
     "get_project",
     "get_project_study",
     "image_sizes_of",
     "images_of",
+    "is_reader_study",
     "keep_splits",
     "list_projects",
     "log_submission",
@@ -134,6 +149,7 @@ __all__ = [
     "reopen",
     "rules",
     "save_draft",
+    "sessions_of",
     "set_pool",
     "set_pools",
     "settings_lock",
@@ -143,4 +159,5 @@ __all__ = [
     "submit",
     "task_study",
     "update_settings",
+    "washout_waits",
 ]

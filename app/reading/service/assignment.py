@@ -25,6 +25,7 @@ from app.reading.service.projects import (
     members,
     set_pool,
 )
+from app.reading.service.reader_study import assign_reader_study, is_reader_study
 from app.reading.states import Pool, StudyStatus, TaskKind, TaskStatus
 
 
@@ -53,7 +54,10 @@ def _least_loaded(candidates: Iterable[int], load: Counter[int], exclude: set[in
 
 def assign_balanced(db: Session, actor: Actor, project: ReadingProject) -> int:
     """Give every unassigned study two different readers, and a study that came with a first
-    read (an imported release) its second one; the least loaded first."""
+    read (an imported release) its second one; the least loaded first. A reader study's
+    studies get every reading its design asks for instead (:func:`assign_reader_study`)."""
+    if is_reader_study(project):
+        return assign_reader_study(db, actor, project)
     pool = [u.id for u in members(db, project, Pool.READERS)]
     if len(pool) < 2:
         raise field_error(Pool.READERS, "Put at least two readers in the project's reader pool.")
@@ -120,7 +124,13 @@ def _assign_second_reads(
 def assign_pair(
     db: Session, actor: Actor, project: ReadingProject, study_id: str, reader_ids: Sequence[int]
 ) -> ProjectStudy:
-    """Explicit pair for one unassigned study."""
+    """Explicit pair for one unassigned study (double reading only)."""
+    if is_reader_study(project):
+        raise Conflict(
+            "A reader study's readers follow its design (every reader of the study's block); "
+            "assign without pairs.",
+            code="reader_study",
+        )
     project_study = get_project_study(db, project, study_id)
     if project_study.status != StudyStatus.UNASSIGNED:
         raise Conflict(
@@ -160,6 +170,12 @@ def reassign(
     if task.status not in TaskStatus.open():
         raise Conflict("Only a task not yet submitted can be reassigned.", code="not_open")
     project = task.project_study.project
+    if is_reader_study(project):
+        raise Conflict(
+            "A reader study's readings stay with their readers: every reader reads every case "
+            "of their block, so another reader would read this case twice or break the design.",
+            code="reader_study",
+        )
     pool = Pool.READERS if task.kind == TaskKind.READ else Pool.ARBITERS
     if user_id not in {u.id for u in members(db, project, pool)}:
         raise field_error("user_id", f"The new person must be in the project's {pool} pool.")

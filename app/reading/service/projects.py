@@ -21,6 +21,7 @@ from app.imaging import qc
 from app.imaging.models import Image, QcFlag, Study
 from app.reading import rules
 from app.reading.models import ProjectMember, ProjectStudy, ReadingProject, ReadSubmission
+from app.reading.service.reader_study import StudyDesign, apply_design, refuse_leaving_readers
 from app.reading.states import StudyStatus
 
 
@@ -31,6 +32,7 @@ class NewProject:
     vocabulary: list[dict[str, Any]] | None = None
     rules: dict[str, Any] | None = None
     idle_limit_seconds: int = 60
+    design: StudyDesign | None = None
 
 
 def checked_project_name(db: Session, name: str) -> str:
@@ -64,8 +66,15 @@ def add_project(db: Session, actor: Actor, new: NewProject) -> ReadingProject:
     )
     db.add(project)
     db.flush()
+    apply_design(db, project, new.design or StudyDesign())
     record(
-        db, actor, "project.created", object_type="reading_project", object_id=project.id, name=name
+        db,
+        actor,
+        "project.created",
+        object_type="reading_project",
+        object_id=project.id,
+        name=name,
+        design=project.design,
     )
     return project
 
@@ -230,6 +239,7 @@ def set_pool(
 ) -> list[User]:
     users = active_users(db, user_ids, pool, f"put these users in the {pool} pool")
     wanted = {u.id for u in users}
+    refuse_leaving_readers(db, project, pool, wanted)
     current = db.scalars(
         select(ProjectMember).where(
             ProjectMember.project_id == project.id, ProjectMember.pool == pool

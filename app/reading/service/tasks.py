@@ -3,7 +3,7 @@ see (blinding: a reader reaches only their own tasks and the studies they are on
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
@@ -11,7 +11,8 @@ from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound
 from app.imaging.models import Study
 from app.reading import rules
-from app.reading.models import ProjectStudy, ReadTask
+from app.reading.models import ProjectStudy, ReadingSession, ReadTask
+from app.reading.service.reader_study import washout_waits
 from app.reading.states import TaskStatus
 
 
@@ -25,15 +26,37 @@ def my_tasks(db: Session, user: User, project_id: int | None = None) -> list[Rea
     return list(db.scalars(statement.order_by(ReadTask.id)))
 
 
+NEXT_BATCH = 200
+
+
 def next_task(db: Session, user: User, project_id: int | None = None) -> ReadTask | None:
-    """Resume the task in progress, else the oldest pending one."""
-    statement = select(ReadTask).where(
-        ReadTask.user_id == user.id, ReadTask.status.in_(TaskStatus.open())
+    """Resume the task in progress, else the first pending one: in a reader study the first
+    in the reader's shuffled order, session 1 before session 2, skipping a second-session
+    reading still in its washout."""
+    statement = (
+        select(ReadTask)
+        .outerjoin(ReadingSession, ReadTask.session_id == ReadingSession.id)
+        .where(ReadTask.user_id == user.id, ReadTask.status.in_(TaskStatus.open()))
     )
     if project_id is not None:
         statement = statement.join(ProjectStudy).where(ProjectStudy.project_id == project_id)
-    in_progress_first = (ReadTask.status != TaskStatus.IN_PROGRESS, ReadTask.id)
-    return db.scalars(statement.order_by(*in_progress_first).limit(1)).first()
+    order = (
+        ReadTask.status != TaskStatus.IN_PROGRESS,
+        func.coalesce(ReadingSession.number, 0),
+        func.coalesce(ReadTask.position, 0),
+        ReadTask.id,
+    )
+    offset = 0
+    while True:
+        batch = list(db.scalars(statement.order_by(*order).limit(NEXT_BATCH).offset(offset)))
+        waits = washout_waits(db, batch)
+        for task in batch:
+            wait = waits.get(task.id)
+            if wait is None or wait.ready:
+                return task
+        if len(batch) < NEXT_BATCH:
+            return None
+        offset += NEXT_BATCH
 
 
 def own_task(db: Session, user: User, task_id: int) -> ReadTask:

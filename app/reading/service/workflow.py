@@ -27,8 +27,16 @@ from app.reading.models import (
     ReadTask,
 )
 from app.reading.service.assignment import assign_arbiter
+from app.reading.service.reader_study import (
+    checked_exclusion,
+    complete_if_read,
+    is_reader_study,
+    refuse_waiting,
+)
 from app.reading.service.tasks import own_task, touch
 from app.reading.states import FinalSource, StudyStatus, TaskKind, TaskStatus
+
+MAX_AID_MARKS = 500
 
 
 def images_of(project_study: ProjectStudy) -> dict[str, str]:
@@ -79,6 +87,7 @@ def save_draft(
     task = own_task(db, user, task_id)
     if task.status == TaskStatus.SUBMITTED:
         raise Conflict("This case is submitted; it can no longer change.", code="submitted")
+    refuse_waiting(db, task)
     label = _parse(data)
     _check_version(task, version)
     task.draft = label.to_json()
@@ -96,8 +105,36 @@ class SubmitResult:
     repeated: bool = False
 
 
+def checked_aid(task: ReadTask, aid: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What an aided read says of the model's marks: ``{"accepted": [mark ids]}`` (the marks
+    the reader took into their read). Only in an aided session's task."""
+    if aid is None:
+        return None
+    if task.session is None or not task.session.aided:
+        raise field_error("aid", "Only a read in an aided session says which model marks it took.")
+    accepted = aid.get("accepted", []) if isinstance(aid, dict) else None
+    if (
+        not isinstance(aid, dict)
+        or set(aid) - {"accepted"}
+        or not isinstance(accepted, list)
+        or len(accepted) > MAX_AID_MARKS
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in accepted)
+    ):
+        raise field_error(
+            "aid",
+            f'Give the accepted model marks as {{"accepted": [mark ids]}} '
+            f"(at most {MAX_AID_MARKS} positive whole numbers).",
+        )
+    return {"accepted": sorted(set(accepted))}
+
+
 def submit(
-    db: Session, actor: Actor, task_id: int, data: dict[str, Any], version: int
+    db: Session,
+    actor: Actor,
+    task_id: int,
+    data: dict[str, Any],
+    version: int,
+    aid: dict[str, Any] | None = None,
 ) -> SubmitResult:
     assert actor.user is not None
     serialise_on(db, ReadTask.version, task_id)  # a double-clicked submit is applied once
@@ -107,8 +144,10 @@ def submit(
     # both reads of a study submitted at once: the second must see the first to compare them
     serialise_on(db, ProjectStudy.status, task.project_study_id)
     db.refresh(task.project_study)
+    refuse_waiting(db, task)
     label = _parse(data)
     _check_version(task, version)
+    accepted = checked_aid(task, aid)
     violations = _violations(task, label)
     errors = [v for v in violations if v.severity == "error"]
     if errors:
@@ -123,7 +162,9 @@ def submit(
     task.status = TaskStatus.SUBMITTED
     task.submitted_at = utcnow()
     warnings = [v for v in violations if v.severity != "error"]
-    log_submission(db, task, label, [{"field": w.field, "message": w.message} for w in warnings])
+    log_submission(
+        db, task, label, [{"field": w.field, "message": w.message} for w in warnings], aid=accepted
+    )
     action = "arbitration.submitted" if task.kind == TaskKind.ARBITRATE else "read.submitted"
     record(
         db,
@@ -143,8 +184,51 @@ def submit(
     return SubmitResult(task, task.project_study.status, warnings)
 
 
+def exclude(db: Session, actor: Actor, task_id: int, reason: str, version: int) -> SubmitResult:
+    """A reader study's reader sets a case aside (unreadable images...) with a reason: the
+    task is done, its answer in the log is the exclusion, listed with the study's results."""
+    assert actor.user is not None
+    serialise_on(db, ReadTask.version, task_id)
+    task = own_task(db, actor.user, task_id)
+    if task.status == TaskStatus.SUBMITTED:
+        raise Conflict("This case is submitted already; it can no longer change.", code="submitted")
+    if not is_reader_study(task.project_study.project):
+        raise Conflict(
+            "Only a reader study's cases can be excluded; in double reading every case is read "
+            "(flag an unreadable image in QC instead).",
+            code="not_reader_study",
+        )
+    serialise_on(db, ProjectStudy.status, task.project_study_id)
+    db.refresh(task.project_study)
+    reason = checked_exclusion(reason)
+    _check_version(task, version)
+    touch(task)
+    task.version += 1
+    task.status = TaskStatus.SUBMITTED
+    task.submitted_at = utcnow()
+    log_submission(db, task, rules.empty_label(), [], exclusion=reason)
+    record(
+        db,
+        actor,
+        "read.excluded",
+        object_type="read_task",
+        object_id=task.id,
+        study_id=task.project_study.study.study_id,
+        reason=reason,
+    )
+    complete_if_read(db, task.project_study)
+    db.commit()
+    return SubmitResult(task, task.project_study.status, [])
+
+
 def log_submission(
-    db: Session, task: ReadTask, label: rules.Label, warnings: list[dict[str, str]]
+    db: Session,
+    task: ReadTask,
+    label: rules.Label,
+    warnings: list[dict[str, str]],
+    *,
+    exclusion: str | None = None,
+    aid: dict[str, Any] | None = None,
 ) -> ReadSubmission:
     """The submitted task's answer, added to the append-only log."""
     submission = ReadSubmission(
@@ -158,6 +242,9 @@ def log_submission(
         started_at=task.started_at,
         submitted_at=task.submitted_at,
         active_seconds=task.active_seconds,
+        session_id=task.session_id,
+        exclusion=exclusion,
+        aid=aid,
     )
     db.add(submission)
     return submission
@@ -178,7 +265,11 @@ def _submitted_reads(db: Session, project_study: ProjectStudy) -> list[ReadSubmi
 def _advance(
     db: Session, actor: Actor, project_study: ProjectStudy, arbitrated: rules.Label | None
 ) -> None:
-    """After a submission: final when arbitrated or concordant, else off to an arbiter."""
+    """After a submission: final when arbitrated or concordant, else off to an arbiter; a
+    reader study's study is complete once every reading of it is in."""
+    if is_reader_study(project_study.project):
+        complete_if_read(db, project_study)
+        return
     db.flush()
     if arbitrated is not None:
         finalise(project_study, arbitrated, FinalSource.ARBITRATION)
