@@ -50,6 +50,7 @@ from app.reading import api as reading_api
 from app.reading import pages as reading_pages
 from app.studies import api as studies_api
 from app.studies import pages as studies_pages
+from app.studies import predictions_api as studies_predictions_api
 from app.studies import reference_api as studies_reference_api
 
 log = logging.getLogger("mammoread")
@@ -71,6 +72,7 @@ ROUTERS = (
     export_api.router,
     studies_api.router,
     studies_reference_api.router,
+    studies_predictions_api.router,
     auth_pages.router,
     audit_routes.pages,
     studies_pages.router,  # before imaging's /studies/{study_id}

@@ -3,17 +3,18 @@ reading project's own reads."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from app.auth.deps import AdminPrincipal
 from app.core.deps import Db
 from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES
 from app.core.ids import Id
 from app.reading import service as reading_service
-from app.studies import project_analysis
+from app.studies import project_accuracy, project_analysis
 from app.studies.analysis import Covariance, RatingsAnalysis, analyse
+from app.studies.project_accuracy import ProjectAccuracy
 from app.studies.project_analysis import ProjectAnalysis
 from app.studies.ratings_table import read_ratings_upload
 
@@ -65,3 +66,42 @@ def analyse_project(
     return project_analysis.analyse_project(
         db, project, covariance=covariance, alpha=alpha
     ).to_dict()
+
+
+@router.get(
+    "/studies/projects/{project_id}/ratings",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "text/plain": {}}}},
+)
+def project_ratings(
+    project_id: Id,
+    _: AdminPrincipal,
+    db: Db,
+    layout: Annotated[Literal["mrmcaov", "imrmc"], Query()] = "mrmcaov",
+) -> Response:
+    """The ratings the analysis uses, for another tool: MRMCaov's long CSV (``reader,
+    treatment, case, truth, rating``) or iMRMC's ``.imrmc`` text (also read by RJafroc). The
+    file name says what the truth is (``reference-truth`` or ``consensus-truth``)."""
+    project = reading_service.get_project(db, project_id)
+    exported = project_analysis.ratings_file(db, project, layout)
+    return Response(
+        exported.content,
+        media_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.file_name}"'},
+    )
+
+
+@router.get("/studies/projects/{project_id}/accuracy", response_model=ProjectAccuracy)
+def project_accuracy_tables(
+    project_id: Id,
+    _: AdminPrincipal,
+    db: Db,
+    mapping: Annotated[Literal["seed002", "vindr"], Query()] = "seed002",
+) -> Any:
+    """Seed 002's tables: per reader and session the BI-RADS groups (seed 002's 1 / 2-3 /
+    0-4-5, or VinDr's 1 / 2 / 3-5) against the reference's normal / benign / malignant: the
+    confusion matrix, each group's sensitivity and specificity with Wilson intervals and
+    counts, the macro means; the reader-averaged figures per session; reading time per case
+    and per image; and every excluded case with its reason."""
+    project = reading_service.get_project(db, project_id)
+    return project_accuracy.project_accuracy(db, project, mapping).to_dict()

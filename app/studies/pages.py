@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast, get_args
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from app.auth.deps import AdminPrincipal
-from app.core.errors import field_error
+from app.core.deps import Db
+from app.core.errors import Conflict, Invalid, field_error
+from app.core.ids import Id
 from app.core.web import form_or_error, render
+from app.reading import service as reading_service
+from app.studies import project_accuracy, project_analysis
 from app.studies.analysis import Covariance, RatingsAnalysis, analyse
 from app.studies.forest_plot import forest_plot
 from app.studies.ratings_table import read_ratings_upload
@@ -78,3 +82,39 @@ def ratings_analysis(
             request, error.status_code, error=error.message, problems=error.details, form=form
         ),
     )
+
+
+RESULTS_PAGE = "studies/project_results.html"
+MAPPING_NAMES = {"seed002": "Seed 002: 1 / 2-3 / 0-4-5", "vindr": "VinDr: 1 / 2 / 3-5"}
+
+
+@router.get("/projects/{project_id}/results")
+def project_results(
+    request: Request,
+    project_id: Id,
+    _: AdminPrincipal,
+    db: Db,
+    mapping: Annotated[str, Query(max_length=12)] = "seed002",
+) -> HTMLResponse:
+    """A reading project's results: the MRMC analysis of its reads and seed 002's tables."""
+    project = reading_service.get_project(db, project_id)
+    if mapping not in MAPPING_NAMES:
+        mapping = "seed002"
+    context: dict[str, Any] = {"project": project, "mapping": mapping, "mappings": MAPPING_NAMES}
+    try:
+        analysed = project_analysis.analyse_project(db, project)
+    except Conflict as error:
+        context["not_analysable"] = error
+    else:
+        or_result = analysed.analysis.obuchowski_rockette
+        context.update(
+            analysed=analysed,
+            result=analysed.analysis,
+            plot=forest_plot(or_result.reader_figures, or_result.rrrc.treatments),
+        )
+    try:
+        context["accuracy"] = project_accuracy.project_accuracy(db, project, mapping)
+    except Invalid as error:
+        context["accuracy_refused"] = error.message
+    context["truth_note"] = project_analysis.BASIS_NOTES[project.truth_basis]
+    return render(request, RESULTS_PAGE, context)

@@ -5,6 +5,7 @@ project's consensus labels (said in the answer), analysed as an uploaded table i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from app.studies.project_ratings import (
     consensus_truths,
     ratings_table,
 )
+from app.studies.ratings_export import imrmc_text, mrmcaov_csv
 from app.studies.states import Truth
 
 DEFAULT_SESSION = "Reading"
@@ -131,6 +133,33 @@ def analyse_project(
         dropped=table.dropped,
         analysis=analyse(study, covariance=covariance, alpha=alpha),
     )
+
+
+@dataclass(frozen=True)
+class RatingsFile:
+    content: str
+    media_type: str
+    file_name: str
+
+
+def ratings_file(
+    db: Session, project: ReadingProject, layout: Literal["mrmcaov", "imrmc"]
+) -> RatingsFile:
+    """The project's ratings table as a file for another MRMC tool (every breast rated by
+    every reader in every session, with a truth); its name and (iMRMC) header say what the
+    truth is."""
+    protocol = ProjectRules.from_json(project.rules)
+    kind: RatingKind = "probability" if protocol.probability_rating else "ordinal_birads"
+    table = ratings_table(project_reads(db, project), project_truths(db, project), kind)
+    stem = f"project-{project.id}-{project.truth_basis.value}-truth"
+    if layout == "imrmc":
+        description = [
+            f"MammoRead project {project.id}: {project.name}",
+            f"Rating: {kind}. {BASIS_NOTES[project.truth_basis]}",
+            f"Breasts left out: {len(table.dropped)}.",
+        ]
+        return RatingsFile(imrmc_text(table.rows, description), "text/plain", f"{stem}.imrmc")
+    return RatingsFile(mrmcaov_csv(table.rows), "text/csv", f"{stem}.csv")
 
 
 def _why_empty(dropped: list[DroppedCase]) -> str:

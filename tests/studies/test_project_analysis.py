@@ -6,13 +6,16 @@ its per-reader AUCs equal scikit-learn's on the same ratings."""
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import confusion_matrix, roc_auc_score
 from sqlalchemy import select
 
 from app.reading.models import ProjectStudy
+from app.studies.analysis import analyse
 from app.studies.models import ReferenceTruth
+from app.studies.ratings_table import read_ratings_csv
 from app.studies.states import Truth, TruthSource
 from tests.helpers import assert_error
 from tests.reading.test_reader_study import API, study_world
@@ -25,7 +28,7 @@ DISEASED = {("R", 0), ("L", 1), ("R", 2)}  # (breast, study index) with cancer
 def _probability(reader: str, session: int, study: int, lat: str) -> int:
     """A scripted reader's rating: higher for the diseased breasts, with reader noise."""
     base = 70 if (lat, study) in DISEASED else 20
-    noise = zlib.crc32(f"{reader}:{session}:{study}:{lat}".encode()) % 41 - 20
+    noise = zlib.crc32(f"{reader}:{session}:{study}:{lat}".encode()) % 91 - 45
     return max(0, min(100, base + noise))
 
 
@@ -51,7 +54,19 @@ def _truths(db, project_id: int, study_ids: list[str]) -> dict[str, bool]:
     return truths
 
 
-def test_the_analysis_of_a_projects_reads(client, db, study_world) -> None:
+@dataclass
+class ScriptedStudy:
+    project_id: int
+    study_ids: list[str]
+    excluded: str
+    truths: dict[str, bool]
+    ratings: dict[tuple[str, str, str], int]
+    calls: dict[tuple[str, str, str], int]
+
+
+def read_scripted_study(client, db, study_world) -> ScriptedStudy:
+    """A seed-002-shaped study read through the API: two sessions, three scripted readers,
+    the reference standard, reader sr2 excluding the third study in the aided session."""
     admin_headers, readers, headers, study_ids = study_world
     body = {
         "name": "Seed 002 shaped",
@@ -72,8 +87,12 @@ def test_the_analysis_of_a_projects_reads(client, db, study_world) -> None:
     )
     client.post(f"{API}/projects/{pid}/assign", json={}, headers=admin_headers)
     assert_error(client.get(analysis_url, headers=admin_headers), 409, "not_analysable")
+    waiting = client.get(f"/projects/{pid}/results", headers=admin_headers)
+    assert waiting.status_code == 200
+    assert 'id="not-analysable"' in waiting.text
     truths = _truths(db, pid, study_ids)
     ratings: dict[tuple[str, str, str], int] = {}
+    calls: dict[tuple[str, str, str], int] = {}
     excluded = study_ids[2]
     for name in readers:
         while True:
@@ -95,13 +114,25 @@ def test_the_analysis_of_a_projects_reads(client, db, study_world) -> None:
             for lat in ("R", "L"):
                 value = _probability(name, session, study, lat)
                 ratings[(name, task["session"]["name"], f"{task['study_id']}/{lat}")] = value
-                breasts[lat] = {"birads": 1, "density": "B", "probability": value}
+                # a high probability is called back (BI-RADS 0: recall, needs no box)
+                birads = 0 if value >= 50 else 1
+                calls[(name, task["session"]["name"], f"{task['study_id']}/{lat}")] = birads
+                breasts[lat] = {"birads": birads, "density": "B", "probability": value}
             done = client.post(
                 f"{API}/tasks/{task['id']}/submit",
                 json={"label": {"breasts": breasts}, "version": 0},
                 headers=headers[name],
             )
             assert done.status_code == 200, done.text
+    return ScriptedStudy(pid, study_ids, excluded, truths, ratings, calls)
+
+
+def test_the_analysis_of_a_projects_reads(client, db, study_world) -> None:
+    admin_headers, _, headers, _ = study_world
+    scripted = read_scripted_study(client, db, study_world)
+    pid, excluded = scripted.project_id, scripted.excluded
+    truths, ratings, calls = scripted.truths, scripted.ratings, scripted.calls
+    analysis_url = f"/api/v1/studies/projects/{pid}/analysis"
     # reader sr2 excluded the third study in session 2: both its breasts leave the table
     answer = client.get(analysis_url, headers=admin_headers)
     assert answer.status_code == 200, answer.text
@@ -129,3 +160,64 @@ def test_the_analysis_of_a_projects_reads(client, db, study_world) -> None:
     assert checked == 6
     # a reader asks: 403
     assert client.get(analysis_url, headers=headers["sr1"]).status_code == 403
+    # the same table for MRMCaov: read back and analysed, it gives the same AUCs
+    ratings_url = f"/api/v1/studies/projects/{pid}/ratings"
+    exported = client.get(ratings_url, headers=admin_headers)
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-disposition"] == (
+        f'attachment; filename="project-{pid}-reference-truth.csv"'
+    )
+    assert exported.text.splitlines()[0] == "reader,treatment,case,truth,rating"
+    again = analyse(read_ratings_csv(exported.content))
+    assert [f.auc for f in again.obuchowski_rockette.reader_figures] == pytest.approx(
+        [f["auc"] for f in figures], abs=1e-12
+    )
+    # and for iMRMC (and RJafroc): counts, a truth line per case, a line per reading
+    imrmc = client.get(ratings_url, params={"layout": "imrmc"}, headers=admin_headers)
+    assert imrmc.status_code == 200
+    lines = imrmc.text.splitlines()
+    assert [line for line in lines if line.split(":")[0] in ("NR", "N0", "N1", "NM")] == [
+        "NR: 3",
+        "N0: 2",
+        "N1: 2",
+        "NM: 2",
+    ]
+    data = lines[lines.index("BEGIN DATA:") + 1 :]
+    truth_lines = [line for line in data if line.startswith("-1,")]
+    assert sorted(line.rsplit(",", 1)[1] for line in truth_lines) == ["0", "0", "1", "1"]
+    assert len(data) - len(truth_lines) == 3 * 2 * 4
+    assert "Against the reference standard" in imrmc.text
+    # seed 002's tables: each reader's confusion matrix equals scikit-learn's on the same calls
+    tables = client.get(f"/api/v1/studies/projects/{pid}/accuracy", headers=admin_headers)
+    assert tables.status_code == 200, tables.text
+    tables = tables.json()
+    assert tables["groups"] == ["1", "2-3", "0-4-5"]
+    assert tables["exclusions"] == [
+        {"reader": "sr2", "session": "Aided", "study_id": excluded, "reason": "Motion blur"}
+    ]
+    assert len(tables["readers"]) == 6
+    for row in tables["readers"]:
+        mine = {c: b for (r, s, c), b in calls.items() if (r, s) == (row["reader"], row["session"])}
+        cases = sorted(mine)
+        expected = confusion_matrix(
+            [2 if truths[c] else 0 for c in cases],
+            [0 if mine[c] == 1 else 2 for c in cases],
+            labels=[0, 1, 2],
+        )
+        assert row["accuracy"]["confusion"] == expected.tolist()
+        assert row["breasts"] == len(cases)
+        assert row["seconds_per_case"] is not None
+        recall = row["accuracy"]["per_group"][2]["sensitivity"]
+        assert recall["n"] == sum(truths[c] for c in cases)
+    # the results page shows the same: MRMC, the left-out breasts, the tables, the exclusion
+    page = client.get(f"/projects/{pid}/results", headers=admin_headers)
+    assert page.status_code == 200, page.text
+    for part in ('id="forest-plot"', 'id="dropped"', 'id="group-accuracy"', 'id="exclusions"'):
+        assert part in page.text
+    assert "Motion blur" in page.text
+    assert "Against the reference standard" in page.text
+    vindr = client.get(f"/projects/{pid}/results?mapping=vindr", headers=admin_headers)
+    assert "Sens. 3-5" in vindr.text
+    averaged = {a["session"]: a for a in tables["reader_averaged"]}
+    assert set(averaged) == {"Aided", "Unaided"}
+    assert averaged["Unaided"]["readers"] == 3

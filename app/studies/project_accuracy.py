@@ -1,0 +1,184 @@
+"""Seed 002's tables for a reading project: per reader and session, the BI-RADS groups against
+the reference (the confusion matrix, per-group sensitivity and specificity with Wilson
+intervals and counts, macro means), the reader-averaged figures per session, reading time per
+case and per image, and the cases readers excluded, with their reasons."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth.models import User
+from app.core.errors import field_error
+from app.imaging.models import Image, Study
+from app.reading.models import ProjectStudy, ReadingProject, ReadingSession, ReadSubmission
+from app.reading.states import TaskKind, TruthBasis
+from app.stats.diagnostic import MAPPINGS, GroupedAccuracy, grouped_accuracy
+from app.stats.mrmc.results import plain
+from app.studies.models import ReferenceTruth
+from app.studies.project_analysis import BASIS_NOTES, DEFAULT_SESSION
+from app.studies.states import Truth
+
+TRUTH_CLASS = {Truth.NORMAL: 0, Truth.BENIGN: 1, Truth.MALIGNANT: 2}
+
+
+@dataclass(frozen=True)
+class ReaderAccuracy:
+    reader: str
+    session: str
+    readings: int
+    breasts: int
+    accuracy: GroupedAccuracy | None
+    seconds_per_case: float | None
+    seconds_per_image: float | None
+
+
+@dataclass(frozen=True)
+class AveragedGroup:
+    group: str
+    sensitivity: float | None
+    specificity: float | None
+
+
+@dataclass(frozen=True)
+class SessionAverage:
+    session: str
+    readers: int
+    groups: list[AveragedGroup]
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    reader: str
+    session: str
+    study_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProjectAccuracy:
+    project_id: int
+    mapping: str
+    groups: tuple[str, ...]
+    truth_note: str
+    readers: list[ReaderAccuracy]
+    reader_averaged: list[SessionAverage]
+    exclusions: list[Exclusion]
+
+    def to_dict(self) -> dict:
+        return plain(self)
+
+
+def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> ProjectAccuracy:
+    """The tables against the reference standard (the three classes normal, benign,
+    malignant need it: a project judged against consensus labels gets a 422 here)."""
+    if mapping not in MAPPINGS:
+        raise field_error("mapping", f"The mapping must be one of {', '.join(MAPPINGS)}.")
+    if project.truth_basis is not TruthBasis.REFERENCE:
+        raise field_error(
+            "mapping",
+            "Grouped accuracy needs the reference standard's classes (normal, benign, "
+            "malignant); this project is judged against its consensus labels.",
+        )
+    groups = MAPPINGS[mapping]
+    truths = {
+        (study_pk, lat): TRUTH_CLASS[truth]
+        for study_pk, lat, truth in db.execute(
+            select(
+                ReferenceTruth.project_study_id, ReferenceTruth.laterality, ReferenceTruth.truth
+            ).where(ReferenceTruth.project_id == project.id)
+        ).all()
+    }
+    images = dict(
+        db.execute(
+            select(ProjectStudy.id, func.count(Image.id))
+            .join(Image, Image.study_pk == ProjectStudy.study_pk)
+            .where(ProjectStudy.project_id == project.id)
+            .group_by(ProjectStudy.id)
+        ).all()
+    )
+    reads = db.execute(
+        select(ReadSubmission, User.username, ReadingSession.name, Study.study_id)
+        .join(User, ReadSubmission.user_id == User.id)
+        .join(ProjectStudy, ReadSubmission.project_study_id == ProjectStudy.id)
+        .join(Study, ProjectStudy.study_pk == Study.id)
+        .outerjoin(ReadingSession, ReadSubmission.session_id == ReadingSession.id)
+        .where(ProjectStudy.project_id == project.id, ReadSubmission.kind == TaskKind.READ)
+        .order_by(ReadSubmission.id)
+    ).all()
+    calls: dict[tuple[str, str], tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
+    image_counts: dict[tuple[str, str], int] = defaultdict(int)
+    readings: dict[tuple[str, str], int] = defaultdict(int)
+    exclusions = []
+    for submission, reader, session_name, study_id in reads:
+        key = (reader, session_name or DEFAULT_SESSION)
+        readings[key] += 1
+        if submission.exclusion:
+            exclusions.append(Exclusion(key[0], key[1], study_id, submission.exclusion))
+            continue
+        seconds[key].append(submission.active_seconds)
+        image_counts[key] += images.get(submission.project_study_id, 0)
+        for lat in ("R", "L"):
+            breast = (submission.label.get("breasts") or {}).get(lat) or {}
+            truth = truths.get((submission.project_study_id, lat))
+            birads = breast.get("birads")
+            if truth is None or breast.get("not_imaged") or not isinstance(birads, int):
+                continue
+            if groups.group_of(birads) is None:
+                continue
+            calls[key][0].append(truth)
+            calls[key][1].append(birads)
+    per_reader = []
+    for key in sorted(readings):
+        truth_classes, birads_values = calls.get(key, ([], []))
+        total = sum(seconds[key])
+        per_reader.append(
+            ReaderAccuracy(
+                reader=key[0],
+                session=key[1],
+                readings=readings[key],
+                breasts=len(truth_classes),
+                accuracy=grouped_accuracy(truth_classes, birads_values, groups)
+                if truth_classes
+                else None,
+                seconds_per_case=total / len(seconds[key]) if seconds[key] else None,
+                seconds_per_image=total / image_counts[key] if image_counts[key] else None,
+            )
+        )
+    return ProjectAccuracy(
+        project_id=project.id,
+        mapping=mapping,
+        groups=groups.labels,
+        truth_note=BASIS_NOTES[project.truth_basis],
+        readers=per_reader,
+        reader_averaged=_averaged(per_reader, groups.labels),
+        exclusions=exclusions,
+    )
+
+
+def _averaged(per_reader: list[ReaderAccuracy], labels: tuple[str, ...]) -> list[SessionAverage]:
+    """Per session, each group's sensitivity and specificity averaged over its readers
+    (seed 002's Table 5); None where some reader has no figure."""
+    by_session: dict[str, list[GroupedAccuracy]] = defaultdict(list)
+    for row in per_reader:
+        if row.accuracy is not None:
+            by_session[row.session].append(row.accuracy)
+    averages = []
+    for session, accuracies in sorted(by_session.items()):
+        groups = []
+        for index, label in enumerate(labels):
+            sens = [a.per_group[index].sensitivity.estimate for a in accuracies]
+            spec = [a.per_group[index].specificity.estimate for a in accuracies]
+            groups.append(AveragedGroup(label, _mean(sens), _mean(spec)))
+        averages.append(SessionAverage(session, len(accuracies), groups))
+    return averages
+
+
+def _mean(values: list[float | None]) -> float | None:
+    if not values or any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None) / len(values)
