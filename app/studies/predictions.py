@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.core.database import utcnow
 from app.core.errors import Conflict, Invalid, field_error
-from app.imaging.models import Image, Study
 from app.reading.models import ProjectStudy, ReadingProject
 from app.studies.models import AiBox, AiBreastScore, AiModel
 from app.studies.predictions_table import (
@@ -26,6 +25,7 @@ from app.studies.predictions_table import (
     problem_details,
     problem_summary,
 )
+from app.studies.project_rows import check_against_project, short
 
 CODE = "invalid_predictions"
 MAX_NAME_LENGTH = 80
@@ -82,15 +82,6 @@ def read_predictions_upload(stream: BinaryIO, file: str) -> str:
         raise Invalid(str(error), code=CODE, details=error.details) from None
 
 
-def _short(value: str) -> str:
-    return repr(value if len(value) <= 40 else value[:40] + "...")
-
-
-def _chunks(values: set[str], size: int = 500) -> list[list[str]]:
-    ordered = sorted(values)
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
-
-
 def _project_studies(db: Session, project: ReadingProject) -> int:
     return db.scalar(
         select(func.count()).select_from(ProjectStudy).where(ProjectStudy.project_id == project.id)
@@ -126,7 +117,7 @@ def import_predictions(
         )
     if db.scalar(select(AiModel.id).where(AiModel.project_id == project.id, AiModel.name == name)):
         raise Conflict(
-            f"The project has a model named {_short(name)} already; its predictions are "
+            f"The project has a model named {short(name)} already; its predictions are "
             "imported once (choose another name).",
             code="model_exists",
         )
@@ -136,86 +127,23 @@ def import_predictions(
         )
         if shown is not None:
             raise Conflict(
-                f"Model {_short(shown.name)} is shown to the project's readers already; only "
+                f"Model {short(shown.name)} is shown to the project's readers already; only "
                 "one model is.",
                 code="model_shown_already",
             )
 
     table = check_predictions(scores_text, boxes_text)
     problems = list(table.problems)
-    named = {row.study_id for row in table.rows if row.study_id}
-    in_project: dict[str, ProjectStudy] = {}
-    existing: set[str] = set()
-    for batch in _chunks(named):
-        for project_study in db.scalars(
-            select(ProjectStudy)
-            .join(Study, ProjectStudy.study_pk == Study.id)
-            .where(ProjectStudy.project_id == project.id, Study.study_id.in_(batch))
-        ):
-            in_project[project_study.study.study_id] = project_study
-        existing.update(db.scalars(select(Study.study_id).where(Study.study_id.in_(batch))))
-    images: dict[str, tuple[str, str | None, int, int]] = {}
-    for batch in _chunks({row.image_id for row in table.rows if row.image_id}):
-        for image_id, study_id, laterality, columns, rows in db.execute(
-            select(Image.image_id, Study.study_id, Image.laterality, Image.columns, Image.rows)
-            .join(Study, Image.study_pk == Study.id)
-            .where(Image.image_id.in_(batch))
-        ):
-            images[image_id] = (study_id, laterality, columns, rows)
-    for row in table.rows:
-        if row.study_id is None:
-            continue
-        if row.study_id not in existing:
-            problems.append(
-                PredictionProblem(
-                    row.file, row.line, "study_id", f"There is no study {_short(row.study_id)}."
-                )
-            )
-            continue
-        if row.study_id not in in_project:
-            problems.append(
-                PredictionProblem(
-                    row.file,
-                    row.line,
-                    "study_id",
-                    f"Study {_short(row.study_id)} is not in this project.",
-                )
-            )
-            continue
-        if row.image_id is not None:
-            found = images.get(row.image_id)
-            if found is None or found[0] != row.study_id:
-                problems.append(
-                    PredictionProblem(
-                        row.file,
-                        row.line,
-                        "image_id",
-                        f"Image {_short(row.image_id)} is not an image of study "
-                        f"{_short(row.study_id)}.",
-                    )
-                )
-            elif found[1] is not None and row.laterality and found[1] != row.laterality:
-                problems.append(
-                    PredictionProblem(
-                        row.file,
-                        row.line,
-                        "image_id",
-                        f"Image {_short(row.image_id)} shows breast {found[1]}, not "
-                        f"{row.laterality}.",
-                    )
-                )
-    for box in table.boxes:
-        found = images.get(box.image_id)
-        if found is not None and (box.xmax > found[2] or box.ymax > found[3]):
-            problems.append(
-                PredictionProblem(
-                    BOXES_FILE,
-                    box.line,
-                    "xmax" if box.xmax > found[2] else "ymax",
-                    f"The box reaches beyond image {_short(box.image_id)} "
-                    f"({found[2]} x {found[3]} pixels).",
-                )
-            )
+    checked = check_against_project(db, project, table.rows, table.boxes)
+    in_project = checked.in_project
+    problems += [
+        PredictionProblem(row.file, row.line, field, text)
+        for row, field, text in checked.row_problems
+    ]
+    problems += [
+        PredictionProblem(BOXES_FILE, box.line, field, text)
+        for box, field, text in checked.box_problems
+    ]
     if problems:
         raise Invalid(problem_summary(problems), code=CODE, details=problem_details(problems))
 

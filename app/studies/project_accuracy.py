@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.auth.models import User
 from app.core.errors import field_error
-from app.imaging.models import Image, Study
-from app.reading.models import ProjectStudy, ReadingProject, ReadingSession, ReadSubmission
-from app.reading.states import TaskKind, TruthBasis
+from app.imaging.models import Image
+from app.reading.models import ProjectStudy, ReadingProject
+from app.reading.states import TruthBasis
 from app.stats.diagnostic import MAPPINGS, GroupedAccuracy, grouped_accuracy
 from app.stats.mrmc.results import plain
 from app.studies.models import ReferenceTruth
-from app.studies.project_analysis import BASIS_NOTES, DEFAULT_SESSION
+from app.studies.project_analysis import BASIS_NOTES, DEFAULT_SESSION, submitted_reads
 from app.studies.states import Truth
 
 TRUTH_CLASS = {Truth.NORMAL: 0, Truth.BENIGN: 1, Truth.MALIGNANT: 2}
@@ -100,21 +99,13 @@ def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> Proj
             .group_by(ProjectStudy.id)
         ).all()
     )
-    reads = db.execute(
-        select(ReadSubmission, User.username, ReadingSession.name, Study.study_id)
-        .join(User, ReadSubmission.user_id == User.id)
-        .join(ProjectStudy, ReadSubmission.project_study_id == ProjectStudy.id)
-        .join(Study, ProjectStudy.study_pk == Study.id)
-        .outerjoin(ReadingSession, ReadSubmission.session_id == ReadingSession.id)
-        .where(ProjectStudy.project_id == project.id, ReadSubmission.kind == TaskKind.READ)
-        .order_by(ReadSubmission.id)
-    ).all()
+    reads = submitted_reads(db, project)
     calls: dict[tuple[str, str], tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
     seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
     image_counts: dict[tuple[str, str], int] = defaultdict(int)
     readings: dict[tuple[str, str], int] = defaultdict(int)
     exclusions = []
-    for submission, reader, session_name, study_id in reads:
+    for submission, reader, study_id, session_name in reads:
         key = (reader, session_name or DEFAULT_SESSION)
         readings[key] += 1
         if submission.exclusion:

@@ -4,10 +4,11 @@ project's consensus labels (said in the answer), analysed as an uploaded table i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
@@ -58,9 +59,12 @@ class ProjectAnalysis:
         return plain(self)
 
 
-def project_reads(db: Session, project: ReadingProject) -> list[ReadRecord]:
-    """Every submitted reading (not arbitrations) of the project, with its reader's username
-    and its session's name."""
+def submitted_reads(
+    db: Session, project: ReadingProject
+) -> Sequence[Row[tuple[ReadSubmission, str, str, str | None]]]:
+    """Every submitted reading (not arbitrations) of the project, oldest first: the logged
+    submission, its reader's username, its study id and its session's name (None in
+    double reading)."""
     statement = (
         select(ReadSubmission, User.username, Study.study_id, ReadingSession.name)
         .join(User, ReadSubmission.user_id == User.id)
@@ -70,6 +74,11 @@ def project_reads(db: Session, project: ReadingProject) -> list[ReadRecord]:
         .where(ProjectStudy.project_id == project.id, ReadSubmission.kind == TaskKind.READ)
         .order_by(ReadSubmission.id)
     )
+    return db.execute(statement).all()
+
+
+def project_reads(db: Session, project: ReadingProject) -> list[ReadRecord]:
+    """Every submitted reading as the ratings table wants it."""
     return [
         ReadRecord(
             reader=username,
@@ -78,7 +87,7 @@ def project_reads(db: Session, project: ReadingProject) -> list[ReadRecord]:
             label=None if submission.exclusion else submission.label,
             exclusion=submission.exclusion,
         )
-        for submission, username, study_id, session in db.execute(statement).all()
+        for submission, username, study_id, session in submitted_reads(db, project)
     ]
 
 

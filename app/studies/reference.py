@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.core.database import utcnow
 from app.core.errors import Invalid
-from app.imaging.models import Image, Study
+from app.imaging.models import Study
 from app.reading.models import ProjectStudy, ReadingProject
 from app.studies.models import ReferenceTruth
+from app.studies.project_rows import check_against_project
 from app.studies.reference_table import (
     MAX_REFERENCE_BYTES,
     ReferenceProblem,
@@ -115,10 +116,6 @@ def _invalid(problems: list[ReferenceProblem]) -> Invalid:
     return Invalid(problem_summary(problems), code=CODE, details=problem_details(problems))
 
 
-def _short(value: str) -> str:
-    return repr(value if len(value) <= 40 else value[:40] + "...")
-
-
 def import_reference(
     db: Session, actor: Actor, project: ReadingProject, text: str
 ) -> ImportSummary:
@@ -128,76 +125,11 @@ def import_reference(
     first: one 422 ``invalid_reference`` lists them all and nothing is written."""
     table = check_reference(text)
     problems = list(table.problems)
-    named = {row.study_id for row in table.rows if row.study_id}
-    in_project: dict[str, ProjectStudy] = {}
-    existing_studies: set[str] = set()
-    # image id -> (study id, laterality, columns, rows)
-    images: dict[str, tuple[str, str | None, int, int]] = {}
-    image_ids = {row.image_id for row in table.rows if row.image_id}
-    for batch in _chunks(named):
-        for project_study in db.scalars(
-            select(ProjectStudy)
-            .join(Study, ProjectStudy.study_pk == Study.id)
-            .where(ProjectStudy.project_id == project.id, Study.study_id.in_(batch))
-        ):
-            in_project[project_study.study.study_id] = project_study
-        existing_studies.update(db.scalars(select(Study.study_id).where(Study.study_id.in_(batch))))
-    for batch in _chunks(image_ids):
-        for image_id, study_id, laterality, columns, rows in db.execute(
-            select(Image.image_id, Study.study_id, Image.laterality, Image.columns, Image.rows)
-            .join(Study, Image.study_pk == Study.id)
-            .where(Image.image_id.in_(batch))
-        ):
-            images[image_id] = (study_id, laterality, columns, rows)
-    for row in table.rows:
-        if row.study_id is None:
-            continue
-        if row.study_id not in existing_studies:
-            problems.append(
-                ReferenceProblem(row.line, "study_id", f"There is no study {_short(row.study_id)}.")
-            )
-            continue
-        if row.study_id not in in_project:
-            problems.append(
-                ReferenceProblem(
-                    row.line,
-                    "study_id",
-                    f"Study {_short(row.study_id)} is not in this project.",
-                )
-            )
-            continue
-        if row.image_id is not None:
-            found = images.get(row.image_id)
-            if found is None or found[0] != row.study_id:
-                problems.append(
-                    ReferenceProblem(
-                        row.line,
-                        "image_id",
-                        f"Image {_short(row.image_id)} is not an image of study "
-                        f"{_short(row.study_id)}.",
-                    )
-                )
-            elif found[1] is not None and row.laterality and found[1] != row.laterality:
-                problems.append(
-                    ReferenceProblem(
-                        row.line,
-                        "image_id",
-                        f"Image {_short(row.image_id)} shows breast {found[1]}, not "
-                        f"{row.laterality}.",
-                    )
-                )
-    for breast in table.breasts:
-        for lesion in breast.lesions:
-            found = images.get(lesion.image_id)
-            if found is not None and (lesion.xmax > found[2] or lesion.ymax > found[3]):
-                problems.append(
-                    ReferenceProblem(
-                        lesion.line,
-                        "xmax" if lesion.xmax > found[2] else "ymax",
-                        f"The box reaches beyond image {_short(lesion.image_id)} "
-                        f"({found[2]} x {found[3]} pixels).",
-                    )
-                )
+    boxes = [lesion for breast in table.breasts for lesion in breast.lesions]
+    checked = check_against_project(db, project, table.rows, boxes)
+    in_project = checked.in_project
+    problems += [ReferenceProblem(r.line, field, text) for r, field, text in checked.row_problems]
+    problems += [ReferenceProblem(x.line, field, text) for x, field, text in checked.box_problems]
     if problems:
         raise _invalid(problems)
 
@@ -258,12 +190,6 @@ def import_reference(
     )
     db.commit()
     return summary
-
-
-def _chunks(values: set[str], size: int = 500) -> list[list[str]]:
-    """``values`` in batches small enough for any database's bound-parameter limit."""
-    ordered = sorted(values)
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
 def reference_of(db: Session, project: ReadingProject) -> list[ReferenceTruth]:
