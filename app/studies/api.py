@@ -71,19 +71,28 @@ def analyse_project(
 @router.get(
     "/studies/projects/{project_id}/ratings",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "text/plain": {}}}},
+    responses={200: {"content": {"text/csv": {}, "text/plain": {}, project_analysis.XLSX: {}}}},
 )
 def project_ratings(
     project_id: Id,
     _: AdminPrincipal,
     db: Db,
-    layout: Annotated[Literal["mrmcaov", "imrmc"], Query()] = "mrmcaov",
+    layout: Annotated[project_analysis.RatingsLayout, Query()] = "mrmcaov",
+    models: Annotated[
+        bool,
+        Query(
+            description="Add each imported model that scores every breast as one more reader "
+            "(AI: <name>) with its score in every session."
+        ),
+    ] = False,
 ) -> Response:
     """The ratings the analysis uses, for another tool: MRMCaov's long CSV (``reader,
-    treatment, case, truth, rating``) or iMRMC's ``.imrmc`` text (also read by RJafroc). The
-    file name says what the truth is (``reference-truth`` or ``consensus-truth``)."""
+    treatment, case, truth, rating``), iMRMC's ``.imrmc`` text (also read by RJafroc), or
+    RJafroc's JAFROC workbook (``DfReadDataFile(file, newExcelFileFormat = FALSE)``: sheets
+    TRUTH, FP, TP with numbered cases and readers, and a Key sheet naming them). The file
+    name says what the truth is (``reference-truth`` or ``consensus-truth``)."""
     project = reading_service.get_project(db, project_id)
-    exported = project_analysis.ratings_file(db, project, layout)
+    exported = project_analysis.ratings_file(db, project, layout, models=models)
     return Response(
         exported.content,
         media_type=exported.media_type,

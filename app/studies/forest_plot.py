@@ -31,6 +31,7 @@ class Row:
     x_upper: float | None
     y: float
     average: bool
+    model: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,15 @@ def domain(values: Sequence[float]) -> tuple[float, float]:
 
 
 def forest_plot(
-    readers: Sequence[ReaderFigure], averages: Sequence[TreatmentEstimate]
+    readers: Sequence[ReaderFigure],
+    averages: Sequence[TreatmentEstimate],
+    models: Sequence[ReaderFigure] = (),
 ) -> ForestPlot:
     """Rows grouped by treatment (in the averages' order): the treatment's readers, then its
-    reader average."""
-    shown = [v for f in readers for v in (f.auc, f.ci_lower, f.ci_upper) if v is not None]
+    reader average; then each model (the AI as a reader), the same in every treatment."""
+    shown = [
+        v for f in (*readers, *models) for v in (f.auc, f.ci_lower, f.ci_upper) if v is not None
+    ]
     shown += [v for a in averages for v in (a.estimate, a.ci_lower, a.ci_upper) if v is not None]
     low, high = domain(shown)
     left, right = float(LABEL_WIDTH), float(WIDTH - RIGHT_MARGIN)
@@ -76,9 +81,18 @@ def forest_plot(
     rows: list[Row] = []
     y = TOP + ROW_HEIGHT / 2
 
-    def add(label: str, treatment: str, auc: float, lo: float | None, hi: float | None, avg: bool):
+    def add(
+        label: str,
+        treatment: str,
+        auc: float,
+        lo: float | None,
+        hi: float | None,
+        avg: bool,
+        model: bool = False,
+    ):
         nonlocal y
-        rows.append(Row(label, treatment, auc, place(auc) or left, place(lo), place(hi), y, avg))
+        x = place(auc) or left
+        rows.append(Row(label, treatment, auc, x, place(lo), place(hi), y, avg, model))
         y += ROW_HEIGHT
 
     for average in averages:
@@ -101,6 +115,8 @@ def forest_plot(
             True,
         )
         y += ROW_HEIGHT / 2  # a gap between treatments
+    for model in models:
+        add(model.reader, model.treatment, model.auc, model.ci_lower, model.ci_upper, False, True)
     axis_y = y
     steps = round((high - low) * 10)
     ticks = tuple(

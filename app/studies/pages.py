@@ -18,6 +18,7 @@ from app.studies import project_accuracy, project_analysis
 from app.studies.analysis import Covariance, RatingsAnalysis, analyse
 from app.studies.forest_plot import forest_plot
 from app.studies.ratings_table import read_ratings_upload
+from app.studies.roc_plot import CurveInput, roc_plot
 
 router = APIRouter(include_in_schema=False)
 COVARIANCES: tuple[str, ...] = get_args(Covariance)
@@ -107,10 +108,15 @@ def project_results(
         context["not_analysable"] = error
     else:
         or_result = analysed.analysis.obuchowski_rockette
+        models = [m.auc for m in analysed.models if m.auc is not None]
+        curves = [
+            CurveInput(c.reader, c.session, c.auc, c.fpr, c.tpr, c.model) for c in analysed.curves
+        ]
         context.update(
             analysed=analysed,
             result=analysed.analysis,
-            plot=forest_plot(or_result.reader_figures, or_result.rrrc.treatments),
+            plot=forest_plot(or_result.reader_figures, or_result.rrrc.treatments, models),
+            roc=roc_plot(curves, analysed.analysis.study.treatments),
         )
     try:
         context["accuracy"] = project_accuracy.project_accuracy(db, project, mapping)

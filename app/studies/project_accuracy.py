@@ -17,7 +17,8 @@ from app.reading.models import ProjectStudy, ReadingProject
 from app.reading.states import TruthBasis
 from app.stats.diagnostic import MAPPINGS, GroupedAccuracy, grouped_accuracy
 from app.stats.mrmc.results import plain
-from app.studies.models import ReferenceTruth
+from app.stats.roc import OneVsRestAuc, auc, indicator_scores, one_vs_rest_auc
+from app.studies.models import AiBreastScore, AiModel, ReferenceTruth
 from app.studies.project_analysis import BASIS_NOTES, DEFAULT_SESSION, submitted_reads
 from app.studies.states import Truth
 
@@ -31,8 +32,21 @@ class ReaderAccuracy:
     readings: int
     breasts: int
     accuracy: GroupedAccuracy | None
+    auc: OneVsRestAuc | None
     seconds_per_case: float | None
     seconds_per_image: float | None
+
+
+@dataclass(frozen=True)
+class ModelAccuracy:
+    """A model (``AI: <name>``) in the tables: its malignancy score gives one of the
+    one-vs-rest AUCs, malignant against benign and normal, over the breasts it scored that
+    have a reference (it gives no BI-RADS, so it has no groups and no confusion matrix)."""
+
+    reader: str
+    breasts: int
+    malignant_auc: float | None
+    note: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,7 @@ class ProjectAccuracy:
     truth_note: str
     readers: list[ReaderAccuracy]
     reader_averaged: list[SessionAverage]
+    models: list[ModelAccuracy]
     exclusions: list[Exclusion]
 
     def to_dict(self) -> dict:
@@ -126,6 +141,7 @@ def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> Proj
     per_reader = []
     for key in sorted(readings):
         truth_classes, birads_values = calls.get(key, ([], []))
+        called = [groups.group_of(b) for b in birads_values]  # each in a group (above)
         total = sum(seconds[key])
         per_reader.append(
             ReaderAccuracy(
@@ -134,6 +150,13 @@ def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> Proj
                 readings=readings[key],
                 breasts=len(truth_classes),
                 accuracy=grouped_accuracy(truth_classes, birads_values, groups)
+                if truth_classes
+                else None,
+                auc=one_vs_rest_auc(
+                    [groups.labels[t] for t in truth_classes],
+                    indicator_scores([groups.labels[c or 0] for c in called], groups.labels),
+                    groups.labels,
+                )
                 if truth_classes
                 else None,
                 seconds_per_case=total / len(seconds[key]) if seconds[key] else None,
@@ -147,8 +170,47 @@ def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> Proj
         truth_note=BASIS_NOTES[project.truth_basis],
         readers=per_reader,
         reader_averaged=_averaged(per_reader, groups.labels),
+        models=_models(db, project, truths),
         exclusions=exclusions,
     )
+
+
+def _models(
+    db: Session, project: ReadingProject, truths: dict[tuple[int, str], int]
+) -> list[ModelAccuracy]:
+    scored: dict[int, tuple[list[bool], list[float]]] = defaultdict(lambda: ([], []))
+    for model_id, study_pk, lat, score in db.execute(
+        select(
+            AiBreastScore.model_id,
+            AiBreastScore.project_study_id,
+            AiBreastScore.laterality,
+            AiBreastScore.score,
+        )
+        .join(AiModel, AiBreastScore.model_id == AiModel.id)
+        .where(AiModel.project_id == project.id)
+    ).all():
+        truth = truths.get((study_pk, lat))
+        if truth is not None:
+            scored[model_id][0].append(truth == TRUTH_CLASS[Truth.MALIGNANT])
+            scored[model_id][1].append(score)
+    models = db.scalars(
+        select(AiModel).where(AiModel.project_id == project.id).order_by(AiModel.id)
+    ).all()
+    rows = []
+    for model in models:
+        is_malignant, scores = scored.get(model.id, ([], []))
+        value = auc(is_malignant, scores) if scores else None
+        rows.append(
+            ModelAccuracy(
+                model.reader_name,
+                len(scores),
+                value,
+                "Malignant against benign and normal, from the malignancy score."
+                if value is not None
+                else "No AUC: the scored breasts with a reference are not both malignant and not.",
+            )
+        )
+    return rows
 
 
 def _averaged(per_reader: list[ReaderAccuracy], labels: tuple[str, ...]) -> list[SessionAverage]:

@@ -26,6 +26,13 @@ def test_the_results_page_holds_its_tables(live_server, page, client, db, study_
     expect(page.locator("#group-accuracy tbody tr")).to_have_count(6)
     expect(page.locator("#exclusions")).to_contain_text("Motion blur")
     expect(page.locator("#dropped tbody tr")).to_have_count(2)
+    # the imported model: a square in the forest plot, a row per session, a dashed curve in
+    # both sessions' ROC panels next to the three readers'
+    expect(page.locator("#forest-plot .model rect")).to_have_count(1)
+    expect(page.locator("#model-vs-readers tbody tr")).to_have_count(2)
+    expect(page.locator("#roc-curves polyline.model")).to_have_count(2)
+    expect(page.locator("#roc-curves polyline")).to_have_count(8)
+    expect(page.locator("#roc-legend li")).to_have_count(4)
     page.locator("#variance-components summary").click()
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
