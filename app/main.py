@@ -48,6 +48,7 @@ from app.masking import api as masking_api
 from app.masking import pages as masking_pages
 from app.reading import api as reading_api
 from app.reading import pages as reading_pages
+from app.studies import aid_api as studies_aid_api
 from app.studies import api as studies_api
 from app.studies import pages as studies_pages
 from app.studies import predictions_api as studies_predictions_api
@@ -73,6 +74,7 @@ ROUTERS = (
     studies_api.router,
     studies_reference_api.router,
     studies_predictions_api.router,
+    studies_aid_api.router,
     auth_pages.router,
     audit_routes.pages,
     studies_pages.router,  # before imaging's /studies/{study_id}

@@ -5,6 +5,10 @@ functions.
   linear or quadratic weights; equal to ``sklearn.metrics.cohen_kappa_score``) and Gwet's
   AC1, which stays informative where kappa collapses because one category dominates (the
   "kappa paradox": most screening breasts are BI-RADS 1 and density C).
+- Intervals: the seeded percentile bootstrap over studies of ``app.stats.agreement``, for
+  every statistic of a report at once: each study's confusion counts, resampled in one
+  matrix product (:func:`resampled_counts`), and kappa, AC1 or Gwet's weighted AC2 of each
+  resample's table (:func:`kappa_of_tables`, :func:`gwet_of_tables`).
 - Lesions: boxes of two reads matched one to one by IoU, counted as (matched, only in A,
   only in B), and the F1 of those counts.
 - Screening groups: BI-RADS mapped to three groups (VinDr's and seed 002's mappings), with
@@ -23,8 +27,10 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.reading.rules import Box, Category, Vocabulary, pair_boxes, parse_label
+from app.stats.agreement import BootstrapInterval, agreement_weights
 
 Weights = Literal["linear", "quadratic"] | None
 
@@ -157,6 +163,132 @@ def _categories(
     if outside:
         raise ValueError(f"values outside the categories {order!r}: {sorted(map(repr, outside))}")
     return order
+
+
+# --- bootstrap intervals over studies, vectorised ----------------------------------------------
+#
+# A report needs several statistics' intervals over the same resamples of its studies (a
+# study, both breasts together, is the unit: the two breasts of one woman are not independent
+# pairs). ``app.stats.agreement.bootstrap_interval`` computes one statistic per resample in
+# Python; these functions compute the same resamples (the same draws from the same seed) for
+# every statistic at once, from each study's confusion counts, in one matrix product. The
+# report's tests check the two give the same interval.
+
+
+def case_counts(
+    cases: Sequence[int],
+    a: Sequence[Hashable],
+    b: Sequence[Hashable],
+    *,
+    n_cases: int,
+    categories: Sequence[Hashable],
+) -> NDArray[np.float64]:
+    """``(n_cases, q * q)``: for each case (a study), how many of its pairs fall in each cell
+    of the confusion table (rows ``a``, columns ``b``, in the order of ``categories``), the
+    pair ``i`` belonging to case ``cases[i]``. ``ValueError`` on unequal lengths, a value
+    outside ``categories`` or a case outside ``range(n_cases)``."""
+    _check_pairs(a, b)
+    if len(cases) != len(a):
+        raise ValueError(f"cases and pairs differ in length: {len(cases)} != {len(a)}")
+    order = _categories(a, b, categories)
+    index = {category: position for position, category in enumerate(order)}
+    q = len(order)
+    rows = np.asarray(cases, dtype=np.intp)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_cases):
+        raise ValueError(f"a case outside range({n_cases})")
+    cells = np.array([index[x] * q + index[y] for x, y in zip(a, b, strict=True)], dtype=np.intp)
+    counts = np.zeros((n_cases, q * q), dtype=np.float64)
+    np.add.at(counts, (rows, cells), 1.0)
+    return counts
+
+
+def resampled_counts(
+    counts: NDArray[np.float64], *, replicates: int, seed: int, chunk: int = 256
+) -> NDArray[np.float64]:
+    """``(replicates, k)``: the column sums of ``counts`` (``n_cases x k``) over each
+    bootstrap resample of its rows, drawn as ``bootstrap_interval`` draws them
+    (``numpy.random.default_rng(seed).integers(0, n_cases, size=(replicates, n_cases))``),
+    ``chunk`` resamples at a time to bound the memory."""
+    n_cases = counts.shape[0]
+    if n_cases == 0 or replicates < 1:
+        raise ValueError("resampling needs at least one case and one replicate.")
+    rng = np.random.default_rng(seed)
+    totals = np.empty((replicates, counts.shape[1]), dtype=np.float64)
+    for start in range(0, replicates, chunk):
+        size = min(chunk, replicates - start)
+        draws = rng.integers(0, n_cases, size=(size, n_cases))
+        offsets = (np.arange(size)[:, None] * n_cases + draws).ravel()
+        times = np.bincount(offsets, minlength=size * n_cases).reshape(size, n_cases)
+        totals[start : start + size] = times.astype(np.float64) @ counts
+    return totals
+
+
+def kappa_of_tables(tables: NDArray[np.float64], weights: Weights = None) -> NDArray[np.float64]:
+    """:func:`cohen_kappa` of each ``q x q`` confusion table of ``tables`` (``(..., q, q)``,
+    counts, rows the first reader); NaN where it is undefined."""
+    q = tables.shape[-1]
+    positions = np.arange(q, dtype=np.float64)
+    if weights is None:
+        w = 1 - np.eye(q)
+    elif weights == "linear":
+        w = np.abs(positions[:, None] - positions[None, :])
+    elif weights == "quadratic":
+        w = (positions[:, None] - positions[None, :]) ** 2
+    else:
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic'; got {weights!r}.")
+    n = tables.sum(axis=(-2, -1))
+    rows, columns = tables.sum(axis=-1), tables.sum(axis=-2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.einsum("...i,ij,...j->...", rows, w, columns) / n
+        observed = np.einsum("...ij,ij->...", tables, w)
+        kappa = 1 - observed / expected
+    return np.where((n > 0) & (expected > 0), kappa, np.nan)
+
+
+def gwet_of_tables(tables: NDArray[np.float64], weights: Weights = None) -> NDArray[np.float64]:
+    """Gwet's AC1 (``weights=None``, :func:`gwet_ac1`) or AC2 with linear or quadratic
+    weights (``app.stats.agreement.gwet_ac2``) of each ``q x q`` table of ``tables``,
+    every row and column a category of the scale in order; NaN where undefined."""
+    q = tables.shape[-1]
+    w = agreement_weights(q, weights)
+    n = tables.sum(axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = tables / n[..., None, None]
+        pi = (shares.sum(axis=-1) + shares.sum(axis=-2)) / 2
+        pa = np.einsum("...ij,ij->...", shares, w)
+        pe = w.sum() / (q * (q - 1)) * np.sum(pi * (1 - pi), axis=-1)
+        value = (pa - pe) / (1 - pe)
+    return np.where((n > 0) & (pe < 1), value, np.nan)
+
+
+def percentile_interval(
+    values: NDArray[np.float64],
+    estimate: float | None,
+    *,
+    replicates: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> BootstrapInterval:
+    """The percentile interval of a statistic's ``values`` over the resamples (NaN where
+    undefined: dropped), with the rules and wording of ``bootstrap_interval``."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
+    defined = values[np.isfinite(values)]
+    used = int(defined.size)
+    dropped = replicates - used
+    note = (
+        f"{dropped} of {replicates} resamples left the statistic undefined and were dropped"
+        if dropped
+        else None
+    )
+    if used < 2:
+        reason = note or "fewer than two resamples gave a value"
+        return BootstrapInterval(estimate, None, None, confidence, replicates, used, seed, reason)
+    tail = (1 - confidence) / 2
+    lower, upper = np.quantile(defined, [tail, 1 - tail])
+    return BootstrapInterval(
+        estimate, float(lower), float(upper), confidence, replicates, used, seed, note
+    )
 
 
 # --- lesions ----------------------------------------------------------------------------------

@@ -65,21 +65,27 @@ def reading_screen(
     request: Request, task_id: Id, principal: CurrentPrincipal, db: Db
 ) -> HTMLResponse:
     task = service.own_task(db, principal.user, task_id)
+    protocol = rules.ProjectRules.from_json(task.project_study.project.rules)
     return render(
         request,
         "reading/task.html",
-        {"task": task, "scales": reading_scales()},
+        {"task": task, "scales": reading_scales(protocol)},
     )
 
 
-def reading_scales() -> dict[str, list[Any]]:
-    """What the reading screen offers for each breast, with the meanings it shows (the screen's
-    script reads them from the page: static/js/reading/screen.js)."""
+def reading_scales(protocol: rules.ProjectRules = rules.DEFAULT_RULES) -> dict[str, Any]:
+    """What the reading screen offers for each breast under the project's protocol, with the
+    meanings it shows (the screen's script reads them from the page: static/js/reading/
+    screen.js): the breast BI-RADS (0-5 or 0-6), the finding BI-RADS (3-5 or 2-5), the
+    densities, and whether each breast gets a probability of malignancy."""
     return {
         "breasts": [{"value": lat, "name": rules.BREAST_NAMES[lat]} for lat in rules.LATERALITIES],
-        "birads": [{"value": v, "meaning": rules.BIRADS_MEANINGS[v]} for v in rules.BREAST_BIRADS],
-        "finding_birads": list(rules.FINDING_BIRADS),
+        "birads": [
+            {"value": v, "meaning": rules.BIRADS_MEANINGS[v]} for v in protocol.breast_birads
+        ],
+        "finding_birads": list(protocol.finding_birads_values),
         "densities": [{"value": d, "meaning": rules.DENSITY_MEANINGS[d]} for d in rules.DENSITIES],
+        "probability": protocol.probability_rating,
     }
 
 

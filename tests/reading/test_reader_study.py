@@ -249,15 +249,22 @@ def test_a_fully_crossed_two_session_study(client, db, study_world) -> None:
     stored = db.scalar(select(ReadSubmission).where(ReadSubmission.task_id == expected.id))
     assert stored.session_id == expected.session_id
     assert stored.label["breasts"]["R"]["probability"] == 3
-    # with no washout the second reading is open now, and may say which model marks it took
-    aided = client.post(
+    # with no washout the second reading is open now; it may say which model marks it took,
+    # but only marks it was shown (none here: no model; tests/studies/test_aid.py shows some)
+    unseen = client.post(
         f"{API}/tasks/{twin.id}/submit",
         json={"label": READ, "version": 0, "aid": {"accepted": [3, 1, 3]}},
         headers=headers["sr1"],
     )
+    assert "Mark(s) 1, 3 were not shown" in assert_error(unseen, 422)["message"]
+    aided = client.post(
+        f"{API}/tasks/{twin.id}/submit",
+        json={"label": READ, "version": 0, "aid": {"accepted": []}},
+        headers=headers["sr1"],
+    )
     assert aided.status_code == 200, aided.text
     stored = db.scalar(select(ReadSubmission).where(ReadSubmission.task_id == twin.id))
-    assert stored.aid == {"accepted": [1, 3]}
+    assert stored.aid == {"accepted": []}
 
 
 def test_an_unaided_read_names_no_model_marks(client, study_world) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,14 +15,20 @@ from sklearn.metrics import cohen_kappa_score
 from app.reading.agreement import (
     SEED002_GROUPS,
     VINDR_GROUPS,
+    case_counts,
     cohen_kappa,
     f1_from_counts,
     group_of,
     gwet_ac1,
+    gwet_of_tables,
+    kappa_of_tables,
     lesion_f1,
     percent_agreement,
+    percentile_interval,
+    resampled_counts,
     sensitivity_specificity,
 )
+from app.stats.agreement import bootstrap_interval, gwet_ac2
 
 BIRADS = [1, 2, 3, 4, 5]
 DENSITY_INTS = {"A": 1, "B": 2, "C": 3, "D": 4}
@@ -360,3 +367,109 @@ def test_sensitivity_specificity_undefined_and_malformed() -> None:
     assert all(v["n_positive"] == v["n_negative"] == 0 for v in empty.values())
     with pytest.raises(ValueError, match="length"):
         sensitivity_specificity([1], [], VINDR_GROUPS)
+
+
+# --- the report's intervals: every resample's tables at once ---------------------------------
+
+
+def _random_table(rng: np.random.Generator, q: int) -> np.ndarray:
+    table = rng.integers(0, 6, size=(q, q)).astype(np.float64)
+    table[rng.random((q, q)) < 0.4] = 0  # sparse, some categories unused
+    return table
+
+
+def _pairs_of(table: np.ndarray, categories: list[Any]) -> tuple[list[Any], list[Any]]:
+    a, b = [], []
+    for i, j in zip(*np.nonzero(table), strict=True):
+        a += [categories[i]] * int(table[i, j])
+        b += [categories[j]] * int(table[i, j])
+    return a, b
+
+
+@pytest.mark.parametrize("q", [2, 4, 6])
+def test_table_statistics_equal_the_pair_functions(q: int) -> None:
+    rng = np.random.default_rng(q)
+    categories = list(range(1, q + 1))
+    tables = np.stack([_random_table(rng, q) for _ in range(40)])
+    tables[0] = 0
+    tables[1] = 0
+    tables[1][0, 0] = 5  # one category throughout: kappa undefined, AC1 and AC2 are 1
+    for weights in WEIGHTS:
+        kappas = kappa_of_tables(tables, weights)
+        ac2s = gwet_of_tables(tables, weights)
+        for table, kappa, ac2 in zip(tables, kappas, ac2s, strict=True):
+            a, b = _pairs_of(table, categories)
+            expected = cohen_kappa(a, b, categories=categories, weights=weights)
+            assert_same(None if np.isnan(kappa) else float(kappa), expected)
+            if not a:
+                assert np.isnan(ac2)
+                continue
+            if weights is None:
+                assert ac2 == pytest.approx(gwet_ac1(a, b, categories=categories), abs=1e-12)
+            else:
+                assert ac2 == pytest.approx(
+                    gwet_ac2(a, b, categories=categories, weights=weights), abs=1e-12
+                )
+
+
+def test_ac2_quadratic_is_weighted_kappa_when_every_category_is_used_equally() -> None:
+    """Both readers use each density 3 times: chance agreement is the same for AC2 and for
+    Cohen's weighted kappa (the module docstring of app.stats.agreement), so the two agree."""
+    a = ["A", "B", "C", "D"] * 3
+    b = ["A", "B", "C", "D", "B", "A", "D", "C", "A", "C", "B", "D"]
+    density = ["A", "B", "C", "D"]
+    table = np.zeros((4, 4))
+    for x, y in zip(a, b, strict=True):
+        table[density.index(x), density.index(y)] += 1
+    expected = cohen_kappa_score(a, b, labels=density, weights="quadratic")
+    assert gwet_of_tables(table, "quadratic") == pytest.approx(expected, abs=1e-12)
+    assert gwet_ac2(a, b, categories=density) == pytest.approx(expected, abs=1e-12)
+
+
+def test_resampled_counts_draw_as_bootstrap_interval_does() -> None:
+    """With one column per case, each resample's totals are how often it drew each case:
+    the draws of bootstrap_interval, whatever the chunk size."""
+    n, replicates, seed = 7, 50, 11
+    seen: list[np.ndarray] = []
+
+    def record(indices: np.ndarray) -> float:
+        seen.append(np.bincount(indices, minlength=n))
+        return 0.0
+
+    bootstrap_interval(record, n, replicates=replicates, seed=seed)
+    draws = np.stack(seen[1:])  # the first call is the estimate on all cases
+    for chunk in (1, 8, 256):
+        totals = resampled_counts(np.eye(n), replicates=replicates, seed=seed, chunk=chunk)
+        assert np.array_equal(totals, draws)
+    with pytest.raises(ValueError, match="at least one case"):
+        resampled_counts(np.zeros((0, 4)), replicates=10, seed=0)
+
+
+def test_percentile_interval_is_bootstrap_intervals() -> None:
+    """The same resampled values give the same interval, dropped resamples and all."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=400)
+    values[::37] = np.nan  # undefined resamples are dropped, and said
+    calls = iter([0.25, *values])  # bootstrap_interval's first call is the estimate
+
+    def statistic(_: np.ndarray) -> float | None:
+        value = next(calls)
+        return None if np.isnan(value) else float(value)
+
+    expected = bootstrap_interval(statistic, 5, replicates=400, seed=0)
+    ours = percentile_interval(values, 0.25, replicates=400, seed=0)
+    assert ours == expected
+    assert ours.reason == "11 of 400 resamples left the statistic undefined and were dropped"
+    none = percentile_interval(np.full(10, np.nan), 0.5, replicates=10, seed=0)
+    assert (none.lower, none.upper, none.used) == (None, None, 0)
+
+
+def test_case_counts_by_hand_and_malformed() -> None:
+    counts = case_counts([0, 0, 2], [1, 2, 2], [1, 1, 2], n_cases=3, categories=[1, 2])
+    assert counts.tolist() == [[1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+    with pytest.raises(ValueError, match="outside"):
+        case_counts([0], [3], [1], n_cases=1, categories=[1, 2])
+    with pytest.raises(ValueError, match="outside range"):
+        case_counts([1], [1], [1], n_cases=1, categories=[1, 2])
+    with pytest.raises(ValueError, match="length"):
+        case_counts([0, 0], [1], [1], n_cases=1, categories=[1, 2])

@@ -6,6 +6,7 @@ log, then the study's next state in the same transaction: final when the two rea
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,17 @@ from app.reading.service.tasks import own_task, touch
 from app.reading.states import FinalSource, StudyStatus, TaskKind, TaskStatus
 
 MAX_AID_MARKS = 500
+
+#: Checks of an aided read's accepted marks against what the screen showed with the case,
+#: registered by the package that holds the model's marks (app.studies.aid), which reading
+#: does not import. Each raises a 4xx naming ``aid``.
+AidCheck = Callable[[Session, ReadTask, list[int]], None]
+_aid_checks: list[AidCheck] = []
+
+
+def register_aid_check(check: AidCheck) -> None:
+    if check not in _aid_checks:
+        _aid_checks.append(check)
 
 
 def images_of(project_study: ProjectStudy) -> dict[str, str]:
@@ -148,6 +160,9 @@ def submit(
     label = _parse(data)
     _check_version(task, version)
     accepted = checked_aid(task, aid)
+    if accepted and accepted["accepted"]:
+        for check in _aid_checks:
+            check(db, task, accepted["accepted"])
     violations = _violations(task, label)
     errors = [v for v in violations if v.severity == "error"]
     if errors:

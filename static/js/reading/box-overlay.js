@@ -9,6 +9,8 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const MIN_DRAW_PX = 4; // a smaller drag is a click, not a box
 const MOVE_THRESHOLD_PX = 3;
 const READER_SLOTS = [1, 2];
+// The owner of an aided session's model marks (like a reader's boxes: picked, never edited).
+const AI_SLOT = "ai";
 
 function svg(tag, attrs) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -32,7 +34,7 @@ function span(a, b) {
 /** The overlays of one viewer. `images` maps image_id -> {columns, rows}; `host` is the screen:
  *   alive(), editable(), drawing(): whether it still runs, may change the label, is in draw mode;
  *   ownBoxes(): the label's boxes (a gesture changes them in place); readerBoxes(slot): the
- *   shown boxes of reader 1 or 2, or null; isSelected(owner, id); isHot(slot, id): discordant;
+ *   shown boxes of reader 1 or 2 (or "ai": the model's marks, with scores), or null; isSelected(owner, id); isHot(slot, id): discordant;
  *   select(selection), findBox(id), snapshot(), commit(before): after a move or resize;
  *   addBox(imageId, rect, {keepDrawing}): after a draw (keepDrawing: Shift held at the end). */
 export class BoxOverlay {
@@ -95,6 +97,10 @@ export class BoxOverlay {
       boxes.forEach((box, index) => {
         if (box.image_id === imageId) items.push({ owner: slot, box, tag: `${slot}·${index + 1}` });
       });
+    }
+    // an aided session's model marks, tagged with their score
+    for (const box of this.host.readerBoxes(AI_SLOT) || []) {
+      if (box.image_id === imageId) items.push({ owner: AI_SLOT, box, tag: `AI ${Math.round(box.score * 100)}%` });
     }
     this.host.ownBoxes().forEach((box, index) => {
       if (box.image_id === imageId) items.push({ owner: "own", box, tag: String(index + 1) });
@@ -187,12 +193,12 @@ export class BoxOverlay {
     if (!pane) return;
     const boxEl = target.closest("[data-box-id]");
     const owner = boxEl ? boxEl.dataset.owner : null;
-    if (owner === "1" || owner === "2") {
-      // Reader boxes are not editable: a click picks one (to take it), nothing else.
+    if (owner === "1" || owner === "2" || owner === AI_SLOT) {
+      // Reader boxes and model marks are not editable: a click picks one (to take it).
       e.preventDefault();
       e.stopPropagation();
       pane.focus({ preventScroll: true });
-      this.host.select({ owner: Number(owner), id: boxEl.dataset.boxId });
+      this.host.select({ owner: owner === AI_SLOT ? AI_SLOT : Number(owner), id: boxEl.dataset.boxId });
       return;
     }
     if (!this.host.editable()) return;

@@ -8,9 +8,10 @@ export const SHORTCUTS = [
     [
       ["[", "Edit the right breast (shown on the left of the screen)"],
       ["]", "Edit the left breast (shown on the right of the screen)"],
-      ["0 – 5", "BI-RADS of the breast being edited"],
+      ["0 – 5 (6)", "BI-RADS of the breast being edited (6 where the project's scale has it)"],
       ["A B C D", "Density of the breast being edited"],
       ["U", "Breast not imaged: the breast being edited has no image (where the project allows it)"],
+      ["E", "Probability of malignancy of the breast being edited (where the project asks): type 0–100, Enter"],
     ],
   ],
   [
@@ -22,7 +23,10 @@ export const SHORTCUTS = [
       ["Shift + drag", "Draw a box without draw mode"],
       ["Tab / Shift + Tab", "Next / previous box (on the images); past the last box, on to the form"],
       ["/", "Categories of the selected box: type to filter, Enter to toggle, 1–9 and 0 pick by number"],
-      ["Shift + 3 / 4 / 5", "Finding BI-RADS of the selected box (again to clear)"],
+      [
+        "Shift + 3 / 4 / 5",
+        "Finding BI-RADS of the selected box (again to clear; Shift + 2 where the project allows 2)",
+      ],
       ["Delete / Backspace", "Delete the selected box"],
       ["Drag box / corner", "Move / resize the selected box"],
       ["Ctrl + Z / Ctrl + Y", "Undo / redo"],
@@ -34,6 +38,13 @@ export const SHORTCUTS = [
       ["Shift + 1 / Shift + 2", "Show or hide reader 1's / reader 2's boxes"],
       ["T", "Take the selected reader box into your label"],
       ["J / K", "Take reader 1's / reader 2's BI-RADS and density for the breast being edited"],
+    ],
+  ],
+  [
+    "Aided session",
+    [
+      ["S", "Show or hide the AI's marks"],
+      ["T", "Take the selected AI mark into your read (it is recorded as taken)"],
     ],
   ],
   [
@@ -187,7 +198,13 @@ function editingKey(screen, key, lower, shift) {
       screen.panel.openFilter();
       return true;
     case "t":
-      return screen.kind === "arbitrate" && screen.takeSelected();
+      return (screen.kind === "arbitrate" || Boolean(screen.aid)) && screen.takeSelected();
+    case "s":
+      if (!screen.aid) return false;
+      screen.setShown("ai", !screen.show.ai);
+      return true;
+    case "e":
+      return screen.panel.focusProbability(screen.activeLat);
     case "j":
     case "k":
       return screen.kind === "arbitrate" && screen.takeActiveBreast(lower === "j" ? 1 : 2);

@@ -2,7 +2,8 @@
 // history. No DOM, no network, no timers: the screen renders it and the draft store saves it,
 // and a test can drive it on its own (tests/browser/test_label_editor.py).
 //
-// A label has exactly the keys the server accepts: {breasts: {R, L: {birads, density}, or
+// A label has exactly the keys the server accepts: {breasts: {R, L: {birads, density} (and
+// probability 0-100 where the project asks for it), or
 // {birads: null, density: null, not_imaged: true} for a breast without any image},
 // boxes: [{id, image_id, xmin, ymin, xmax, ymax, categories, birads}], note}. The scales it
 // accepts (breast BI-RADS values, densities) come from the server with the page; the editor
@@ -19,14 +20,25 @@ export function newBoxId(taken) {
   return id;
 }
 
+/** A probability of malignancy as the server takes it: a whole number 0-100, else null. */
+export function normaliseProbability(value) {
+  if (value === null || value === undefined || value === "") return null;
+  const number = Number(value);
+  return Number.isInteger(number) && number >= 0 && number <= 100 ? number : null;
+}
+
 function normaliseBreast(value, scales) {
   const breast = value && typeof value === "object" ? value : {};
   // a breast the exam has no image of (where the project allows it): no BI-RADS or density
   if (breast.not_imaged === true) return { birads: null, density: null, not_imaged: true };
-  return {
+  const normal = {
     birads: scales.birads.includes(breast.birads) ? breast.birads : null,
     density: scales.densities.includes(breast.density) ? breast.density : null,
   };
+  // the probability of malignancy, in projects that ask for it (the key only when given)
+  const probability = scales.probability ? normaliseProbability(breast.probability) : null;
+  if (probability !== null) normal.probability = probability;
+  return normal;
 }
 
 /** A box with exactly the server's keys and types. */
@@ -61,7 +73,11 @@ export function normaliseLabel(raw, scales) {
  * finding BI-RADS. */
 export class LabelEditor {
   constructor({ label, scales, graded = [] }) {
-    this.scales = { birads: [...scales.birads], densities: [...scales.densities] };
+    this.scales = {
+      birads: [...scales.birads],
+      densities: [...scales.densities],
+      probability: Boolean(scales.probability),
+    };
     this.graded = new Set(graded);
     this.label = normaliseLabel(label, this.scales);
     this.undoStack = [];
@@ -155,6 +171,18 @@ export class LabelEditor {
     });
   }
 
+  /** A breast's probability of malignancy (0-100, or null to clear it); false when refused. */
+  setProbability(lat, value) {
+    const breast = this.label.breasts[lat];
+    if (!breast || breast.not_imaged || !this.scales.probability) return false;
+    const probability = normaliseProbability(value);
+    if (value !== null && value !== "" && probability === null) return false;
+    return this.apply((label) => {
+      if (probability === null) delete label.breasts[lat].probability;
+      else label.breasts[lat].probability = probability;
+    });
+  }
+
   /** Both values of a breast at once (taking a reader's assessment, "not imaged" included). */
   setBreastValues(lat, { birads, density, not_imaged }) {
     if (!this.label.breasts[lat]) return false;
@@ -205,8 +233,10 @@ export class LabelEditor {
   }
 
   /** A copy of another read's box, under a new id; returns it. */
-  copyBox(source) {
-    const box = { ...normaliseBox(source), id: this.freshId() };
+  /** A copy of `source` as a box of this label; `idPrefix` (letters and digits) starts its id,
+   * so that where it came from stays readable in the saved draft (an AI mark's: "ai<id>"). */
+  copyBox(source, idPrefix = "") {
+    const box = { ...normaliseBox(source), id: `${idPrefix}${this.freshId()}` };
     this.apply((label) => {
       label.boxes.push(box);
     });

@@ -43,6 +43,7 @@ export const breastRows = {
         density,
       );
       const readers = h("div", { class: "rd-reader-values" });
+      const probability = s.scales.probability ? this.probabilityInput(lat, name) : null;
       const legend = h(
         "legend",
         {},
@@ -58,11 +59,22 @@ export const breastRows = {
         msgs(`breasts.${lat}.birads`),
         h("div", { class: "rd-row" }, h("span", { class: "rd-row-label", text: "Density" }), densityGroup),
         msgs(`breasts.${lat}.density`),
+        probability
+          ? h(
+              "div",
+              { class: "rd-row rd-probability-row" },
+              h("label", { class: "rd-row-label", for: probability.id, text: "Malignancy" }),
+              probability,
+              h("span", { class: "rd-probability-unit", text: "%" }),
+              h("kbd", { class: "rd-probability-key", title: "E: type the probability", text: "E" }),
+            )
+          : null,
+        probability ? msgs(`breasts.${lat}.probability`) : null,
         arbitration ? readers : null,
         msgs(`breasts.${lat}`),
       );
       section.append(fieldset);
-      this.breastEls[lat] = { fieldset, name, birads, density, biradsGroup, densityGroup, readers };
+      this.breastEls[lat] = { fieldset, name, birads, density, biradsGroup, densityGroup, readers, probability };
     }
     return section;
   },
@@ -87,12 +99,55 @@ export const breastRows = {
         button.setAttribute("aria-pressed", String(button.dataset.value === value.density));
         button.disabled = s.readOnly;
       }
+      if (els.probability) {
+        els.probability.disabled = s.readOnly;
+        const shown = value.probability == null ? "" : String(value.probability);
+        if (document.activeElement !== els.probability && els.probability.value !== shown)
+          els.probability.value = shown;
+      }
       if (els.notImaged) notImaged.renderNotImaged(this, lat, els);
       const kinds = discordant[lat] || new Set();
       els.biradsGroup.classList.toggle("rd-discordant", kinds.has("birads"));
       els.densityGroup.classList.toggle("rd-discordant", kinds.has("density"));
       if (s.kind === "arbitrate") this.renderReaderValues(lat, kinds);
     }
+  },
+
+  /** A breast's probability of malignancy, 0-100: typed, Enter or Esc go back to the images. */
+  probabilityInput(lat, name) {
+    const { h } = window.MammoCommon;
+    const s = this.screen;
+    const input = h("input", {
+      type: "number",
+      id: `rd-probability-${lat}`,
+      class: "rd-probability",
+      min: "0",
+      max: "100",
+      step: "1",
+      inputmode: "numeric",
+      "aria-label": `${name}: probability of malignancy, 0 to 100 percent`,
+      on: {
+        input: (e) => s.setProbability(lat, e.target.value),
+        keydown: (e) => {
+          if (e.key === "Enter") {
+            e.preventDefault();
+            input.blur();
+            s.returnFocus();
+          }
+        },
+        focus: () => s.setActive(lat),
+      },
+    });
+    return input;
+  },
+
+  /** E: type the probability of the breast being edited. */
+  focusProbability(lat) {
+    const input = this.breastEls[lat]?.probability;
+    if (!input || input.disabled) return false;
+    input.focus();
+    input.select();
+    return true;
   },
 
   /** U: answer the breast "not imaged" or take it back (a breast without any image only). */

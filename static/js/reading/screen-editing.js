@@ -57,6 +57,7 @@ export const editing = {
   },
 
   readerBox(slot, id) {
+    if (slot === "ai") return this.aid?.marks.find((mark) => mark.id === id) || null;
     const read = this.otherReads.get(slot);
     return read?.boxes.find((box) => box.id === id) || null;
   },
@@ -115,6 +116,17 @@ export const editing = {
     return true;
   },
 
+  /** A breast's probability of malignancy as typed ("" clears it); a value off 0-100 waits. */
+  setProbability(lat, text) {
+    const value = String(text).trim();
+    if (value !== "" && !/^\d{1,3}$/.test(value)) return;
+    if (value !== "" && Number(value) > 100) {
+      this.flash("A probability is 0 to 100.");
+      return;
+    }
+    this.change(() => this.editor.setProbability(lat, value === "" ? null : Number(value)));
+  },
+
   toggleCategory(name) {
     const box = this.selectedOwnBox();
     if (box) this.change(() => this.editor.toggleCategory(box.id, name));
@@ -157,6 +169,7 @@ export const editing = {
   setShown(slot, on) {
     this.show[slot] = on;
     if (this.panel.readerToggles[slot]) this.panel.readerToggles[slot].checked = on;
+    if (slot === "ai") this.flash(on ? "The AI's marks are shown." : "The AI's marks are hidden (S shows them).");
     if (!on && this.selected && this.selected.owner === slot) this.selected = null;
     this.renderAll();
   },
@@ -166,19 +179,30 @@ export const editing = {
     if (!source || this.readOnly) return;
     let box = null;
     this.change(() => {
-      box = this.editor.copyBox(source);
+      // a model mark taken keeps its id in the box's (ai<mark>b...): the submit names it
+      box = this.editor.copyBox(source, slot === "ai" ? `ai${source.mark}` : "");
       return true;
     });
     if (!box) return;
     this.select({ owner: "own", id: box.id });
-    this.flash(`Reader ${slot}'s box taken as your box ${this.editor.boxNumber(box.id)}; edit it as you like.`);
+    const whose = slot === "ai" ? "The AI's mark" : `Reader ${slot}'s box`;
+    this.flash(`${whose} taken as your box ${this.editor.boxNumber(box.id)}; edit it as you like.`);
   },
 
-  /** T: take the selected reader box (true: the key was used, even to say how). */
+  /** T: take the selected reader box or model mark (true: the key was used, even to say how). */
   takeSelected() {
     if (this.selected && this.selected.owner !== "own") this.takeBox(this.selected.owner, this.selected.id);
-    else this.flash("Click a reader's box first, then T takes it.");
+    else
+      this.flash(
+        this.aid ? "Click an AI mark first, then T takes it." : "Click a reader's box first, then T takes it.",
+      );
     return true;
+  },
+
+  /** The model marks an aided read took and still holds (their ids, for the submit). */
+  acceptedMarks() {
+    const marks = this.editor.label.boxes.map((box) => /^ai(\d+)b/.exec(box.id)).filter(Boolean);
+    return [...new Set(marks.map((match) => Number(match[1])))].sort((a, b) => a - b);
   },
 
   /** J / K: take reader 1's / reader 2's BI-RADS and density for the breast being edited. */

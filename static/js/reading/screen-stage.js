@@ -95,7 +95,8 @@ export const stage = {
       editable: () => !this.readOnly,
       drawing: () => this.drawMode,
       ownBoxes: () => this.editor.label.boxes,
-      readerBoxes: (slot) => (this.show[slot] && this.otherReads.get(slot)?.boxes) || null,
+      readerBoxes: (slot) =>
+        (this.show[slot] && (slot === "ai" ? this.aid?.marks : this.otherReads.get(slot)?.boxes)) || null,
       isSelected: (owner, id) => this.isSelected(owner, id),
       isHot: (slot, id) => this.isHot(slot, id),
       select: (selection) => this.select(selection),

@@ -16,6 +16,7 @@ export const submitting = {
       await this.store.idle(); // the version must be the newest
       if (this.store.blocked) return;
       const body = { label: this.editor.value(), version: this.store.version };
+      if (this.detail?.session?.aided) body.aid = { accepted: this.acceptedMarks() };
       const result = await api("POST", `${this.apiUrl}/submit`, body);
       if (!this.destroyed) this.submitAnswered(result);
     } finally {
@@ -25,6 +26,27 @@ export const submitting = {
         this.renderAll();
         if (this.store.dirty && !this.readOnly) this.store.schedule();
       }
+    }
+  },
+
+  /** A reader study's case set aside with `reason` (after the last save lands); the answer, or
+   * null when the screen cannot act now. */
+  async exclude(reason) {
+    if (this.submitting || this.readOnly || !this.editor) return null;
+    this.submitting = true;
+    this.store.cancelScheduled();
+    try {
+      await this.store.idle();
+      if (this.store.blocked) return { ok: false, error: { message: "Your work could not be saved: see above." } };
+      const result = await api("POST", `${this.apiUrl}/exclude`, { reason, version: this.store.version });
+      if (result.ok && !this.destroyed) {
+        this.excluded = reason;
+        this.submitAnswered(result);
+      }
+      return result;
+    } finally {
+      this.submitting = false;
+      if (!this.destroyed) this.renderAll();
     }
   },
 
@@ -73,6 +95,7 @@ export const submitting = {
       const after = arbitration ? "the study is final" : "your read is in";
       const what = arbitration ? "Arbitration submitted" : "Submitted";
       text = `${what}${done.repeated ? " (already submitted before)" : ""}; ${after}.`;
+      if (this.excluded) text = `Case excluded (${this.excluded}); this reading is done.`;
     }
     this.nextLink = this.panel.showResult(text, this.nextUrl, this.worklistUrl);
     this.renderAll();

@@ -83,7 +83,8 @@ class Reading extends Screen {
     this.otherReads = new Map(); // slot -> label
     this.discordances = [];
     this.highlighted = new Set(); // "slot:boxId"
-    this.show = { 1: true, 2: true };
+    this.show = { 1: true, 2: true, ai: true };
+    this.aid = null; // an aided session's help: {model, scores, note, marks}, once loaded
     this.hints = [];
     this.violations = [];
     this.generalMessages = [];
@@ -132,6 +133,31 @@ class Reading extends Screen {
     this.load(result.data);
     this.build(result.data);
     this.restoreLocal();
+    this.renderAll();
+    if (result.data.session?.aided) await this.loadAid();
+  }
+
+  /** An aided session: the shown model's breast scores and marks (recorded as shown). */
+  async loadAid() {
+    const result = await api("GET", `/api/v1/studies/tasks/${encodeURIComponent(this.taskId)}/aid`);
+    if (!this.alive()) return;
+    if (!result.ok) {
+      this.aid = {
+        model: null,
+        scores: {},
+        marks: [],
+        note: `The AI's help could not be loaded: ${result.error.message}`,
+      };
+    } else {
+      const data = result.data;
+      this.aid = {
+        model: data.model,
+        scores: data.breast_scores || {},
+        note: data.note,
+        // the marks as boxes the overlay draws: ids apart from the reader's own
+        marks: (data.marks || []).map((mark) => ({ ...mark, id: `ai${mark.id}`, mark: mark.id })),
+      };
+    }
     this.renderAll();
   }
 
@@ -201,6 +227,7 @@ class Reading extends Screen {
     return {
       birads: this.scales.birads.map((item) => item.value),
       densities: this.scales.densities.map((item) => item.value),
+      probability: Boolean(this.scales.probability),
     };
   }
 

@@ -5,18 +5,26 @@
 //   panel-breasts.js      the breast rows (BI-RADS and density per breast);
 //   panel-findings.js     the list of the reader's boxes;
 //   panel-categories.js   the selected box's editor: category picker and finding BI-RADS;
-//   panel-arbitration.js  the two readers' values, boxes and discordances (arbitration only).
+//   panel-arbitration.js  the two readers' values, boxes and discordances (arbitration only);
+//   panel-aid.js          a reader study's session, the AI's help, excluding a case.
 // It calls the screen's actions and keeps no state of its own beyond its elements. Each module
 // here loads the ones it needs with its own ?v=<version> query (see screen.js). Needs common.js
 // (window.MammoCommon).
 
 const version = new URL(import.meta.url).search;
-const [{ mixIn }, { fill, msgs }, { breastRows }, { findingsList }, { categoryPicker }, { arbitrationView }] =
-  await Promise.all(
-    ["mix-in", "panel-dom", "panel-breasts", "panel-findings", "panel-categories", "panel-arbitration"].map(
-      (name) => import(`./${name}.js${version}`),
-    ),
-  );
+const [
+  { mixIn },
+  { fill, msgs },
+  { breastRows },
+  { findingsList },
+  { categoryPicker },
+  { arbitrationView },
+  { studyPanel },
+] = await Promise.all(
+  ["mix-in", "panel-dom", "panel-breasts", "panel-findings", "panel-categories", "panel-arbitration", "panel-aid"].map(
+    (name) => import(`./${name}.js${version}`),
+  ),
+);
 
 export class SidePanel {
   /** `screen` is the reading screen: its state is read at every render. */
@@ -61,6 +69,7 @@ export class SidePanel {
           text: ` · ${detail.project_name} · ${String(detail.study_id).slice(0, 12)}`,
         }),
       ),
+      this.sessionTag(detail),
       h("div", { class: "rd-status-row" }, this.saveEl, this.timeEl, helpButton),
     );
     // The answer to a submit sits at the top of the panel, where the reader looks, and is read out.
@@ -73,6 +82,8 @@ export class SidePanel {
       this.buildTools(arbitration),
     );
     this.element = side;
+    if (detail.session && !arbitration) this.buildExclude(side.querySelector(".rd-tools"));
+    if (detail.session?.aided) side.append(this.buildAid());
     if (detail.instructions) {
       side.append(
         h(
@@ -160,6 +171,8 @@ export class SidePanel {
     this.renderFindings();
     this.renderEditor();
     this.renderReaderLists();
+    this.renderAid();
+    if (this.excludeButton) this.excludeButton.disabled = s.readOnly || s.submitting;
     if (document.activeElement !== this.noteEl && this.noteEl.value !== this.label.note)
       this.noteEl.value = this.label.note;
     this.noteEl.readOnly = s.readOnly;
@@ -297,4 +310,4 @@ export class SidePanel {
   }
 }
 
-mixIn(SidePanel, breastRows, findingsList, categoryPicker, arbitrationView);
+mixIn(SidePanel, breastRows, findingsList, categoryPicker, arbitrationView, studyPanel);
