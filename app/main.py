@@ -50,6 +50,7 @@ from app.reading import api as reading_api
 from app.reading import pages as reading_pages
 from app.studies import aid_api as studies_aid_api
 from app.studies import api as studies_api
+from app.studies import evidence_pages as studies_evidence_pages
 from app.studies import pages as studies_pages
 from app.studies import predictions_api as studies_predictions_api
 from app.studies import reference_api as studies_reference_api
@@ -78,6 +79,7 @@ ROUTERS = (
     auth_pages.router,
     audit_routes.pages,
     studies_pages.router,  # before imaging's /studies/{study_id}
+    studies_evidence_pages.router,
     imaging_pages.router,
     reading_pages.router,
     masking_pages.router,

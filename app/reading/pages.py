@@ -18,7 +18,16 @@ from app.core.web import expose_to_templates, form_or_error, render, see_other
 from app.reading import agreement_report, queries, rules, service
 from app.reading.models import ReadingProject
 from app.reading.review_view import study_review_out
-from app.reading.states import FinalSource, Pool, StudyStatus, TaskKind, TaskStatus
+from app.reading.states import (
+    FinalSource,
+    Pool,
+    ProjectDesign,
+    StudyLayout,
+    StudyStatus,
+    TaskKind,
+    TaskStatus,
+    TruthBasis,
+)
 
 router = APIRouter(include_in_schema=False)
 expose_to_templates(StudyStatus, TaskKind, TaskStatus, Pool, FinalSource)
@@ -120,11 +129,49 @@ def create_project(
     max_birads_rule: FormStr = "error",
     vocabulary: FormStr = "",
     breast_not_imaged: FormStr = "",
+    assessment_scale: FormStr = "0-5",
+    finding_birads: FormStr = "3-5",
+    probability_rating: FormStr = "",
+    design: FormStr = "double_read",
+    layout: FormStr = "fully_crossed",
+    blocks: FormStr = "",
+    session_1: FormStr = "",
+    session_2: FormStr = "",
+    aided_2: FormStr = "",
+    washout_days: FormStr = "",
+    order_seed: FormStr = "",
+    truth_basis: FormStr = "reference",
 ) -> Response:
+    form = {
+        "name": name[:120],
+        "instructions": instructions,
+        "vocabulary": vocabulary,
+        "breast_not_imaged": bool(breast_not_imaged),
+        "assessment_scale": assessment_scale,
+        "finding_birads": finding_birads,
+        "probability_rating": bool(probability_rating),
+        "design": design,
+        "layout": layout,
+        "blocks": blocks,
+        "session_1": session_1,
+        "session_2": session_2,
+        "aided_2": bool(aided_2),
+        "washout_days": washout_days,
+        "order_seed": order_seed,
+        "truth_basis": truth_basis,
+    }
+
     def create() -> ReadingProject:
-        rules = _form_rules(iou_threshold, birads_match, max_birads_rule, breast_not_imaged)
+        rules = {
+            **_form_rules(iou_threshold, birads_match, max_birads_rule, breast_not_imaged),
+            "assessment_scale": assessment_scale,
+            "finding_birads": finding_birads,
+            "probability_rating": bool(probability_rating),
+        }
         categories = service.rules.vocabulary_from_text(vocabulary) or None
-        new = service.NewProject(name, instructions, vocabulary=categories, rules=rules)
+        new = service.NewProject(
+            name, instructions, vocabulary=categories, rules=rules, design=_form_design(form)
+        )
         return service.create_project(db, principal.actor, new)
 
     return form_or_error(
@@ -137,13 +184,47 @@ def create_project(
             db,
             error.status_code,
             error=error.message,
-            form={
-                "name": name[:120],
-                "instructions": instructions,
-                "vocabulary": vocabulary,
-                "breast_not_imaged": bool(breast_not_imaged),
-            },
+            form=form,
         ),
+    )
+
+
+def _whole(text: str, field: str, what: str) -> int | None:
+    """A whole number from a form field, None when empty; a 422 naming the field otherwise."""
+    if not text.strip():
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise field_error(field, f"{what} must be a whole number.") from None
+
+
+def _form_design(form: dict[str, Any]) -> service.StudyDesign:
+    """The reading design as the creation form sends it; the service checks it as it does
+    the API's (sessions only in a reader study, blocks only split-plot...)."""
+    choices = {
+        "design": {d.value: d for d in ProjectDesign},
+        "layout": {layout.value: layout for layout in StudyLayout},
+        "truth_basis": {b.value: b for b in TruthBasis},
+    }
+    picked = {}
+    for field, options in choices.items():
+        if form[field] not in options:
+            raise field_error(field, f"Choose one of {', '.join(options)}.")
+        picked[field] = options[form[field]]
+    if picked["design"] is ProjectDesign.DOUBLE_READ:
+        return service.StudyDesign()
+    washout = _whole(form["washout_days"], "washout_days", "The washout") or 0
+    sessions = [service.NewSession(form["session_1"].strip() or "Reading")]
+    if form["session_2"].strip():
+        sessions.append(service.NewSession(form["session_2"].strip(), form["aided_2"], washout))
+    return service.StudyDesign(
+        design=picked["design"],
+        layout=picked["layout"],
+        blocks=_whole(form["blocks"], "blocks", "The number of blocks"),
+        sessions=tuple(sessions),
+        order_seed=_whole(form["order_seed"], "order_seed", "The order seed"),
+        truth_basis=picked["truth_basis"],
     )
 
 
@@ -176,6 +257,11 @@ def _project_page(
             "candidate_checks": service.admission_checks(db, candidates),
             "settings_locked": service.settings_lock(db, project),
             "vocabulary_text": service.rules.vocabulary_to_text(project.vocabulary),
+            "sessions": service.sessions_of(db, project),
+            "protocol": rules.ProjectRules.from_json(project.rules),
+            "session_progress": service.session_progress(db, project)
+            if project.design is ProjectDesign.READER_STUDY
+            else [],
             **context,
         },
         status,

@@ -58,9 +58,11 @@ from app.reading.service.projects import (
 )
 from app.reading.service.reader_study import (
     NewSession,
+    SessionProgress,
     StudyDesign,
     assign_reader_study,
     is_reader_study,
+    session_progress,
     sessions_of,
     washout_waits,
 )
@@ -103,6 +105,7 @@ __all__ = [
     "ReleasedStudy",
     "ReopenedLabel",
     "ReviewedRead",
+    "SessionProgress",
     "SettingsChange",
     "StudyDesign",
     "StudyReview",
@@ -151,6 +154,7 @@ __all__ = [
     "reopen",
     "rules",
     "save_draft",
+    "session_progress",
     "sessions_of",
     "set_pool",
     "set_pools",

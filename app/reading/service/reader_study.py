@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
+from app.auth.models import User
 from app.core.database import utcnow
 from app.core.errors import Conflict, field_error
 from app.reading.models import (
@@ -24,6 +25,7 @@ from app.reading.models import (
     ProjectStudy,
     ReadingProject,
     ReadingSession,
+    ReadSubmission,
     ReadTask,
 )
 from app.reading.rules import design
@@ -111,6 +113,8 @@ def apply_design(db: Session, project: ReadingProject, wanted: StudyDesign) -> N
                 "sessions.1.washout_days",
                 "The first session has no washout: it is the first reading.",
             )
+    if wanted.order_seed is not None and not 0 <= wanted.order_seed < 2**31:
+        raise field_error("order_seed", "The order seed is a whole number from 0 to 2147483647.")
     project.layout = wanted.layout
     project.blocks = wanted.blocks
     project.order_seed = (
@@ -365,3 +369,71 @@ __all__ = [
     "sessions_of",
     "washout_waits",
 ]
+
+
+@dataclass(frozen=True)
+class SessionProgress:
+    """One reader's progress in one session of a reader study."""
+
+    reader: str
+    session: str
+    number: int
+    assigned: int
+    read: int
+    excluded: int
+    open: int
+    active_seconds: float
+
+
+def session_progress(db: Session, project: ReadingProject) -> list[SessionProgress]:
+    """Per reader and session (in session order, then reader): the readings assigned, read,
+    excluded and still open, and the active reading time so far."""
+    rows = db.execute(
+        select(
+            User.username,
+            ReadingSession.name,
+            ReadingSession.number,
+            ReadTask.status,
+            func.count(ReadTask.id),
+            func.coalesce(func.sum(ReadTask.active_seconds), 0.0),
+        )
+        .join(User, ReadTask.user_id == User.id)
+        .join(ReadingSession, ReadTask.session_id == ReadingSession.id)
+        .where(ReadingSession.project_id == project.id, ReadTask.status != TaskStatus.REASSIGNED)
+        .group_by(User.username, ReadingSession.name, ReadingSession.number, ReadTask.status)
+    ).all()
+    by_key: dict[tuple[int, str, str], dict[str, float]] = {}
+    for username, session, number, status, count, seconds in rows:
+        entry = by_key.setdefault(
+            (number, username, session), {"assigned": 0, "read": 0, "open": 0, "seconds": 0.0}
+        )
+        entry["assigned"] += count
+        entry["seconds"] += float(seconds)
+        if status == TaskStatus.SUBMITTED:
+            entry["read"] += count
+        else:
+            entry["open"] += count
+    exclusions = {
+        (number, username): count
+        for username, number, count in db.execute(
+            select(User.username, ReadingSession.number, func.count(ReadSubmission.id))
+            .join(ReadTask, ReadSubmission.task_id == ReadTask.id)
+            .join(User, ReadTask.user_id == User.id)
+            .join(ReadingSession, ReadTask.session_id == ReadingSession.id)
+            .where(ReadingSession.project_id == project.id, ReadSubmission.exclusion.is_not(None))
+            .group_by(User.username, ReadingSession.number)
+        ).all()
+    }
+    return [
+        SessionProgress(
+            reader=username,
+            session=session,
+            number=number,
+            assigned=int(entry["assigned"]),
+            read=int(entry["read"]),
+            excluded=exclusions.get((number, username), 0),
+            open=int(entry["open"]),
+            active_seconds=round(entry["seconds"], 1),
+        )
+        for (number, username, session), entry in sorted(by_key.items())
+    ]
