@@ -32,6 +32,8 @@ class Row:
     y: float
     average: bool
     model: bool = False
+    clipped_lower: bool = False
+    clipped_upper: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,12 @@ class ForestPlot:
 
 
 def domain(values: Sequence[float]) -> tuple[float, float]:
-    """The axis' ends: every value shown, on tenths, and always 0.5 to 1 (chance to perfect)."""
+    """The axis' ends: every value shown, on tenths, within 0 to 1 (an AUC's range: a Wald
+    interval reaching past it is drawn clipped, with an arrow) and always 0.5 to 1 (chance
+    to perfect)."""
     finite = [v for v in values if math.isfinite(v)]
-    low = min([0.5, *finite])
-    high = max([1.0, *finite])
-    return math.floor(low * 10 + 1e-9) / 10, math.ceil(high * 10 - 1e-9) / 10
+    low = max(0.0, min([0.5, *finite]))
+    return math.floor(low * 10 + 1e-9) / 10, 1.0
 
 
 def forest_plot(
@@ -76,6 +79,7 @@ def forest_plot(
     def place(value: float | None) -> float | None:
         if value is None or not math.isfinite(value):
             return None
+        value = min(max(value, low), high)
         return round(left + (value - low) / (high - low) * (right - left), 2)
 
     rows: list[Row] = []
@@ -92,7 +96,8 @@ def forest_plot(
     ):
         nonlocal y
         x = place(auc) or left
-        rows.append(Row(label, treatment, auc, x, place(lo), place(hi), y, avg, model))
+        clipped = (lo is not None and lo < low, hi is not None and hi > high)
+        rows.append(Row(label, treatment, auc, x, place(lo), place(hi), y, avg, model, *clipped))
         y += ROW_HEIGHT
 
     for average in averages:

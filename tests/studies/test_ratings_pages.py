@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from app.stats.mrmc.results import ReaderFigure, TreatmentEstimate
+from app.studies.analysis import analyse
 from app.studies.forest_plot import LABEL_WIDTH, WIDTH, domain, forest_plot
 from app.studies.pages import confidence_alpha
+from app.studies.ratings_table import read_ratings_csv
 from tests.helpers import login
 
 VANDYKE = Path(__file__).resolve().parents[1] / "data" / "mrmc" / "vandyke.csv"
@@ -53,7 +55,12 @@ def test_the_page_shows_the_published_van_dyke_figures(client, admin) -> None:
     # one circle per reader and treatment, one diamond per treatment
     svg = html[html.index('<svg id="forest-plot"') : html.index("</svg>")]
     assert svg.count("<circle") == 10
-    assert svg.count("<polygon") == 2
+    assert svg.count('<polygon class="mark"') == 2
+    # the figures whose Wald interval passes 1 get an arrow at the axis' end
+    result = analyse(read_ratings_csv(VANDYKE.read_bytes())).obuchowski_rockette
+    past = [f for f in result.reader_figures if f.ci_upper > 1]
+    past += [t for t in result.rrrc.treatments if t.ci_upper > 1]
+    assert svg.count('<polygon class="clip"') == len(past) > 0
 
 
 def test_delong_and_the_confidence_level_are_used(client, admin) -> None:
@@ -136,9 +143,19 @@ def test_the_forest_plot_places_every_figure_inside_the_plot() -> None:
     assert [row.average for row in plot.rows] == [False, False, True, False, False, True]
     assert plot.rows[1].x_lower is None
     assert plot.rows[1].x_upper is None
-    # the axis goes to 1.1 since B reader 1's interval ends at 1.05
+    # the axis ends at 1 (an AUC's top): B reader 1's interval, ending at 1.05 and at 1.02
+    # for A reader 1, is drawn clipped at the axis' end, with an arrow saying it goes on
     assert plot.ticks[0].value == 0.5
-    assert plot.ticks[-1].value == 1.1
+    assert plot.ticks[-1].value == 1.0
+    assert [(row.clipped_lower, row.clipped_upper) for row in plot.rows] == [
+        (False, True),
+        (False, False),
+        (False, False),
+        (False, True),
+        (False, False),
+        (False, False),
+    ]
+    assert plot.rows[3].x_upper == plot.plot_right
     assert plot.ticks[0].x == LABEL_WIDTH
     assert plot.ticks[-1].x == plot.plot_right
     for row in plot.rows:
@@ -150,12 +167,13 @@ def test_the_forest_plot_places_every_figure_inside_the_plot() -> None:
     assert len(set(ys)) == len(ys)
     # positions are linear in the AUC
     a1, b2 = plot.rows[0], plot.rows[4]
-    scale = (plot.plot_right - plot.plot_left) / 0.6
+    scale = (plot.plot_right - plot.plot_left) / 0.5
     assert b2.x - a1.x == pytest.approx((0.8 - 0.9) * scale, abs=0.02)
 
 
 def test_the_domain_always_spans_chance_to_perfect() -> None:
     assert domain([]) == (0.5, 1.0)
     assert domain([0.62, 0.97]) == (0.5, 1.0)
-    assert domain([0.31, 1.04]) == (0.3, 1.1)
+    assert domain([0.31, 1.04]) == (0.3, 1.0)  # an interval past 1 is clipped
     assert domain([0.4, float("nan")]) == (0.4, 1.0)
+    assert domain([-0.7, 1.7]) == (0.0, 1.0)  # a tiny study's Wald interval
