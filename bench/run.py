@@ -14,6 +14,8 @@ SCRIPTS = (
     "bench.export",
     "bench.viewer",
     "bench.mrmc",
+    "bench.results_page",
+    "bench.agreement",
 )
 
 

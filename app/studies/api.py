@@ -12,7 +12,7 @@ from app.core.deps import Db
 from app.core.errors import ERROR_RESPONSES, FORM_RESPONSES
 from app.core.ids import Id
 from app.reading import service as reading_service
-from app.studies import project_accuracy, project_analysis
+from app.studies import figures_cache, project_analysis
 from app.studies.analysis import Covariance, RatingsAnalysis, analyse
 from app.studies.project_accuracy import ProjectAccuracy
 from app.studies.project_analysis import ProjectAnalysis
@@ -63,9 +63,7 @@ def analyse_project(
     did not rate (excluded, not imaged) or without a truth are listed in ``dropped`` with
     their reasons. 409 ``not_analysable`` until enough breasts are read by everyone."""
     project = reading_service.get_project(db, project_id)
-    return project_analysis.analyse_project(
-        db, project, covariance=covariance, alpha=alpha
-    ).to_dict()
+    return figures_cache.cached_analysis(db, project, covariance=covariance, alpha=alpha).to_dict()
 
 
 @router.get(
@@ -113,4 +111,4 @@ def project_accuracy_tables(
     counts, the macro means; the reader-averaged figures per session; reading time per case
     and per image; and every excluded case with its reason."""
     project = reading_service.get_project(db, project_id)
-    return project_accuracy.project_accuracy(db, project, mapping).to_dict()
+    return figures_cache.cached_accuracy(db, project, mapping).to_dict()

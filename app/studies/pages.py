@@ -14,11 +14,11 @@ from app.core.errors import Conflict, Invalid, field_error
 from app.core.ids import Id
 from app.core.web import form_or_error, render
 from app.reading import service as reading_service
-from app.studies import project_accuracy, project_analysis
+from app.studies import figures_cache, project_analysis
 from app.studies.analysis import Covariance, RatingsAnalysis, analyse
-from app.studies.forest_plot import forest_plot
+from app.studies.forest_plot import ForestPlot, forest_plot
 from app.studies.ratings_table import read_ratings_upload
-from app.studies.roc_plot import CurveInput, roc_plot
+from app.studies.roc_plot import CurveInput, RocPlot, roc_plot
 
 router = APIRouter(include_in_schema=False)
 COVARIANCES: tuple[str, ...] = get_args(Covariance)
@@ -102,25 +102,31 @@ def project_results(
     if mapping not in MAPPING_NAMES:
         mapping = "seed002"
     context: dict[str, Any] = {"project": project, "mapping": mapping, "mappings": MAPPING_NAMES}
+    # computed once per state of the project (its reads, reference, models, settings)
+    evidence = figures_cache.evidence_key(db, project)
     try:
-        analysed = project_analysis.analyse_project(db, project)
+        analysed = figures_cache.cached_analysis(db, project, evidence=evidence)
     except Conflict as error:
         context["not_analysable"] = error
     else:
-        or_result = analysed.analysis.obuchowski_rockette
-        models = [m.auc for m in analysed.models if m.auc is not None]
-        curves = [
-            CurveInput(c.reader, c.session, c.auc, c.fpr, c.tpr, c.model) for c in analysed.curves
-        ]
-        context.update(
-            analysed=analysed,
-            result=analysed.analysis,
-            plot=forest_plot(or_result.reader_figures, or_result.rrrc.treatments, models),
-            roc=roc_plot(curves, analysed.analysis.study.treatments),
-        )
+        plot, roc = figures_cache.FIGURES.get(("results plots", evidence), lambda: _plots(analysed))
+        context.update(analysed=analysed, result=analysed.analysis, plot=plot, roc=roc)
     try:
-        context["accuracy"] = project_accuracy.project_accuracy(db, project, mapping)
+        context["accuracy"] = figures_cache.cached_accuracy(db, project, mapping, evidence=evidence)
     except Invalid as error:
         context["accuracy_refused"] = error.message
     context["truth_note"] = project_analysis.BASIS_NOTES[project.truth_basis]
     return render(request, RESULTS_PAGE, context)
+
+
+def _plots(analysed: project_analysis.ProjectAnalysis) -> tuple[ForestPlot, RocPlot]:
+    """The results page's forest plot and ROC curves of an analysis."""
+    or_result = analysed.analysis.obuchowski_rockette
+    models = [m.auc for m in analysed.models if m.auc is not None]
+    curves = [
+        CurveInput(c.reader, c.session, c.auc, c.fpr, c.tpr, c.model) for c in analysed.curves
+    ]
+    return (
+        forest_plot(or_result.reader_figures, or_result.rrrc.treatments, models),
+        roc_plot(curves, analysed.analysis.study.treatments),
+    )

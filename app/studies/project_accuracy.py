@@ -19,7 +19,11 @@ from app.stats.diagnostic import MAPPINGS, GroupedAccuracy, grouped_accuracy
 from app.stats.mrmc.results import plain
 from app.stats.roc import OneVsRestAuc, auc, indicator_scores, one_vs_rest_auc
 from app.studies.models import AiBreastScore, AiModel, ReferenceTruth
-from app.studies.project_analysis import BASIS_NOTES, DEFAULT_SESSION, submitted_reads
+from app.studies.project_analysis import (
+    BASIS_NOTES,
+    DEFAULT_SESSION,
+    submitted_reads,
+)
 from app.studies.states import Truth
 
 TRUTH_CLASS = {Truth.NORMAL: 0, Truth.BENIGN: 1, Truth.MALIGNANT: 2}
@@ -86,9 +90,9 @@ class ProjectAccuracy:
         return plain(self)
 
 
-def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> ProjectAccuracy:
-    """The tables against the reference standard (the three classes normal, benign,
-    malignant need it: a project judged against consensus labels gets a 422 here)."""
+def check(project: ReadingProject, mapping: str) -> None:
+    """422 on ``mapping`` for an unknown mapping, or a project without the reference's
+    classes (judged against its consensus labels)."""
     if mapping not in MAPPINGS:
         raise field_error("mapping", f"The mapping must be one of {', '.join(MAPPINGS)}.")
     if project.truth_basis is not TruthBasis.REFERENCE:
@@ -97,6 +101,12 @@ def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> Proj
             "Grouped accuracy needs the reference standard's classes (normal, benign, "
             "malignant); this project is judged against its consensus labels.",
         )
+
+
+def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> ProjectAccuracy:
+    """The tables against the reference standard (the three classes normal, benign,
+    malignant need it: a project judged against consensus labels gets a 422 here)."""
+    check(project, mapping)
     groups = MAPPINGS[mapping]
     truths = {
         (study_pk, lat): TRUTH_CLASS[truth]
@@ -120,17 +130,17 @@ def project_accuracy(db: Session, project: ReadingProject, mapping: str) -> Proj
     image_counts: dict[tuple[str, str], int] = defaultdict(int)
     readings: dict[tuple[str, str], int] = defaultdict(int)
     exclusions = []
-    for submission, reader, study_id, session_name in reads:
-        key = (reader, session_name or DEFAULT_SESSION)
+    for read in reads:
+        key = (read.reader, read.session or DEFAULT_SESSION)
         readings[key] += 1
-        if submission.exclusion:
-            exclusions.append(Exclusion(key[0], key[1], study_id, submission.exclusion))
+        if read.exclusion:
+            exclusions.append(Exclusion(key[0], key[1], read.study_id, read.exclusion))
             continue
-        seconds[key].append(submission.active_seconds)
-        image_counts[key] += images.get(submission.project_study_id, 0)
+        seconds[key].append(read.active_seconds)
+        image_counts[key] += images.get(read.project_study_id, 0)
         for lat in ("R", "L"):
-            breast = (submission.label.get("breasts") or {}).get(lat) or {}
-            truth = truths.get((submission.project_study_id, lat))
+            breast = (read.label.get("breasts") or {}).get(lat) or {}
+            truth = truths.get((read.project_study_id, lat))
             birads = breast.get("birads")
             if truth is None or breast.get("not_imaged") or not isinstance(birads, int):
                 continue

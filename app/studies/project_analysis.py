@@ -6,15 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.core.errors import Conflict
 from app.imaging.models import Study
-from app.reading.models import ProjectStudy, ReadingProject, ReadingSession, ReadSubmission
+from app.reading.models import (
+    ProjectStudy,
+    ReadingProject,
+    ReadingSession,
+    ReadSubmission,
+)
 from app.reading.rules import ProjectRules
 from app.reading.states import StudyStatus, TaskKind, TruthBasis
 from app.stats.mrmc import ModelVsReaders, model_vs_readers
@@ -94,14 +99,35 @@ class ProjectAnalysis:
         return plain(self)
 
 
-def submitted_reads(
-    db: Session, project: ReadingProject
-) -> Sequence[Row[tuple[ReadSubmission, str, str, str | None]]]:
+class SubmittedRead(NamedTuple):
+    """One logged submission as the figures read it (its columns, not the ORM row: the
+    log of a full study is 10,000 of them)."""
+
+    id: int
+    project_study_id: int
+    label: dict[str, Any]
+    exclusion: str | None
+    active_seconds: float
+    reader: str
+    study_id: str
+    session: str | None
+
+
+def submitted_reads(db: Session, project: ReadingProject) -> list[SubmittedRead]:
     """Every submitted reading (not arbitrations) of the project, oldest first: the logged
     submission, its reader's username, its study id and its session's name (None in
     double reading)."""
     statement = (
-        select(ReadSubmission, User.username, Study.study_id, ReadingSession.name)
+        select(
+            ReadSubmission.id,
+            ReadSubmission.project_study_id,
+            ReadSubmission.label,
+            ReadSubmission.exclusion,
+            ReadSubmission.active_seconds,
+            User.username,
+            Study.study_id,
+            ReadingSession.name,
+        )
         .join(User, ReadSubmission.user_id == User.id)
         .join(ProjectStudy, ReadSubmission.project_study_id == ProjectStudy.id)
         .join(Study, ProjectStudy.study_pk == Study.id)
@@ -109,20 +135,20 @@ def submitted_reads(
         .where(ProjectStudy.project_id == project.id, ReadSubmission.kind == TaskKind.READ)
         .order_by(ReadSubmission.id)
     )
-    return db.execute(statement).all()
+    return [SubmittedRead._make(row) for row in db.execute(statement).all()]
 
 
 def project_reads(db: Session, project: ReadingProject) -> list[ReadRecord]:
     """Every submitted reading as the ratings table wants it."""
     return [
         ReadRecord(
-            reader=username,
-            session=session or DEFAULT_SESSION,
-            study_id=study_id,
-            label=None if submission.exclusion else submission.label,
-            exclusion=submission.exclusion,
+            reader=read.reader,
+            session=read.session or DEFAULT_SESSION,
+            study_id=read.study_id,
+            label=None if read.exclusion else read.label,
+            exclusion=read.exclusion,
         )
-        for submission, username, study_id, session in submitted_reads(db, project)
+        for read in submitted_reads(db, project)
     ]
 
 
@@ -159,12 +185,13 @@ def analyse_project(
     try:
         study = study_from_rows(table.rows)
     except RatingsInvalid as error:
-        details = [{"field": "reads", "message": d["message"]} for d in (error.details or [])][:20]
+        problems = error.details or []
+        details = [{"field": "reads", "message": d["message"]} for d in problems][:20]
         if not table.rows:
             details.insert(0, {"field": "reads", "message": _why_empty(table.dropped)})
         raise Conflict(
-            "This project cannot be analysed yet: the analysis needs every reader's rating of "
-            "at least 2 diseased and 2 non-diseased breasts with a truth.",
+            "This project cannot be analysed yet: the analysis needs every reader's rating "
+            "of at least 2 diseased and 2 non-diseased breasts with a truth.",
             code="not_analysable",
             details=details,
         ) from None

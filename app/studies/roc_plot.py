@@ -80,17 +80,47 @@ def series_of(index: int) -> str:
     return f"series-{index % SERIES}"
 
 
-def polyline(fpr: Sequence[float], tpr: Sequence[float], size: float = SIZE) -> str:
+def polyline(
+    fpr: Sequence[float], tpr: Sequence[float], size: float = SIZE, *, thin: bool = False
+) -> str:
     """The curve's points in a ``size`` square whose origin is the top left corner (SVG's y
-    grows downwards), to two decimals."""
+    grows downwards), to two decimals. With ``thin``, a point on the straight segment
+    between its neighbours is left out (an empirical curve's runs of one class, a tie's
+    diagonal): the line drawn is the same, with fewer points."""
     if len(fpr) != len(tpr):
         raise ValueError("fpr and tpr must have the same length.")
     points = []
     for x, y in zip(fpr, tpr, strict=True):
         if not (math.isfinite(x) and math.isfinite(y)):
             raise ValueError("ROC points must be finite.")
-        points.append(f"{round(x * size, 2):g},{round((1 - y) * size, 2):g}")
-    return " ".join(points)
+        points.append((round(x * size, 2), round((1 - y) * size, 2)))
+    if thin:
+        points = without_collinear(points)
+    return " ".join(f"{x:g},{y:g}" for x, y in points)
+
+
+def without_collinear(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``points`` (to two decimals) without those lying on the segment from the point kept
+    before to the next one, tested exactly in whole hundredths: the polyline through what is
+    kept passes through every point left out, in the same order."""
+    kept: list[tuple[float, float]] = []
+    whole: list[tuple[int, int]] = []
+    for point in points:
+        c = (round(point[0] * 100), round(point[1] * 100))
+        while len(whole) >= 2 and _between(whole[-2], whole[-1], c):
+            kept.pop()
+            whole.pop()
+        kept.append(point)
+        whole.append(c)
+    return kept
+
+
+def _between(a: tuple[int, int], b: tuple[int, int], c: tuple[int, int]) -> bool:
+    """Whether ``b`` lies on the segment from ``a`` to ``c``."""
+    cross = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    if cross != 0:
+        return False
+    return min(a[0], c[0]) <= b[0] <= max(a[0], c[0]) and min(a[1], c[1]) <= b[1] <= max(a[1], c[1])
 
 
 def roc_plot(curves: Sequence[CurveInput], sessions: Sequence[str]) -> RocPlot:
@@ -104,7 +134,7 @@ def roc_plot(curves: Sequence[CurveInput], sessions: Sequence[str]) -> RocPlot:
             Line(
                 c.reader,
                 c.auc,
-                polyline(c.fpr, c.tpr),
+                polyline(c.fpr, c.tpr, thin=True),
                 MODEL_SERIES if c.model else series[c.reader],
                 c.model,
             )
