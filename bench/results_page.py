@@ -71,6 +71,17 @@ PAGE_TARGET_MS = 300.0
 RULES = {"probability_rating": True, "assessment_scale": "0-6", "finding_birads": "2-5"}
 
 
+def _advance_sequences(db: Session, *models: Any) -> None:
+    """After rows inserted with their ids given, PostgreSQL's id sequences are moved past
+    them, so the next row added the usual way gets a free id (SQLite needs nothing)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    for model in models:
+        newest = select(func.max(model.id)).scalar_subquery()
+        sequence = func.pg_get_serial_sequence(model.__tablename__, "id")
+        db.execute(select(func.setval(sequence, newest)))
+
+
 def _next_id(db: Session, model: Any) -> int:
     return (db.scalar(select(func.max(model.id))) or 0) + 1
 
@@ -200,6 +211,7 @@ def build_reader_study(
                 task_id += 1
     db.execute(insert(ReadTask), tasks)
     db.execute(insert(ReadSubmission), submissions)
+    _advance_sequences(db, Study, ProjectStudy, ReadTask)
     model = AiModel(project_id=project.id, name="Triage", description="bench")
     db.add(model)
     db.flush()

@@ -116,6 +116,7 @@ def project_results(
     except Invalid as error:
         context["accuracy_refused"] = error.message
     context["truth_note"] = project_analysis.BASIS_NOTES[project.truth_basis]
+    context["session_progress"] = reading_service.session_progress(db, project)
     return render(request, RESULTS_PAGE, context)
 
 
