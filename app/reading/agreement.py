@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.reading.rules import Box, Category, Vocabulary, pair_boxes, parse_label
-from app.stats.agreement import BootstrapInterval, agreement_weights
+from app.stats.agreement import agreement_weights
 
 Weights = Literal["linear", "quadratic"] | None
 
@@ -259,36 +259,6 @@ def gwet_of_tables(tables: NDArray[np.float64], weights: Weights = None) -> NDAr
         pe = w.sum() / (q * (q - 1)) * np.sum(pi * (1 - pi), axis=-1)
         value = (pa - pe) / (1 - pe)
     return np.where((n > 0) & (pe < 1), value, np.nan)
-
-
-def percentile_interval(
-    values: NDArray[np.float64],
-    estimate: float | None,
-    *,
-    replicates: int,
-    seed: int,
-    confidence: float = 0.95,
-) -> BootstrapInterval:
-    """The percentile interval of a statistic's ``values`` over the resamples (NaN where
-    undefined: dropped), with the rules and wording of ``bootstrap_interval``."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
-    defined = values[np.isfinite(values)]
-    used = int(defined.size)
-    dropped = replicates - used
-    note = (
-        f"{dropped} of {replicates} resamples left the statistic undefined and were dropped"
-        if dropped
-        else None
-    )
-    if used < 2:
-        reason = note or "fewer than two resamples gave a value"
-        return BootstrapInterval(estimate, None, None, confidence, replicates, used, seed, reason)
-    tail = (1 - confidence) / 2
-    lower, upper = np.quantile(defined, [tail, 1 - tail])
-    return BootstrapInterval(
-        estimate, float(lower), float(upper), confidence, replicates, used, seed, note
-    )
 
 
 # --- lesions ----------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from app.reading import agreement
 from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission
 from app.reading.rules import ANY_BREAST_BIRADS, DENSITIES, LATERALITIES, ProjectRules
 from app.reading.states import StudyStatus
-from app.stats.agreement import BootstrapInterval, gwet_ac2
+from app.stats.agreement import BootstrapInterval, gwet_ac2, percentile_interval
 
 BATCH = 1000
 GROUPINGS = {"vindr": agreement.VINDR_GROUPS, "seed002": agreement.SEED002_GROUPS}
@@ -366,7 +366,7 @@ def _interval_out(
 ) -> IntervalOut | None:
     if not any_pairs or name not in resampled:
         return None
-    interval = agreement.percentile_interval(
+    interval = percentile_interval(
         resampled[name], estimate, replicates=REPLICATES, seed=SEED, confidence=CONFIDENCE
     )
     return _interval(interval)

@@ -51,6 +51,38 @@ class BootstrapInterval:
         return dataclasses.asdict(self)
 
 
+def percentile_interval(
+    values: NDArray[np.float64],
+    estimate: float | None,
+    *,
+    replicates: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> BootstrapInterval:
+    """The percentile interval of a statistic's ``values`` over ``replicates`` resamples (NaN
+    where undefined: dropped, and said); no interval, with the reason, when fewer than two
+    resamples give a value. Shared by :func:`bootstrap_interval` and the agreement report's
+    vectorised bootstrap."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
+    defined = values[np.isfinite(values)]
+    used = int(defined.size)
+    dropped = replicates - used
+    note = (
+        f"{dropped} of {replicates} resamples left the statistic undefined and were dropped"
+        if dropped
+        else None
+    )
+    if used < 2:
+        reason = note or "fewer than two resamples gave a value"
+        return BootstrapInterval(estimate, None, None, confidence, replicates, used, seed, reason)
+    tail = (1 - confidence) / 2
+    lower, upper = np.quantile(defined, [tail, 1 - tail])
+    return BootstrapInterval(
+        estimate, float(lower), float(upper), confidence, replicates, used, seed, note
+    )
+
+
 def bootstrap_interval(
     statistic: Statistic,
     n_cases: int,
@@ -72,38 +104,16 @@ def bootstrap_interval(
     estimate = statistic(np.arange(n_cases))
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_cases, size=(replicates, n_cases))
-    values = [statistic(row) for row in draws]
-    defined = np.array([value for value in values if value is not None], dtype=np.float64)
-    defined = defined[np.isfinite(defined)]
-    used = int(defined.size)
-    dropped = replicates - used
-    note = (
-        f"{dropped} of {replicates} resamples left the statistic undefined and were dropped"
-        if dropped
-        else None
+    values = np.array(
+        [np.nan if (value := statistic(row)) is None else value for row in draws],
+        dtype=np.float64,
     )
-    if used < 2:
-        return BootstrapInterval(
-            None if estimate is None else float(estimate),
-            None,
-            None,
-            confidence,
-            replicates,
-            used,
-            seed,
-            note or "fewer than two resamples gave a value",
-        )
-    tail = (1 - confidence) / 2
-    lower, upper = np.quantile(defined, [tail, 1 - tail])
-    return BootstrapInterval(
+    return percentile_interval(
+        values,
         None if estimate is None else float(estimate),
-        float(lower),
-        float(upper),
-        confidence,
-        replicates,
-        used,
-        seed,
-        note,
+        replicates=replicates,
+        seed=seed,
+        confidence=confidence,
     )
 
 

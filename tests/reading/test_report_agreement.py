@@ -24,11 +24,10 @@ from app.reading.agreement import (
     kappa_of_tables,
     lesion_f1,
     percent_agreement,
-    percentile_interval,
     resampled_counts,
     sensitivity_specificity,
 )
-from app.stats.agreement import bootstrap_interval, gwet_ac2
+from app.stats.agreement import bootstrap_interval, gwet_ac2, percentile_interval
 
 BIRADS = [1, 2, 3, 4, 5]
 DENSITY_INTS = {"A": 1, "B": 2, "C": 3, "D": 4}
