@@ -244,7 +244,13 @@ def add_read(db: Session, project_id: int, rng: random.Random) -> None:
         .order_by(ReadTask.id)
         .limit(1)
     ).one()
-    # a new task for the same reader, study and session: the newest submission counts
+    probability = rng.randint(0, 100)
+    resubmit(db, task, {"birads": 4, "density": "B", "probability": probability}, 30.0)
+
+
+def resubmit(db: Session, task: ReadTask, breast: dict[str, Any], seconds: float) -> None:
+    """A new submitted task for ``task``'s reader, study and session, reading both breasts
+    as ``breast`` (the newest submission counts, as a resubmission would log it)."""
     new = ReadTask(
         project_study_id=task.project_study_id,
         user_id=task.user_id,
@@ -255,8 +261,6 @@ def add_read(db: Session, project_id: int, rng: random.Random) -> None:
     )
     db.add(new)
     db.flush()
-    probability = rng.randint(0, 100)
-    breast = {"birads": 4, "density": "B", "probability": probability}
     db.add(
         ReadSubmission(
             task_id=new.id,
@@ -265,7 +269,7 @@ def add_read(db: Session, project_id: int, rng: random.Random) -> None:
             kind=TaskKind.READ,
             slot=1,
             label={"breasts": {"R": breast, "L": dict(breast)}, "boxes": []},
-            active_seconds=30.0,
+            active_seconds=seconds,
             session_id=task.session_id,
         )
     )

@@ -12,12 +12,11 @@ from sqlalchemy import select
 
 from app.auth.models import Role
 from app.imaging.models import Study
-from app.reading.models import ProjectStudy, ReadSubmission, ReadTask
-from app.reading.states import TaskKind, TaskStatus
+from app.reading.models import ProjectStudy, ReadTask
 from app.studies import figures_cache, project_accuracy, project_analysis
 from app.studies.models import ReferenceTruth
 from app.studies.states import Truth
-from bench.results_page import build_reader_study
+from bench.results_page import build_reader_study, resubmit
 from tests.helpers import bearer
 
 ROC_TITLE = re.compile(r"<title>(rd\d) · (Session \d): AUC (\d\.\d{4})</title>")
@@ -73,30 +72,7 @@ def _worst_read(db, project, reader: str, session: str) -> None:
         .order_by(ReadTask.id)
         .limit(1)
     ).scalar_one()
-    task = ReadTask(
-        project_study_id=row.project_study_id,
-        user_id=row.user_id,
-        kind=TaskKind.READ,
-        slot=1,
-        status=TaskStatus.SUBMITTED,
-        session_id=row.session_id,
-    )
-    db.add(task)
-    db.flush()
-    breast = {"birads": 1, "density": "B", "probability": 0}
-    db.add(
-        ReadSubmission(
-            task_id=task.id,
-            project_study_id=row.project_study_id,
-            user_id=row.user_id,
-            kind=TaskKind.READ,
-            slot=1,
-            label={"breasts": {"R": breast, "L": dict(breast)}, "boxes": []},
-            active_seconds=12.0,
-            session_id=row.session_id,
-        )
-    )
-    db.commit()
+    resubmit(db, row, {"birads": 1, "density": "B", "probability": 0}, 12.0)
 
 
 def test_a_second_view_does_not_recompute_and_a_new_read_is_seen(
