@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, EnumText, UTCDateTime, utcnow
@@ -21,6 +21,10 @@ class Study(Base):
     study_id: Mapped[str] = mapped_column(String(32), unique=True)
     patient_age: Mapped[int | None] = mapped_column(Integer)
     patient_sex: Mapped[str | None] = mapped_column(String(1))
+    # the woman's pseudonymous key (app.imaging.longitudinal) and the study date shifted by
+    # her own offset; None for files that carried neither (no PatientID, no StudyDate)
+    patient_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    study_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     images: Mapped[list[Image]] = relationship(back_populates="study", order_by="Image.id")

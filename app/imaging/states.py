@@ -31,6 +31,8 @@ class ImportChannel(StrEnum):
     CLI = "cli"  # mammoread import
     DEMO = "demo"  # mammoread demo: synthetic exams
     RELEASE = "release"  # the DICOM files of a VinDr-format release being imported
+    PACS = "pacs"  # retrieved from a configured DICOMweb source (app.pacs)
+    RECEIVE = "receive"  # pushed to mammoread receive (C-STORE)
 
 
 class QcKind(StrEnum):
