@@ -98,12 +98,18 @@ def _file_meta(sop_class: UID, sop_instance: UID) -> FileMetaDataset:
 def _identity(ds: Dataset, seed: int, age: int, options: ExamOptions) -> None:
     """Patient and study identity: empty Type 2 elements unless PHI was asked for."""
     ds.PatientName = ""
-    ds.PatientID = f"SYN-{seed:06d}"
+    ds.PatientID = options.patient_id or f"SYN-{seed:06d}"
+    if options.issuer_of_patient_id:
+        ds.IssuerOfPatientID = options.issuer_of_patient_id
     ds.PatientBirthDate = ""
     ds.PatientSex = "F"
-    ds.PatientAge = f"{age:03d}Y"
+    ds.PatientAge = f"{options.patient_age or age:03d}Y"
     ds.StudyDate = ds.StudyTime = ""
-    ds.AccessionNumber = ""
+    if options.study_date:
+        for prefix in ("Study", "Series", "Acquisition", "Content"):
+            setattr(ds, f"{prefix}Date", options.study_date)
+            setattr(ds, f"{prefix}Time", "101500")
+    ds.AccessionNumber = options.accession_number or ""
     ds.ReferringPhysicianName = ""
     ds.StudyID = ""
     if options.with_phi:

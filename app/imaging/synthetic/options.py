@@ -84,6 +84,14 @@ class ExamOptions:
     omit_view: str | None = None
     duplicate_view: str | None = None
     uid_namespace: str = UID_NAMESPACE
+    # a woman's identity and exam date, for priors: ``patient_id`` (default ``SYN-<seed>``),
+    # its issuer, the exam's date (``YYYYMMDD``, also the series, acquisition and content
+    # dates), accession number and age in years (default drawn from the seed)
+    patient_id: str | None = None
+    issuer_of_patient_id: str | None = None
+    study_date: str | None = None
+    accession_number: str | None = None
+    patient_age: int | None = None
 
     def __post_init__(self) -> None:
         check(self.rows >= 64 and self.columns >= 64, "rows and columns must be >= 64")
@@ -96,6 +104,11 @@ class ExamOptions:
             "bad presentation intent",
         )
         check(self.findings >= 0, "findings must be >= 0")
+        check(
+            self.study_date is None or (len(self.study_date) == 8 and self.study_date.isdigit()),
+            "study_date must be YYYYMMDD",
+        )
+        check(self.patient_age is None or 0 < self.patient_age < 130, "bad patient_age")
         check(self.density in (None, "A", "B", "C", "D"), "density must be A-D or None")
         for label in (self.flip_view, self.invert_view, self.omit_view, self.duplicate_view):
             check(label is None or label in VIEWS, f"unknown view {label!r}")
