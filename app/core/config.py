@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         description="Key of the keyed pseudonymous ids, kept apart from the secret key; "
         "generated into <data_dir>/pseudonym_key on first run when not given.",
     )
+    longitudinal: bool = Field(
+        default=True,
+        description="DICOM PS3.15's Retain Longitudinal Temporal Information with Modified "
+        "Dates option: a woman's Patient ID becomes a keyed pseudonymous key and her exam dates "
+        "move back by her own offset of 1 to 10 years, so her priors are found and intervals "
+        "survive while no real id or date does. Off: neither Patient ID nor any date is kept.",
+    )
     keep_device_names: bool = Field(
         default=True,
         description="Keep Manufacturer and ManufacturerModelName (free text, useful for "

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from app.core.config import Settings
 from app.core.database import make_engine
 from app.imaging.dicom import AcceptancePolicy
+from app.imaging.longitudinal import Longitudinal
 from app.imaging.pseudonymise import IdScheme, keep_set
 from app.imaging.storage import BlobStore, LocalStore
 
@@ -28,6 +29,8 @@ class ImagingKit:
     blackout_fraction: float
     max_zip_entries: int
     max_unzipped_bytes: int
+    # PS3.15's modified-dates option: a woman's key and shifted dates (None: option off)
+    longitudinal: Longitudinal | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> ImagingKit:
@@ -45,6 +48,9 @@ class ImagingKit:
             blackout_fraction=settings.blackout_corners,
             max_zip_entries=settings.max_zip_entries,
             max_unzipped_bytes=settings.max_unzipped_mb * 2**20,
+            longitudinal=(
+                Longitudinal(settings.pseudonym_key_bytes) if settings.longitudinal else None
+            ),
         )
 
 

@@ -36,6 +36,15 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 from app.imaging import kept_values
 from app.imaging.dicom import ImageMeta
 from app.imaging.jpeg_segments import CodestreamError, strip_pixel_data
+from app.imaging.longitudinal import (
+    BASIC_PROFILE,
+    MODIFIED,
+    MODIFIED_DATES_OPTION,
+    PATIENT_CHARACTERISTICS_OPTION,
+    Longitudinal,
+    Woman,
+    as_dicom_date,
+)
 
 
 def _keywords(text: str) -> frozenset[str]:
@@ -141,7 +150,7 @@ def identifiers(ds: Dataset, scheme: IdScheme) -> Identifiers:
     release file holds the hex ids; a MammoRead export holds them as ``2.25.<decimal>`` and
     says so), in which case the ids it carries are kept, so that a dataset exported and
     imported again keeps its ids."""
-    ours = str(ds.get("DeidentificationMethod", "")).startswith(METHOD_PREFIX)
+    ours = is_ours(ds)
     uids = [str(uid) for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)]
     carried = [carried_id(uid, ours) for uid in uids]
     ids = [found or scheme.id_for(uid) for found, uid in zip(carried, uids, strict=True)]
@@ -158,6 +167,26 @@ def carried_id(uid: str, ours: bool) -> str | None:
     return None
 
 
+def is_ours(ds: Dataset) -> bool:
+    """The file says MammoRead pseudonymised it (an export imported again)."""
+    return str(ds.get("DeidentificationMethod", "")).startswith(METHOD_PREFIX)
+
+
+def woman_of(ds: Dataset, rule: Longitudinal | None) -> Woman | None:
+    """The woman's key and shifted exam date under the longitudinal option (None when the
+    option is off: then neither Patient ID nor any date is kept)."""
+    if rule is None:
+        return None
+    modified = str(ds.get("LongitudinalTemporalInformationModified", "")).upper() == MODIFIED
+    return rule.woman(
+        _text(ds, "PatientID"),
+        _text(ds, "IssuerOfPatientID"),
+        _text(ds, "StudyDate"),
+        ours=is_ours(ds),
+        modified=modified,
+    )
+
+
 def pseudonymise(
     ds: Dataset,
     ids: Identifiers,
@@ -165,10 +194,14 @@ def pseudonymise(
     *,
     keep_device_names: bool = True,
     blackout: bool = False,
+    woman: Woman | None = None,
 ) -> Dataset:
     """A new dataset holding only the allowed elements and acceptable values, with the UIDs
     replaced and compressed pixel data stripped of comments. The original dataset is not
-    changed. :class:`NotPseudonymisable` when that cannot be done (a malformed codestream)."""
+    changed. :class:`NotPseudonymisable` when that cannot be done (a malformed codestream).
+
+    ``woman`` (the longitudinal option): the Patient ID becomes her key and the Study Date
+    her shifted date, and the file says its dates were modified."""
     allowed = frozenset(keep) - frozenset(DEVICE_KEYWORDS)
     method = f"{METHOD_PREFIX} allow-list, {METHOD_NAMES[ids.scheme]}"  # LO: at most 64
     if blackout:
@@ -185,12 +218,30 @@ def pseudonymise(
     clean.SOPInstanceUID = id_as_uid(ids.image_id)
     clean.PatientIdentityRemoved = "YES"
     clean.DeidentificationMethod = method
+    _add_longitudinal(clean, woman)
     if "SOPClassUID" not in clean:
         raise NotPseudonymisable("The SOP Class UID is not a valid UID.")
     clean.file_meta = _file_meta(ds, clean)
     if "PixelData" in clean and clean.file_meta.TransferSyntaxUID.is_encapsulated:
         clean["PixelData"] = _stripped_pixels(ds)
     return clean
+
+
+def _add_longitudinal(clean: Dataset, woman: Woman | None) -> None:
+    codes = [BASIC_PROFILE, PATIENT_CHARACTERISTICS_OPTION]
+    if woman is not None:
+        if woman.patient_key:
+            clean.PatientID = woman.patient_key
+        if woman.study_date:
+            clean.StudyDate = as_dicom_date(woman.study_date)
+        clean.LongitudinalTemporalInformationModified = MODIFIED
+        codes.insert(1, MODIFIED_DATES_OPTION)
+    items = []
+    for scheme, value, meaning in codes:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+        items.append(item)
+    clean.DeidentificationMethodCodeSequence = items
 
 
 def _add_device_names(clean: Dataset, ds: Dataset, keep: frozenset[str], on: bool) -> None:

@@ -46,3 +46,35 @@ def upload(client, files: list[tuple[str, bytes]], headers: dict[str, str]):
         files=[("files", (name, data, "application/dicom")) for name, data in files],
         headers=headers,
     )
+
+
+# Two women with two exams each, with real dates and record numbers (the longitudinal tests,
+# the priors, the patient-grouped splits and the PACS tests): (patient id, study date, age).
+WOMEN_EXAMS: tuple[tuple[str, str, int], ...] = (
+    ("MRN-A-1001", "20180312", 52),
+    ("MRN-A-1001", "20200401", 54),
+    ("MRN-B-2002", "20190105", 61),
+    ("MRN-B-2002", "20210220", 63),
+)
+
+
+def woman_exam_files(
+    seed: int, patient_id: str, study_date: str, age: int, **options: object
+) -> list[tuple[str, bytes]]:
+    """A four-view exam of one woman on one date (its own study UIDs: its own seed)."""
+    return exam_files(
+        seed,
+        patient_id=patient_id,
+        study_date=study_date,
+        patient_age=age,
+        accession_number=f"ACC-{seed:05d}",
+        **options,
+    )
+
+
+def women_files(first_seed: int = 900) -> list[list[tuple[str, bytes]]]:
+    """The four exams of ``WOMEN_EXAMS``, in that order."""
+    return [
+        woman_exam_files(first_seed + n, patient_id, day, age)
+        for n, (patient_id, day, age) in enumerate(WOMEN_EXAMS)
+    ]

@@ -9,6 +9,8 @@ device names and other coded or enumerated elements."""
 from __future__ import annotations
 
 import io
+import re
+from datetime import date
 
 import numpy as np
 import pydicom
@@ -18,8 +20,10 @@ from sqlalchemy import select
 
 from app.imaging.dicom import decode
 from app.imaging.kit import ImagingKit
-from app.imaging.models import Image
+from app.imaging.longitudinal import dicom_date
+from app.imaging.models import Image, Study
 from app.imaging.synthetic import PHI_VALUES, ExamOptions, synthetic_exam
+from app.imaging.synthetic.dataset import PHI_BIRTH_DATE, PHI_STUDY_DATE
 from app.models import Base
 from tests.helpers import bearer, login
 from tests.imaging.helpers import SMALL, dataset_bytes, exam_files, upload
@@ -119,6 +123,11 @@ def planted_exam(seed: int) -> list[tuple[str, bytes]]:
 
 def identifying_strings(files: list[tuple[str, bytes]]) -> set[str]:
     strings = set(PHI_VALUES) | set(MARKERS)
+    # the real exam and birth dates in every form a database row, a JSON answer or a page
+    # could spell them (the longitudinal option keeps only shifted dates)
+    for text in (PHI_STUDY_DATE, PHI_BIRTH_DATE):
+        day = date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        strings |= {day.isoformat(), repr(day), day.strftime("%d %b %Y"), day.strftime("%b %d")}
     for _, data in files:
         ds = pydicom.dcmread(io.BytesIO(data))
         strings |= {str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)}
@@ -143,6 +152,7 @@ def test_phi_is_gone_everywhere(client, db, settings, admin) -> None:
     headers = bearer(client, "admin")
     body = upload(client, files, headers).json()
     assert body["imported"] == 4, body
+    real_day = dicom_date(PHI_STUDY_DATE)
 
     # stored files, DICOM and pyramid alike, read as bytes and as parsed DICOM
     for path in settings.data_dir.rglob("*"):
@@ -154,8 +164,18 @@ def test_phi_is_gone_everywhere(client, db, settings, admin) -> None:
         ds = pydicom.dcmread(path)
         assert not any(element.tag.is_private for element in ds)
         assert "PatientName" not in ds
-        assert "PatientID" not in ds
         assert ds.PatientIdentityRemoved == "YES"
+        # the woman's pseudonymous key and her shifted exam date, and no other date or time
+        assert re.fullmatch(r"[0-9a-f]{32}", ds.PatientID)
+        assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
+        assert "113107" in [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+        shift = real_day - dicom_date(ds.StudyDate)
+        assert 365 <= shift.days <= 3650
+        dated = [e.keyword for e in ds.iterall() if e.VR in ("DA", "DT", "TM")]
+        assert dated == ["StudyDate"]
+        study = db.scalar(select(Study).where(Study.patient_key == ds.PatientID))
+        assert study is not None
+        assert study.study_date == dicom_date(ds.StudyDate)
         assert ds.StudyInstanceUID.startswith("2.25.")
 
     # the pixels went through unchanged, compressed as they came

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pydicom
@@ -17,6 +18,7 @@ from app.imaging.dicom import FOR_PROCESSING, ImageMeta, read_meta
 from app.imaging.display import DisplayParams, WindowChoice, apply_lut, build_lut, to_storage
 from app.imaging.importing.sources import Rejected
 from app.imaging.kit import ImagingKit
+from app.imaging.longitudinal import Woman
 from app.imaging.pseudonymise import (
     Identifiers,
     NotPseudonymisable,
@@ -24,6 +26,7 @@ from app.imaging.pseudonymise import (
     identifiers,
     pseudonymise,
     screened_meta,
+    woman_of,
 )
 from app.imaging.pyramid import build_levels
 from app.imaging.states import QcKind
@@ -43,6 +46,8 @@ class Prepared:
     findings: list[qc.Finding]
     chest_wall_side: str | None
     pseudonym_scheme: str
+    patient_key: str | None = None
+    study_date: date | None = None
 
 
 def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
@@ -55,7 +60,8 @@ def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
         pixels = black_out_corners(pixels, kit.blackout_fraction, int(pixels.min()))
     storage = to_storage(pixels, signed)
     levels = build_levels(storage)
-    clean = _pseudonymised(dataset, ids, kit)
+    woman = woman_of(dataset, kit.longitudinal)
+    clean = _pseudonymised(dataset, ids, kit, woman)
     display = DisplayParams.from_dataset(clean, value_range=_value_range(dataset, storage))
     findings, side = _image_findings(meta, display, levels[-1], kit.blackout_fraction > 0)
     if kit.blackout_fraction > 0:
@@ -72,10 +78,14 @@ def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
         findings,
         side,
         pseudonym_scheme=ids.scheme,
+        patient_key=woman.patient_key if woman else None,
+        study_date=woman.study_date if woman else None,
     )
 
 
-def _pseudonymised(dataset: pydicom.Dataset, ids: Identifiers, kit: ImagingKit) -> pydicom.Dataset:
+def _pseudonymised(
+    dataset: pydicom.Dataset, ids: Identifiers, kit: ImagingKit, woman: Woman | None
+) -> pydicom.Dataset:
     try:
         return pseudonymise(
             dataset,
@@ -83,6 +93,7 @@ def _pseudonymised(dataset: pydicom.Dataset, ids: Identifiers, kit: ImagingKit) 
             kit.keep,
             keep_device_names=kit.keep_device_names,
             blackout=kit.blackout_fraction > 0,
+            woman=woman,
         )
     except NotPseudonymisable as error:
         raise Rejected(f"The file cannot be pseudonymised: {error}") from None

@@ -88,6 +88,8 @@ def _study(db: Session, prepared: Prepared) -> Study:
                 study_id=prepared.study_id,
                 patient_age=prepared.meta.patient_age,
                 patient_sex=prepared.meta.patient_sex,
+                patient_key=prepared.patient_key,
+                study_date=prepared.study_date,
             )
             db.add(study)
     except IntegrityError:
