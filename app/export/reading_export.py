@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ READS_HEADER = [
     "started_at",
     "submitted_at",
     "active_seconds",
+    # the woman (longitudinal pseudonymisation): her key and the shifted study date
+    "patient_key",
+    "study_date",
 ]
 JSON_FILE = "annotations.json"
 JSON_FORMAT = "mammoread-vindr-json"
@@ -71,6 +74,8 @@ class StudyRows:
     finalized_at: datetime | None
     stored_split: str | None
     patient_age: int | None
+    patient_key: str | None
+    study_date: date | None
     images: list[vindr_format.ImageFacts]
     image_keys: list[tuple[str, str]]  # (image id, storage key)
 
@@ -105,6 +110,8 @@ STUDY_COLUMNS = (
     ProjectStudy.split,
     ProjectStudy.image_order,
     Study.patient_age,
+    Study.patient_key,
+    Study.study_date,
 )
 IMAGE_COLUMNS = (
     Image.study_pk,
@@ -133,7 +140,7 @@ def batches(db: Session, ids: Sequence[int]) -> Iterator[list[StudyRows]]:
 
 
 def _rows(study: Any, images: Sequence[Any]) -> StudyRows:
-    ps_id, _, study_id, status, label, finalized_at, split_value, image_order, age = study
+    ps_id, _, study_id, status, label, finalized_at, split_value, image_order, age = study[:9]
     keys = {image[2]: image[7] for image in images}
     facts_of = [
         vindr_format.ImageFacts(study_id, i[1], i[2], i[3] or "", i[4] or "", i[5], i[6])
@@ -148,6 +155,8 @@ def _rows(study: Any, images: Sequence[Any]) -> StudyRows:
         finalized_at=finalized_at,
         stored_split=split_value,
         patient_age=age,
+        patient_key=study.patient_key,
+        study_date=study.study_date,
         images=ordered,
         image_keys=[(f.image_id, keys[f.image_id]) for f in ordered],
     )
@@ -186,6 +195,7 @@ def study_splits(
     iterative stratification balanced around the stored ones (seeded, so reproducible). A
     study not final yet counts by its images alone (it has no label yet)."""
     features: dict[str, list[int]] = {}
+    women: dict[str, str | None] = {}
     wanted = study_ids(db, project, statuses)
     kept = (
         dict(
@@ -208,8 +218,9 @@ def study_splits(
             image_ids = [image.image_id for image in study.images]
             label = (study.label or {}) if study.status == StudyStatus.FINAL else {}
             features[study.study_id] = split.study_features(label, image_ids)
+            women[study.study_id] = study.patient_key
     return split.assign_split(
-        features, ratio=options.split_ratio, seed=options.split_seed, kept=stored
+        features, ratio=options.split_ratio, seed=options.split_seed, kept=stored, women=women
     )
 
 
@@ -324,6 +335,8 @@ def study_json(rows: StudyRows, splits: Mapping[str, str]) -> dict[str, Any]:
     return {
         "study_id": rows.study_id,
         "split": rows.split(splits) or None,
+        "patient_key": rows.patient_key,
+        "study_date": rows.study_date.isoformat() if rows.study_date else None,
         "breasts": [
             {
                 "laterality": lat,
@@ -405,8 +418,9 @@ def _write_read(
     provenance: tuple[str, str],
     times: tuple[str, str, str],
 ) -> None:
+    woman = (rows.patient_key or "", rows.study_date.isoformat() if rows.study_date else "")
     for row in vindr_format.finding_rows(rows.images, label, rows.split(splits)):
-        writer.writerow([*row[:3], *provenance, *row[3:], *times])
+        writer.writerow([*row[:3], *provenance, *row[3:], *times, *woman])
 
 
 def _submissions(db: Session, project_study_ids: Sequence[int]) -> dict[int, list[Any]]:

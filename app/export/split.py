@@ -206,26 +206,70 @@ def assign_split(
     ratio: float = 0.8,
     seed: int = 0,
     kept: Mapping[str, str] | None = None,
+    women: Mapping[str, str | None] | None = None,
 ) -> dict[str, str]:
     """``"training"`` or ``"test"`` per study id: :func:`iterative_stratification` with
-    ratios ``(ratio, 1 - ratio)`` over the studies sorted by id, so the result does not
-    depend on the mapping's order; fold 0 is training, fold 1 test. Studies in ``kept``
-    keep their split and the others are balanced around them. The result lists the
-    studies in id order. Raises ``ValueError`` unless ``0 < ratio < 1``."""
+    ratios ``(ratio, 1 - ratio)``; fold 0 is training, fold 1 test. The result lists the
+    studies in id order. Raises ``ValueError`` unless ``0 < ratio < 1``.
+
+    ``women`` (a patient key per study; None or missing: a study of its own) makes the rows
+    women, not studies: a woman's studies go to one side together, her row the sum of their
+    features, so no woman is on both sides (MammoClean found VinDr's official split leaking
+    women). The rows are in order of each woman's first study id, so without ``women`` the
+    split is exactly the study-level one of earlier versions.
+
+    Studies in ``kept`` keep their split, and the others are balanced around them; a woman
+    with kept studies has her new ones follow her kept ones (where a published split put
+    her on both sides, the side most of her kept studies are on; training on a tie):
+    :func:`women_on_both_sides` lists such women."""
     if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1:
         raise ValueError(f"ratio must be a number strictly between 0 and 1; got {ratio!r}.")
-    studies = sorted(features_by_study)
     kept = kept or {}
+    groups = _groups(features_by_study, women or {})
     fold_of = {TRAINING: 0, TEST: 1}
+    rows = [
+        [sum(column) for column in zip(*(features_by_study[s] for s in members), strict=True)]
+        for members in groups
+    ]
     folds = iterative_stratification(
-        [features_by_study[study] for study in studies],
+        rows,
         (ratio, 1 - ratio),
         seed,
-        fixed=[fold_of.get(kept.get(study, "")) for study in studies],
+        fixed=[fold_of.get(_kept_side(members, kept) or "") for members in groups],
     )
-    return {
-        study: TRAINING if fold == 0 else TEST for study, fold in zip(studies, folds, strict=True)
-    }
+    result = {}
+    for members, fold in zip(groups, folds, strict=True):
+        for study in members:
+            result[study] = kept.get(study) or (TRAINING if fold == 0 else TEST)
+    return dict(sorted(result.items()))
+
+
+def _groups(
+    features_by_study: Mapping[str, Sequence[int]], women: Mapping[str, str | None]
+) -> list[list[str]]:
+    """The studies grouped by woman (a study without one alone), each group sorted, the
+    groups in order of their first study id."""
+    by_woman: dict[str, list[str]] = {}
+    for study in sorted(features_by_study):
+        by_woman.setdefault(women.get(study) or f"study:{study}", []).append(study)
+    return sorted(by_woman.values(), key=lambda members: members[0])
+
+
+def _kept_side(members: Sequence[str], kept: Mapping[str, str]) -> str | None:
+    sides = [kept[study] for study in members if kept.get(study) in (TRAINING, TEST)]
+    if not sides:
+        return None
+    return TEST if sides.count(TEST) > sides.count(TRAINING) else TRAINING
+
+
+def women_on_both_sides(splits: Mapping[str, str], women: Mapping[str, str | None]) -> list[str]:
+    """The patient keys with studies in more than one split (a leak), sorted."""
+    sides: dict[str, set[str]] = {}
+    for study, side in splits.items():
+        woman = women.get(study)
+        if woman and side:
+            sides.setdefault(woman, set()).add(side)
+    return sorted(woman for woman, seen in sides.items() if len(seen) > 1)
 
 
 def _check_ratios(ratios: Sequence[float]) -> list[float]:
