@@ -17,7 +17,10 @@ Counting rules (the release's, see ``app/export/split.py``):
   under each of its graded categories);
 - age counts studies, in bins of 10 years (40-49 .. 70-79 always shown, widened to the ages
   present) and ``unknown``;
-- QC flags count the project's studies (any status) with an open flag of that kind: no split.
+- QC flags count the project's studies (any status) with an open flag of that kind: no split;
+- totals count women too: distinct patient keys (a study without one is a woman of its own),
+  and the women with studies in both training and test (a leak; 0 for a split made here).
+  The keys met are the one thing kept beyond counters: one short string per woman.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ NOT_ASSESSED = "not assessed"
 UNKNOWN_AGE = "unknown"
 FINDING_BIRADS = (3, 4, 5)
 AGE_FRAME = (40, 70)  # the decades always shown, so that an empty project has a shape
+WOMEN_ON_BOTH_SIDES = "women in training and test"
 CSV_HEADER = ("table", "row", "split", "count", "rate_per_100_images")
 
 
@@ -126,6 +130,7 @@ class Accumulator:
         self._counts: dict[str, Counter[tuple[str, str]]] = {name: Counter() for name in SPECS}
         self._seen: dict[str, set[str]] = {name: set() for name in SPECS}  # rows met (bounded)
         self._ages: set[int] = set()  # decades met (bounded)
+        self._women: dict[str, set[str]] = {split: set() for split in SPLITS}
 
     def _add(self, table: str, row: str, splits: Iterable[str], count: int = 1) -> None:
         self._seen[table].add(row)
@@ -138,10 +143,16 @@ class Accumulator:
         label: Mapping[str, Any] | None,
         image_ids: Sequence[str],
         age: int | None,
+        patient_key: str | None = None,
+        study_id: str = "",
     ) -> None:
         """One final study: its split (``training``, ``test``; anything else counts under
-        ``all`` only), final label (JSON), every image id and the patient's age."""
+        ``all`` only), final label (JSON), every image id, the patient's age and her key
+        (None: the study is a woman of its own, named by ``study_id``)."""
         splits = (split, ALL) if split in (TRAINING, TEST) else (ALL,)
+        woman = patient_key or f"study:{study_id or len(self._women[ALL])}"
+        for name in splits:
+            self._women[name].add(woman)
         label = label or {}
         breasts = label.get("breasts") or {}
         boxes = label.get("boxes") or []
@@ -176,6 +187,11 @@ class Accumulator:
 
     def result(self) -> Statistics:
         images = {split: self._counts["totals"]["images", split] for split in SPLITS}
+        for name in SPLITS:
+            self._counts["totals"]["women", name] = len(self._women[name])
+        both = len(self._women[TRAINING] & self._women[TEST])
+        for name in SPLITS:
+            self._counts["totals"][WOMEN_ON_BOTH_SIDES, name] = both
         tables = []
         for name, spec in SPECS.items():
             rows = []
@@ -195,7 +211,7 @@ class Accumulator:
         sorted, and only when met."""
         seen = self._seen[table]
         if table == "totals":
-            fixed = ["studies", "images", "boxes"]
+            fixed = ["studies", "women", WOMEN_ON_BOTH_SIDES, "images", "boxes"]
         elif table == "birads":
             fixed = [f"BI-RADS {n}" for n in (0, 1, 2, 3, 4, 5) if n or "BI-RADS 0" in seen]
         elif table == "density":

@@ -25,6 +25,8 @@ def collect(db: Session, project: ReadingProject) -> dataset_statistics.Statisti
                 study.label,
                 [image.image_id for image in study.images],
                 study.patient_age,
+                study.patient_key,
+                study.study_id,
             )
     for kind, studies in queries.open_flag_studies(db, project):
         accumulator.add_qc(kind, studies)

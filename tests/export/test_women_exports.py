@@ -118,3 +118,8 @@ def test_exports_keep_each_woman_on_one_side_and_carry_her_key(client, accounts,
         studies[study_ids[0]]["patient_key"],
         studies[study_ids[0]]["study_date"],
     )
+    stats = client.get(f"{READING}/projects/{project_id}/statistics", headers=admin_h).json()
+    totals = {row["row"]: row["counts"] for row in stats["tables"][0]["rows"]}
+    assert totals["studies"]["all"] == 10
+    assert totals["women"]["all"] == 8  # two women with two exams, six with one
+    assert totals["women in training and test"] == {"training": 0, "test": 0, "all": 0}
