@@ -32,11 +32,13 @@ from app.imaging.service import (
     RenderRequest,
     StudyQuery,
     clear_flag,
+    count_women,
     flags_of,
     get_image,
     get_study,
     import_history,
     list_studies,
+    women_studies,
 )
 from app.imaging.states import ImportChannel
 from app.imaging.views import flag_out, image_out
@@ -106,13 +108,20 @@ def studies(
     flag: Annotated[str | None, Query(max_length=32, description="Open QC flag kind.")] = None,
     complete: Annotated[bool | None, Query(description="Four standard views, once each.")] = None,
     manufacturer: Annotated[str | None, Query(max_length=64)] = None,
+    patient: Annotated[
+        str | None, Query(max_length=32, description="One woman's studies: her patient key.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> StudyPage:
-    rows, total = list_studies(
-        db, StudyQuery(q, flag, complete, manufacturer), limit=limit, offset=offset
+    query = StudyQuery(q, flag, complete, manufacturer, patient)
+    rows, total = list_studies(db, query, limit=limit, offset=offset)
+    counts = women_studies(db, [s.patient_key for s in rows if s.patient_key])
+    return StudyPage(
+        total=total,
+        women=count_women(db, query),
+        items=[study_out(db, study, counts) for study in rows],
     )
-    return StudyPage(total=total, items=[study_out(db, study) for study in rows])
 
 
 @router.get("/studies/{study_id}", response_model=StudyDetailOut)
@@ -226,11 +235,16 @@ def clear_qc_flag(flag_id: Id, body: ClearFlag, principal: AdminPrincipal, db: D
 # --- conversions ----------------------------------------------------------------------------
 
 
-def study_out(db: Db, study: Study) -> StudyOut:
+def study_out(db: Db, study: Study, woman_counts: dict[str, int] | None = None) -> StudyOut:
     views = sorted(image.view_name for image in study.images)
     open_kinds = sorted({flag.kind for flag in flags_of(db, study)})
+    if woman_counts is None:
+        woman_counts = women_studies(db, [study.patient_key] if study.patient_key else [])
     return StudyOut(
         study_id=study.study_id,
+        patient_key=study.patient_key,
+        study_date=study.study_date,
+        woman_studies=woman_counts.get(study.patient_key or "", 1),
         patient_age=study.patient_age,
         patient_sex=study.patient_sex,
         created_at=study.created_at,

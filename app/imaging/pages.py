@@ -15,12 +15,14 @@ from app.imaging import qc
 from app.imaging.service import (
     StudyQuery,
     clear_flag,
+    count_women,
     flags_of,
     get_study,
     import_history,
     list_studies,
     manufacturers,
     open_flag_counts,
+    women_studies,
 )
 from app.imaging.states import Completeness, ImportChannel, OutcomeStatus, QcKind
 from app.imaging.views import image_out
@@ -39,11 +41,12 @@ def studies_page(
     flag: Annotated[str | None, Query(max_length=32)] = None,
     complete: Annotated[str | None, Query(max_length=8)] = None,
     manufacturer: Annotated[str | None, Query(max_length=64)] = None,
+    patient: Annotated[str | None, Query(max_length=32)] = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> HTMLResponse:
     completeness = Completeness.named(complete)
     wanted = None if completeness is None else completeness.wanted
-    query = StudyQuery(q or None, flag or None, wanted, manufacturer or None)
+    query = StudyQuery(q or None, flag or None, wanted, manufacturer or None, patient or None)
     rows, total = list_studies(db, query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(
         request,
@@ -51,6 +54,8 @@ def studies_page(
         {
             "studies": [(study, {f.kind for f in flags_of(db, study)}) for study in rows],
             "total": total,
+            "women": count_women(db, query),
+            "woman_studies": women_studies(db, [s.patient_key for s in rows if s.patient_key]),
             "page": page,
             "pages": max(1, -(-total // PAGE_SIZE)),
             "filters": {
@@ -58,6 +63,7 @@ def studies_page(
                 "flag": flag or "",
                 "complete": complete or "",
                 "manufacturer": manufacturer or "",
+                "patient": patient or "",
             },
             "flag_kinds": qc.KINDS,
             "flag_counts": open_flag_counts(db),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,6 +90,13 @@ class ImageOut(BaseModel):
 
 class StudyOut(BaseModel):
     study_id: str
+    patient_key: str | None = Field(
+        description="The woman's pseudonymous key (keyed hash of Patient ID and issuer)."
+    )
+    study_date: date | None = Field(
+        description="The study date shifted by the woman's own offset (intervals are exact)."
+    )
+    woman_studies: int = Field(description="Studies of this woman in the installation.")
     patient_age: int | None
     patient_sex: str | None
     created_at: datetime
@@ -104,6 +111,7 @@ class StudyDetailOut(StudyOut):
 
 class StudyPage(BaseModel):
     total: int
+    women: int = Field(description="Women the matching studies belong to.")
     items: list[StudyOut]
 
 

@@ -46,6 +46,7 @@ class StudyQuery:
     flag: str | None = None
     complete: bool | None = None
     manufacturer: str | None = None
+    patient: str | None = None  # one woman's studies: her patient key
 
 
 def _open_flag(kinds: tuple[str, ...] | None = None):
@@ -60,7 +61,11 @@ def _study_filter(query: StudyQuery) -> Select[tuple[Study]]:
     if query.text:
         needle = query.text.strip().lower()
         has_image = exists().where(Image.study_pk == Study.id, Image.image_id.startswith(needle))
-        statement = statement.where(or_(Study.study_id.startswith(needle), has_image))
+        statement = statement.where(
+            or_(Study.study_id.startswith(needle), Study.patient_key.startswith(needle), has_image)
+        )
+    if query.patient:
+        statement = statement.where(Study.patient_key == query.patient.strip().lower())
     if query.flag:
         statement = statement.where(_open_flag((query.flag,)))
     if query.complete is not None:
@@ -77,6 +82,27 @@ def list_studies(
     db: Session, query: StudyQuery, *, limit: int, offset: int
 ) -> tuple[list[Study], int]:
     return newest_first_page(db, _study_filter(query), Study.id, limit=limit, offset=offset)
+
+
+def count_women(db: Session, query: StudyQuery) -> int:
+    """The women the matching studies belong to: distinct patient keys, a study without one
+    counting as a woman of its own."""
+    matching = _study_filter(query).subquery()
+    keyed = select(func.count(func.distinct(matching.c.patient_key)))
+    unkeyed = select(func.count()).select_from(matching).where(matching.c.patient_key.is_(None))
+    return int(db.scalar(keyed) or 0) + int(db.scalar(unkeyed) or 0)
+
+
+def women_studies(db: Session, patient_keys: list[str]) -> dict[str, int]:
+    """How many studies each of these women has in the installation."""
+    if not patient_keys:
+        return {}
+    statement = (
+        select(Study.patient_key, func.count())
+        .where(Study.patient_key.in_(set(patient_keys)))
+        .group_by(Study.patient_key)
+    )
+    return {key: int(count) for key, count in db.execute(statement).all()}
 
 
 def manufacturers(db: Session) -> list[str]:

@@ -22,7 +22,7 @@ from app.imaging.longitudinal import (
 )
 from app.imaging.models import Study
 from app.imaging.pseudonymise import keyed_id
-from tests.helpers import bearer
+from tests.helpers import bearer, login
 from tests.imaging.helpers import WOMEN_EXAMS, dataset_bytes, upload, women_files
 
 RULE = Longitudinal(b"k" * 32)
@@ -129,7 +129,8 @@ def test_a_pseudonymised_file_keeps_its_key_and_date(app, client, db, settings, 
     for name, data in files:
         ds = pydicom.dcmread(io.BytesIO(data))
         for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-            setattr(ds, keyword, str(getattr(ds, keyword))[:-1] + "7")
+            uid = str(getattr(ds, keyword))
+            setattr(ds, keyword, uid[:-1] + ("7" if uid[-1] != "7" else "3"))
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         copies.append((name, dataset_bytes(ds)))
     again = upload(client, copies, headers).json()
@@ -149,3 +150,23 @@ def test_the_option_off_keeps_no_id_and_no_date(app, client, db, settings, admin
     assert "LongitudinalTemporalInformationModified" not in ds
     study = db.scalar(select(Study).where(Study.study_id == body["outcomes"][0]["study_id"]))
     assert (study.patient_key, study.study_date) == (None, None)
+
+
+def test_the_study_list_counts_women_and_filters_one(client, db, admin) -> None:
+    headers = bearer(client, "admin")
+    for files in women_files(935):
+        upload(client, files, headers)
+    page = client.get("/api/v1/studies", headers=headers).json()
+    assert (page["total"], page["women"]) == (4, 2)
+    first = page["items"][0]
+    assert first["woman_studies"] == 2
+    assert first["study_date"] is not None
+    hers = client.get(f"/api/v1/studies?patient={first['patient_key']}", headers=headers).json()
+    assert (hers["total"], hers["women"]) == (2, 1)
+    assert {s["patient_key"] for s in hers["items"]} == {first["patient_key"]}
+    by_prefix = client.get(f"/api/v1/studies?q={first['patient_key'][:10]}", headers=headers)
+    assert by_prefix.json()["total"] == 2
+    login(client, "admin")
+    html = client.get(f"/studies?patient={first['patient_key']}").text
+    assert "2 studies of 1 woman" in html
+    assert "4 studies of 2 women" in client.get("/studies").text
