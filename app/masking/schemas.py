@@ -33,8 +33,11 @@ class ProjectCreate(BaseModel):
     )
     study_ids: list[str] = Field(default_factory=list, max_length=200000)
     view: Literal["MLO", "CC", "any"] = "MLO"
-    per_woman: Literal["one", "both"] = Field(
-        default="one", description="one: one breast per study, chosen at random (seeded)."
+    per_woman: Literal["one", "both", "all"] = Field(
+        default="one",
+        description="A woman is her patient key (a study without one, a woman of its own). "
+        "one: one breast of her most recent exam, chosen at random (seeded), as CSAW-M took "
+        "the most recent MLO per woman; both: both breasts of that exam; all: every exam.",
     )
     seed_list: list[str] = Field(
         default_factory=list,

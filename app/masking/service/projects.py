@@ -20,6 +20,11 @@ from app.masking.service.reader_pool import add_readers, pool_users
 from app.masking.states import ImageRole, LevelRule, SortMode
 
 
+# Which images of a woman a project takes (with the chosen view): one breast of her most
+# recent exam (CSAW-M's "the most recent MLO per woman"), both breasts of it, or every exam.
+PER_WOMAN = ("one", "both", "all")
+
+
 @dataclass(frozen=True)
 class NewProject:
     """A project as an admin describes it. Images are chosen by hex image id, or by study
@@ -46,8 +51,8 @@ class NewProject:
     reader_ids: Sequence[int] = ()
     # one grey-scale function for both images of a pair (as given: checked before writing)
     display_protocol: DisplayProtocol | str = DisplayProtocol.WINDOW_LINEAR
-    # at most one seed per woman (a woman is a study until studies carry a patient key);
-    # on unless a caller turns it off explicitly
+    # at most one seed per woman (her patient key; a study without one is a woman of its
+    # own); on unless a caller turns it off explicitly
     one_seed_per_woman: bool = True
 
 
@@ -121,7 +126,7 @@ def _checked_settings(db: Session, new: NewProject) -> str:
     choices = (
         ("mode", new.mode, tuple(SortMode)),
         ("level_rule", new.level_rule, tuple(LevelRule)),
-        ("per_woman", new.per_woman, ("one", "both")),
+        ("per_woman", new.per_woman, PER_WOMAN),
         ("view", new.view, ("MLO", "CC", "any")),
         ("display_protocol", new.display_protocol, tuple(DisplayProtocol)),
     )
@@ -162,17 +167,21 @@ def _check_seeds(new: NewProject, seed_list: list[Image], level_seeds: list[list
             raise field_error("level_seeds", "A seed image may sit in one level only.")
 
 
+def _woman(image: Image) -> str:
+    """The woman an image is of: her patient key, or its study when it has none."""
+    return image.study.patient_key or f"study:{image.study_pk}"
+
+
 def _check_one_seed_per_woman(seeds: list[Image], field_name: str) -> None:
-    """Two seeds of one woman would anchor the scale twice on her breast tissue. Studies
-    carry no patient key yet, so a woman is identified by her study."""
-    seen: dict[int, Image] = {}
+    """Two seeds of one woman would anchor the scale twice on her breast tissue."""
+    seen: dict[str, Image] = {}
     for image in seeds:
-        other = seen.setdefault(image.study_pk, image)
+        other = seen.setdefault(_woman(image), image)
         if other.id != image.id:
             raise field_error(
                 field_name,
                 f"At most one seed per woman: images {other.image_id[:10]} and "
-                f"{image.image_id[:10]} are of the same study.",
+                f"{image.image_id[:10]} are of the same woman.",
             )
 
 
@@ -213,15 +222,35 @@ def _select_images(db: Session, new: NewProject, order_seed: int) -> list[Image]
     if new.view != "any":
         statement = statement.where(Image.view == new.view)
     images = list(db.scalars(statement))
-    if new.per_woman == "both":
+    if new.per_woman == "all":
         return images
+    latest = _latest_per_woman(images)
+    if new.per_woman == "both":
+        return latest
     by_study: dict[int, list[Image]] = {}
-    for image in images:
+    for image in latest:
         by_study.setdefault(image.study_pk, []).append(image)
     return [
         choices[search.draw(order_seed, "breast", study) % len(choices)]
         for study, choices in by_study.items()
     ]
+
+
+def _latest_per_woman(images: list[Image]) -> list[Image]:
+    """The images of each woman's most recent exam (by shifted study date: intervals are
+    exact; an exam without a date counts as older than any dated one, then by import)."""
+    latest: dict[str, Study] = {}
+    for image in images:
+        study, woman = image.study, _woman(image)
+        best = latest.get(woman)
+        if best is None or _recency(study) > _recency(best):
+            latest[woman] = study
+    chosen = {study.id for study in latest.values()}
+    return [image for image in images if image.study_pk in chosen]
+
+
+def _recency(study: Study) -> tuple[int, int]:
+    return (study.study_date.toordinal() if study.study_date else 0, study.id)
 
 
 def _selection_record(new: NewProject) -> dict[str, Any]:
