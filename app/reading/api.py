@@ -10,6 +10,7 @@ from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
 from app.core.errors import ERROR_RESPONSES, NotFound
 from app.core.ids import Id, Offset
 from app.imaging import access
+from app.imaging.models import Study
 from app.imaging.service import flags_of
 from app.imaging.views import image_out
 from app.reading import agreement_report, service
@@ -25,6 +26,7 @@ from app.reading.schemas import (
     Hint,
     Pools,
     PoolsOut,
+    PriorOut,
     ProgressOut,
     ProjectCreate,
     ProjectOut,
@@ -48,6 +50,7 @@ from app.reading.states import Pool, TaskKind, TaskStatus
 
 router = APIRouter(prefix="/api/v1/reading", tags=["reading"], responses=ERROR_RESPONSES)
 access.allow(service.can_view_study)
+access.allow(service.can_view_prior)
 
 
 def project_out(db: Db, project: ReadingProject) -> ProjectOut:
@@ -289,9 +292,24 @@ def task_detail(task_id: Id, principal: CurrentPrincipal, db: Db) -> TaskDetailO
         rules=project.rules,
         draft=task.draft or service.starting_label(db, task),
         images=[image_out(image, flags, reader=True) for image in project_study.study.images],
+        priors=priors_out(db, project, project_study.study),
         other_reads=service.arbitration_inputs(db, task),
         discordances=(project_study.discordances or []) if task.kind == TaskKind.ARBITRATE else [],
     )
+
+
+def priors_out(db: Db, project: ReadingProject, study: Study) -> list[PriorOut]:
+    """The woman's earlier exams where the project shows them: images only, no label."""
+    if not service.shows_priors(project.rules):
+        return []
+    return [
+        PriorOut(
+            study_id=prior.study_id,
+            months_before=months,
+            images=[image_out(image, [], reader=True) for image in prior.images],
+        )
+        for prior, months in service.priors_of(db, study)
+    ]
 
 
 @router.put("/tasks/{task_id}/draft", response_model=DraftOut)

@@ -129,6 +129,7 @@ def create_project(
     max_birads_rule: FormStr = "error",
     vocabulary: FormStr = "",
     breast_not_imaged: FormStr = "",
+    show_priors: FormStr = "",
     assessment_scale: FormStr = "0-5",
     finding_birads: FormStr = "3-5",
     probability_rating: FormStr = "",
@@ -147,6 +148,7 @@ def create_project(
         "instructions": instructions,
         "vocabulary": vocabulary,
         "breast_not_imaged": bool(breast_not_imaged),
+        "show_priors": bool(show_priors),
         "assessment_scale": assessment_scale,
         "finding_birads": finding_birads,
         "probability_rating": bool(probability_rating),
@@ -163,7 +165,9 @@ def create_project(
 
     def create() -> ReadingProject:
         rules = {
-            **_form_rules(iou_threshold, birads_match, max_birads_rule, breast_not_imaged),
+            **_form_rules(
+                iou_threshold, birads_match, max_birads_rule, breast_not_imaged, show_priors
+            ),
             "assessment_scale": assessment_scale,
             "finding_birads": finding_birads,
             "probability_rating": bool(probability_rating),
@@ -297,6 +301,7 @@ def update_settings(
     max_birads_rule: FormStr = "error",
     idle_limit_seconds: FormStr = "60",
     breast_not_imaged: FormStr = "",
+    show_priors: FormStr = "",
 ) -> Response:
     """The project page's settings form (the API's PATCH /api/v1/reading/projects/{id}); an
     unticked box (``breast_not_imaged``) sends nothing, which means no."""
@@ -306,7 +311,9 @@ def update_settings(
         change = service.SettingsChange(
             instructions=instructions,
             vocabulary=service.rules.vocabulary_from_text(vocabulary),
-            rules=_form_rules(iou_threshold, birads_match, max_birads_rule, breast_not_imaged),
+            rules=_form_rules(
+                iou_threshold, birads_match, max_birads_rule, breast_not_imaged, show_priors
+            ),
             idle_limit_seconds=_whole_seconds(idle_limit_seconds),
         )
         return service.update_settings(db, principal.actor, project, change)
@@ -321,7 +328,11 @@ def update_settings(
 
 
 def _form_rules(
-    iou_threshold: str, birads_match: str, max_birads_rule: str, breast_not_imaged: str
+    iou_threshold: str,
+    birads_match: str,
+    max_birads_rule: str,
+    breast_not_imaged: str,
+    show_priors: str = "",
 ) -> dict[str, object]:
     """The project rules as the creation and settings forms send them (an unticked box sends
     nothing: no); the service validates them as it does the API's."""
@@ -330,6 +341,7 @@ def _form_rules(
         "birads_match": birads_match,
         "max_birads_rule": max_birads_rule,
         "breast_not_imaged": bool(breast_not_imaged),
+        "show_priors": bool(show_priors),
     }
 
 

@@ -240,7 +240,8 @@ class ProjectCreate(BaseModel):
         "a breast without any image may be added, with an override, and that breast answered "
         "'not imaged'); the label protocol: assessment_scale ('0-5' | '0-6'), finding_birads "
         "('3-5' | '2-5'), probability_rating (false: a 0-100 probability of malignancy per "
-        "breast). The defaults are VinDr-Mammo's.",
+        "breast); show_priors (false: the reading screen offers the woman's earlier exam "
+        "beside the current one, never part of the read). The defaults are VinDr-Mammo's.",
     )
     idle_limit_seconds: int = Field(default=60, description="Longer gaps are not reading time.")
 
@@ -367,6 +368,12 @@ class OtherRead(BaseModel):
     label: LabelOut
 
 
+class PriorOut(BaseModel):
+    study_id: str
+    months_before: int = Field(description="Whole months between this exam and the current.")
+    images: list[ImageOut]
+
+
 class TaskDetailOut(TaskOut):
     instructions: str
     idle_limit_seconds: int = Field(description="Longer pauses do not count as reading time.")
@@ -377,6 +384,12 @@ class TaskDetailOut(TaskOut):
         "arbitration what both readers agreed on (discordant items left empty)."
     )
     images: list[ImageOut]
+    priors: list[PriorOut] = Field(
+        default_factory=list,
+        description="Where the project shows priors: the woman's earlier exams, most recent "
+        "first (at most 3), with the interval in months; images only, never a label, and never "
+        "part of the read.",
+    )
     other_reads: list[OtherRead] = Field(default_factory=list)
     discordances: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -467,7 +480,7 @@ class ProjectSettingsIn(BaseModel):
         description="Some or all of iou_threshold, birads_match ('exact' | 'screening'), "
         "max_birads_rule ('error' | 'warning'), breast_not_imaged (true | false; false is "
         "refused, 409 breast_not_imaged_needed, while the project holds a study with a breast "
-        "without any image); the others keep their values.",
+        "without any image), show_priors (true | false); the others keep their values.",
     )
     idle_limit_seconds: int | None = Field(default=None, ge=10, le=3600)
 

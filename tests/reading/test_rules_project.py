@@ -25,6 +25,7 @@ def test_project_rules_defaults_and_json() -> None:
         "assessment_scale": "0-5",
         "finding_birads": "3-5",
         "probability_rating": False,
+        "show_priors": False,
     }
     assert DEFAULT_RULES.is_vindr_protocol
     custom = ProjectRules(iou_threshold=0.5, birads_match="screening", max_birads_rule="warning")

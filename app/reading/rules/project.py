@@ -37,7 +37,9 @@ class ProjectRules:
     unchanged): ``assessment_scale`` the breast BI-RADS a reader may give ("0-5", or "0-6"
     with 6 for a known biopsy-proven cancer); ``finding_birads`` the BI-RADS a boxed lesion may
     carry ("3-5" as VinDr, or "2-5" as seed 002's "a region per mass with BI-RADS 2-5");
-    ``probability_rating`` whether each breast also gets a probability of malignancy 0-100."""
+    ``probability_rating`` whether each breast also gets a probability of malignancy 0-100.
+    ``show_priors``: the reading screen offers the woman's earlier exams (by patient key and
+    shifted date) beside the current one; they are never part of the read."""
 
     iou_threshold: float = 0.3
     birads_match: BiradsMatch = "exact"
@@ -47,6 +49,8 @@ class ProjectRules:
     assessment_scale: AssessmentScale = "0-5"
     finding_birads: FindingRange = "3-5"
     probability_rating: bool = False
+    # the woman's earlier exams offered beside the current one (never part of the read)
+    show_priors: bool = False
 
     def __post_init__(self) -> None:
         threshold = self.iou_threshold
@@ -63,7 +67,7 @@ class ProjectRules:
             raise ValueError(
                 f"max_birads_rule must be 'error' or 'warning'; got {self.max_birads_rule!r}."
             )
-        for flag in ("breast_not_imaged", "probability_rating"):
+        for flag in ("breast_not_imaged", "probability_rating", "show_priors"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false; got {getattr(self, flag)!r}.")
         if self.assessment_scale not in ASSESSMENT_SCALES:

@@ -5,6 +5,7 @@
 - :mod:`.tasks`: a reader's own tasks, opening one, active time, what a reader may see;
 - :mod:`.workflow`: a read from draft to submission to final or arbitration, and reopening;
 - :mod:`.reader_study`: a reader study's design, sessions, assignment, washout, exclusions;
+- :mod:`.priors`: a woman's earlier exams offered beside the one being read;
 - :mod:`.project_progress`: a project's progress figures;
 - :mod:`.review`: an administrator's review of one study (reads, arbitration, history);
 - :mod:`.dataset`: studies arriving from a released dataset, and the splits kept between
@@ -33,6 +34,7 @@ from app.reading.service.dataset import (
     keep_splits,
     record_imported_read,
 )
+from app.reading.service.priors import can_view_prior, priors_of, shows_priors
 from app.reading.service.project_progress import Progress, ReaderProgress, progress
 from app.reading.service.projects import (
     NewProject,
@@ -121,6 +123,7 @@ __all__ = [
     "assign_pair",
     "assign_reader_study",
     "assign_waiting_arbitrations",
+    "can_view_prior",
     "can_view_study",
     "checked_project_name",
     "complete_study_count",
@@ -142,6 +145,7 @@ __all__ = [
     "open_flags",
     "open_task",
     "own_task",
+    "priors_of",
     "progress",
     "project_study_by_id",
     "project_tasks",
@@ -159,6 +163,7 @@ __all__ = [
     "set_pool",
     "set_pools",
     "settings_lock",
+    "shows_priors",
     "starting_label",
     "studies_with_a_breast_not_imaged",
     "study_review",
