@@ -49,6 +49,51 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
     )
 
 
+@main.command()
+@click.option("--ae-title", help="AE title to answer as [default: MAMMOREAD_RECEIVE_AE_TITLE]")
+@click.option("--host", help="Address to listen on [default: MAMMOREAD_RECEIVE_HOST]")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port; 0 picks a free one (printed) [default: MAMMOREAD_RECEIVE_PORT]",
+)
+@click.option(
+    "--allow",
+    "allowed",
+    multiple=True,
+    help="A calling AE title allowed to push (repeatable); replaces "
+    "MAMMOREAD_RECEIVE_ALLOWED_AE_TITLES.",
+)
+@pass_context
+def receive(
+    context: Context,
+    ae_title: str | None,
+    host: str | None,
+    port: int | None,
+    allowed: tuple[str, ...],
+) -> None:
+    """Receive pushed studies: a DICOM storage SCP (C-STORE, C-ECHO) importing each image
+    like an upload. Runs until SIGINT or SIGTERM."""
+    from app.imaging.kit import ImagingKit
+    from app.pacs import receive as receiving
+
+    try:
+        config = receiving.ReceiveConfig.from_settings(
+            context.settings, ae_title=ae_title, host=host, port=port, allowed=allowed
+        )
+        receiving.configure_logging()
+        context.settings.ensure_data_dir()
+        engine = context.current_engine()
+        try:
+            kit = ImagingKit.from_settings(context.settings, engine)
+            receiver = receiving.Receiver(config, make_session_factory(engine), kit)
+            receiving.run_until_signalled(receiver, click.echo)
+        finally:
+            engine.dispose()
+    except receiving.ReceiveConfigError as error:  # refused to start: say why, no traceback
+        raise click.ClickException(str(error)) from None
+
+
 @main.command("sweep")
 @click.option("--dry-run", is_flag=True, help="Only list what would be ended and removed.")
 @pass_context

@@ -110,6 +110,57 @@ class Settings(BaseSettings):
         default="127.0.0.1",
         description="Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn).",
     )
+    # --- receiving pushed studies (mammoread receive, app.pacs.receive) ---
+    receive_ae_title: str = Field(
+        default="MAMMOREAD", description="AE title of the storage SCP (mammoread receive)."
+    )
+    receive_host: str = Field(
+        default="127.0.0.1",
+        description="Address the storage SCP listens on (0.0.0.0: every interface).",
+    )
+    receive_port: int = Field(
+        default=11112, ge=0, le=65535, description="Port of the storage SCP (0: any free port)."
+    )
+    receive_allowed_ae_titles: str = Field(
+        default="",
+        description="Comma-separated calling AE titles allowed to push studies; any other is "
+        "refused. Empty: mammoread receive does not start (it would refuse everyone).",
+    )
+    receive_max_pdu: int = Field(
+        default=131072,
+        ge=0,
+        description="Largest PDU the storage SCP accepts, in bytes (0: no limit).",
+    )
+    receive_max_associations: int = Field(
+        default=4, ge=1, le=64, description="Most senders pushing to the storage SCP at once."
+    )
+    # --- end of receiving pushed studies ---
+    # --- PACS query and retrieve (app.pacs) ---
+    credentials_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts the stored credentials of PACS sources (Fernet), kept "
+        "apart from the secret key; generated into <data_dir>/credentials_key on first use "
+        "when not given.",
+    )
+    pacs_search_cap: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Most studies one PACS search shows; a search finding more says to narrow it.",
+    )
+    pacs_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How long MammoRead waits for a PACS to answer one request.",
+    )
+
+    @field_validator("credentials_key", mode="before")
+    @classmethod
+    def _empty_credentials_key_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    # --- end of PACS query and retrieve ---
 
     @field_validator("database_url", "secret_key", "pseudonym_key", "cookie_secure", mode="before")
     @classmethod
