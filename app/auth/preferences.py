@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.auth.states import Hanging
+from app.auth.states import Hanging, PriorLayout
 from app.core.database import begin_write
 
 
@@ -17,6 +17,9 @@ class Preferences(BaseModel):
 
     hanging: Hanging = Field(Hanging.GRID, description="Layout of the four views.")
     linked: bool = Field(False, description="Zoom and pan linked across a bilateral pair.")
+    priors: PriorLayout = Field(
+        PriorLayout.OFF, description="How a woman's prior exam shows, where a project has one."
+    )
 
 
 class PreferencesUpdate(BaseModel):
@@ -24,6 +27,7 @@ class PreferencesUpdate(BaseModel):
 
     hanging: Hanging | None = None
     linked: bool | None = None
+    priors: PriorLayout | None = None
 
 
 def get_preferences(user: User) -> Preferences:

@@ -15,6 +15,16 @@ class Role(StrEnum):
     READER = "reader"  # reads the studies and images assigned to them
 
 
+class PriorLayout(StrEnum):
+    """How the reading screen shows a woman's prior exam, where a project shows priors (a user
+    preference; key O)."""
+
+    OFF = "off"  # hidden
+    CC = "cc"  # each CC beside its prior
+    MLO = "mlo"  # each MLO beside its prior
+    EIGHT = "eight"  # all eight views: current above, prior below
+
+
 class Hanging(StrEnum):
     """How the reading screen hangs a four-view study (a user preference)."""
 

@@ -43,6 +43,10 @@
   // Hangings of the four-view layout (the user's choice, key H): 2x2, 1x4 in a row, the CC
   // pair, the MLO pair. The CSS places and hides the panes; each pane fits its breast to it.
   const HANGINGS = ["grid", "row", "cc", "mlo"];
+  // The woman's prior exam beside the current one (key O, where the reading screen passes
+  // `priors`): off, each CC beside its prior, each MLO beside its prior, all eight views. The
+  // priors are prefetched once the current views show, so switching costs no wait.
+  const PRIOR_MODES = ["off", "cc", "mlo", "eight"];
   const LENS_CSS_PX = 280; // the magnifier's diameter
   const LENS_ZOOM = 3; // the magnifier's zoom over what the pane shows
 
@@ -257,6 +261,7 @@
     constructor(viewer, slot, image) {
       this.viewer = viewer;
       this.image = image;
+      this.prior = Boolean(slot.prior);
       this.view = slot.view || (image ? `${image.laterality || "?"}-${image.view || "?"}` : "?");
       const wall = image?.chest_wall_side;
       // Mirror when the detected chest wall is on the other edge than the protocol wants.
@@ -268,7 +273,8 @@
       this.el.className = "mr-pane";
       this.el.dataset.view = this.view;
       this.el.dataset.align = this.align;
-      const name = this.view.replace("-", " ");
+      const name = this.view.replace("-", " ") + (this.prior ? ` prior, ${viewer.priorLabel}` : "");
+      if (this.prior) this.el.dataset.prior = "true";
       const label = document.createElement("span");
       label.className = "mr-label";
       label.textContent = name;
@@ -277,7 +283,7 @@
         this.el.setAttribute("role", "note");
         const missing = document.createElement("span");
         missing.className = "mr-missing";
-        missing.textContent = `${this.view} missing`;
+        missing.textContent = `${this.view}${this.prior ? " prior" : ""} missing`;
         this.el.append(label, missing);
         this.painted = this.rawReady = true;
         return;
@@ -758,6 +764,9 @@
       this.hover = null; // {pane, clientX, clientY}
       this.abort = new AbortController();
       this.hanging = HANGINGS.includes(options.hanging) ? options.hanging : "grid";
+      this.priorImages = this.layout === "four" && Array.isArray(options.priors) ? options.priors : [];
+      this.priorLabel = String(options.priorLabel || "prior");
+      this.priorMode = "off";
       this.solo = null; // the pane shown alone (X or double-click), if any
       this.linked = Boolean(options.linked); // zoom and pan follow across the bilateral pair
       this.lens = null; // {pane, el, canvas, ctx} while the magnifier shows
@@ -768,12 +777,16 @@
       element.classList.add("mr-viewer");
       element.dataset.layout = this.layout;
       if (this.layout === "four") element.dataset.hanging = this.hanging;
+      if (this.priorImages.length) element.dataset.priors = "off";
+      else delete element.dataset.priors;
       element.dataset.linked = String(this.linked);
       element.dataset.state = "loading";
       delete element.dataset.raw;
       this.panes = this.hang(options.images || []).map(([slot, image]) => new Pane(this, slot, image));
       for (const pane of this.panes) element.append(pane.el);
       this.imagePanes = this.panes.filter((pane) => pane.image);
+      this.currentPanes = this.imagePanes.filter((pane) => !pane.prior);
+      this.priorPanes = this.imagePanes.filter((pane) => pane.prior);
 
       this.listen();
       // Lay out now (the element is in the document), so the first requests leave at once:
@@ -790,14 +803,15 @@
     hang(images) {
       const slots = LAYOUTS[this.layout];
       if (this.layout !== "four") return slots.map((slot, i) => [slot, images[i] || null]);
-      return slots.map((slot) => {
-        const match = images.find(
+      const matching = (list, slot) =>
+        list.find(
           (image) =>
             String(image.laterality || "").toUpperCase() === slot.laterality &&
             String(image.view || "").toUpperCase() === slot.projection,
-        );
-        return [slot, match || null];
-      });
+        ) || null;
+      const hung = slots.map((slot) => [slot, matching(images, slot)]);
+      if (!this.priorImages.length) return hung;
+      return [...hung, ...slots.map((slot) => [{ ...slot, prior: true }, matching(this.priorImages, slot)])];
     }
 
     listen() {
@@ -945,6 +959,10 @@
           if (this.layout !== "four") return;
           this.cycleHanging(e.shiftKey ? -1 : 1);
           break;
+        case "o":
+          if (!this.priorImages.length) return;
+          this.cyclePriors(e.shiftKey ? -1 : 1);
+          break;
         case "x": {
           const pane = this.hover?.pane || focused || this.solo;
           if (!pane) return;
@@ -1014,6 +1032,7 @@
     /** Show the four views hung as `name` (grid, row, cc, mlo); false when unknown. */
     setHanging(name) {
       if (this.layout !== "four" || !HANGINGS.includes(name)) return false;
+      if (this.priorMode !== "off") this.setPriors("off");
       if (name === this.hanging && !this.solo) return true;
       this.hanging = name;
       this.element.dataset.hanging = name;
@@ -1021,6 +1040,26 @@
       this.relayout();
       if (typeof this.options.onHangingChange === "function") this.options.onHangingChange(name);
       return true;
+    }
+
+    /** Show the prior exam as `mode` (PRIOR_MODES); false when there is no prior. */
+    setPriors(mode) {
+      if (!this.priorImages.length || !PRIOR_MODES.includes(mode)) return false;
+      if (mode === this.priorMode && !this.solo) return true;
+      this.priorMode = mode;
+      this.element.dataset.priors = mode;
+      // the prior layouts replace the hanging while they show; the hanging comes back after
+      if (mode === "off") this.element.dataset.hanging = this.hanging;
+      else delete this.element.dataset.hanging;
+      this.setSolo(null, false);
+      this.relayout();
+      if (typeof this.options.onPriorsChange === "function") this.options.onPriorsChange(mode);
+      return true;
+    }
+
+    cyclePriors(step) {
+      const index = PRIOR_MODES.indexOf(this.priorMode);
+      this.setPriors(PRIOR_MODES[(index + step + PRIOR_MODES.length) % PRIOR_MODES.length]);
     }
 
     cycleHanging(step) {
@@ -1076,7 +1115,7 @@
     partnerOf(pane) {
       const [lat, projection] = pane.view.split("-");
       const other = `${lat === "R" ? "L" : "R"}-${projection}`;
-      return this.imagePanes.find((p) => p !== pane && p.view === other) || null;
+      return this.imagePanes.find((p) => p !== pane && p.view === other && p.prior === pane.prior) || null;
     }
 
     /** Linked: the partner of a pane that zoomed or panned shows the same, mirrored. */
@@ -1223,18 +1262,45 @@
     checkReady() {
       const el = this.element;
       if (this.destroyed) return;
-      const panes = this.imagePanes;
+      const panes = this.currentPanes;
+      this.checkPriorsReady();
       if (panes.every((pane) => pane.painted)) {
         el.dataset.state = "ready";
         if (!this.readyFired) {
           this.readyFired = true;
           if (typeof this.options.onReady === "function") this.options.onReady();
+          this.prefetchPriors();
         }
       } else if (panes.every((pane) => pane.painted || pane.failed)) {
         el.dataset.state = "error";
       }
       if (panes.every((pane) => pane.rawReady)) el.dataset.raw = "ready";
       else if (panes.every((pane) => pane.rawReady || pane.rawFailed)) el.dataset.raw = "failed";
+    }
+
+    /** The priors are ready to show (first paint and fit level in memory): data-priors-state. */
+    checkPriorsReady() {
+      const panes = this.priorPanes;
+      if (!panes?.length) return;
+      const state = panes.every((pane) => pane.painted && pane.rawReady)
+        ? "ready"
+        : panes.every((pane) => pane.painted || pane.failed)
+          ? "painted"
+          : "loading";
+      this.element.dataset.priorsState = state;
+    }
+
+    /** Once the current views show: fetch the priors' first paint and the raw level their
+     * partner views use, so that O shows them at once. */
+    prefetchPriors() {
+      for (const pane of this.priorPanes) {
+        if (pane.started) continue;
+        const partner = this.currentPanes.find((p) => p.view === pane.view);
+        const wanted = partner ? Math.ceil(partner.columns * partner.fitScale) : 1024;
+        pane.fitLevel = pane.wantLevel = pickLevel(pane.widths, wanted);
+        pane.start();
+        pane.ensureLevel(pane.fitLevel);
+      }
     }
 
     reportPointer(pane, clientX, clientY) {
@@ -1348,6 +1414,9 @@
       fit: () => viewer.fit(),
       setHanging: (name) => viewer.setHanging(name),
       hanging: () => viewer.hanging,
+      setPriors: (mode) => viewer.setPriors(mode),
+      priors: () => viewer.priorMode,
+      hasPriors: () => viewer.priorImages.length > 0,
       setLinked: (on) => viewer.setLinked(on),
       linked: () => viewer.linked,
       toggleSolo: (view) => {

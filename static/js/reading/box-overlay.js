@@ -46,7 +46,8 @@ export class BoxOverlay {
     this.overlays = new Map(); // image_id -> svg
     this.drag = null;
     this.lastPane = null;
-    for (const pane of viewerEl.querySelectorAll(".mr-pane[data-image-id]")) {
+    // a prior's views carry no boxes: they are never part of the read
+    for (const pane of viewerEl.querySelectorAll(".mr-pane[data-image-id]:not([data-prior])")) {
       const overlay = svg("svg", { class: "rd-overlay", "aria-hidden": "true" });
       const canvas = pane.querySelector("canvas");
       if (canvas) canvas.after(overlay);
@@ -190,7 +191,7 @@ export class BoxOverlay {
     if (this.viewer.panKeyHeld?.()) return; // Space + drag pans, even in draw mode
     const target = e.target instanceof Element ? e.target : null;
     const pane = target?.closest(".mr-pane[data-image-id]");
-    if (!pane) return;
+    if (!pane || pane.dataset.prior) return;
     const boxEl = target.closest("[data-box-id]");
     const owner = boxEl ? boxEl.dataset.owner : null;
     if (owner === "1" || owner === "2" || owner === AI_SLOT) {

@@ -70,6 +70,10 @@ export const SHORTCUTS = [
       ["+ / −", "Zoom the view under the pointer"],
       ["Arrows", "Pan the focused view"],
       ["H / Shift + H", "Next / previous hanging: 2x2, 1x4 in a row, CC pair, MLO pair (remembered)"],
+      [
+        "O / Shift + O",
+        "The woman's prior exam (where the project shows priors): each CC beside its prior, each MLO, all eight views, hidden (remembered)",
+      ],
       ["X or double-click", "The view under the pointer alone, full size; X again goes back"],
       ["W", "Reading mode: no navigation bar, full screen; W again leaves"],
       ["Hold G", "Magnifier at the pointer"],

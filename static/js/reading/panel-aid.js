@@ -15,8 +15,32 @@ const EXCLUSION_REASONS = [
 
 const percent = (score) => `${Math.round(Number(score) * 100)}%`;
 
+/** "24 months", "1 month", "under a month". */
+export function monthsText(months) {
+  if (!(months >= 1)) return "under a month";
+  return months === 1 ? "1 month" : `${months} months`;
+}
+
 export const studyPanel = {
   /** "Session 2 of the study: AI-aided", beside the heading (nothing in double reading). */
+  /** Where the project shows priors and the woman has one: its interval, and the key. */
+  priorTag(detail) {
+    const prior = detail.priors?.[0];
+    if (!prior) return null;
+    const { h } = window.MammoCommon;
+    return h(
+      "p",
+      {
+        class: "rd-prior",
+        id: "rd-prior",
+        title: "The woman's earlier exam, for comparison only: it is not part of your read",
+      },
+      `Prior exam: ${monthsText(prior.months_before)} earlier · `,
+      h("kbd", { text: "O" }),
+      " compares (CC, MLO, all eight, off)",
+    );
+  },
+
   sessionTag(detail) {
     const session = detail.session;
     if (!session) return null;

@@ -3,11 +3,21 @@
 // mode and its status line, the short messages flashed there and the banners above the screen.
 // Methods of the screen (screen.js, mix-in.js).
 
-const { BoxOverlay } = await import(`./box-overlay.js${new URL(import.meta.url).search}`);
+const version = new URL(import.meta.url).search;
+const [{ BoxOverlay }, { monthsText }] = await Promise.all([
+  import(`./box-overlay.js${version}`),
+  import(`./panel-aid.js${version}`),
+]);
 
 const FLASH_MS = 3500;
 const PREFERENCES_URL = "/api/v1/me/preferences";
 const PREFERENCE_SAVE_MS = 300;
+const PRIOR_FLASH = {
+  off: "Prior hidden (O shows it again).",
+  cc: "Each CC beside its prior (O: the MLOs).",
+  mlo: "Each MLO beside its prior (O: all eight views).",
+  eight: "All eight views: current above, prior below (O: prior hidden).",
+};
 
 const { h, api } = window.MammoCommon;
 
@@ -17,7 +27,9 @@ document.addEventListener("fullscreenchange", () => {
 });
 
 export const stage = {
-  mountViewer(images) {
+  /** The viewer with the case's four views and, where the project shows priors, the woman's
+   * most recent earlier exam (key O; never part of the read: no box may be drawn on it). */
+  mountViewer(images, prior) {
     if (!window.MammoViewer) {
       this.viewerEl.textContent = "The image viewer did not load.";
       return;
@@ -26,6 +38,12 @@ export const stage = {
       images,
       layout: "four",
       tool: "pan",
+      priors: prior ? prior.images : [],
+      priorLabel: prior ? `${monthsText(prior.months_before)} earlier` : "",
+      onPriorsChange: (mode) => {
+        this.savePreference({ priors: mode });
+        this.flash(PRIOR_FLASH[mode] || "");
+      },
       onHangingChange: (hanging) => this.savePreference({ hanging }),
       onLinkedChange: (linked) => {
         this.savePreference({ linked });
@@ -57,6 +75,7 @@ export const stage = {
     this.applyingPreferences = true;
     try {
       this.viewer.setHanging(result.data.hanging);
+      if (this.viewer.hasPriors() && result.data.priors) this.viewer.setPriors(result.data.priors);
       if (result.data.linked !== this.viewer.linked()) this.viewer.setLinked(result.data.linked);
     } finally {
       this.applyingPreferences = false;

@@ -258,7 +258,7 @@ class Reading extends Screen {
     const layout = h("div", { class: "rd-layout" }, stage, side);
     this.root.append(this.bannerEl, layout, this.help.element);
 
-    this.mountViewer(detail.images || []);
+    this.mountViewer(detail.images || [], detail.priors?.[0] || null);
     this.on(this.viewerEl, "wheel", () => this.interacted(), { passive: true });
     this.on(this.viewerEl, "pointerdown", () => this.interacted(), { passive: true });
     this.on(side, "pointerdown", () => this.interacted(), { passive: true });

@@ -70,6 +70,7 @@ export class SidePanel {
         }),
       ),
       this.sessionTag(detail),
+      this.priorTag(detail),
       h("div", { class: "rd-status-row" }, this.saveEl, this.timeEl, helpButton),
     );
     // The answer to a submit sits at the top of the panel, where the reader looks, and is read out.
