@@ -66,6 +66,7 @@ MEASURE = """async ([kind, count]) => {
         if (kind === "baseline") key(pane, "F13");
         else if (kind === "layout") key(pane, "h");
         else if (kind === "solo") key(pane, "x");
+        else if (kind === "prior") key(pane, "o");
         else if (kind === "zoom") {
             const target = viewerEl.querySelector(".mr-pane[data-image-id] canvas");
             target.dispatchEvent(new WheelEvent("wheel", {
