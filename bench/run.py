@@ -13,6 +13,7 @@ SCRIPTS = (
     "bench.masking",
     "bench.export",
     "bench.viewer",
+    "bench.priors",
     "bench.mrmc",
     "bench.results_page",
     "bench.agreement",
