@@ -176,6 +176,7 @@ def imaging_summary(db: Session) -> dict[str, object]:
     complete = list_studies(db, StudyQuery(complete=True), limit=1, offset=0)[1]
     return {
         "studies": db.scalar(select(func.count()).select_from(Study)) or 0,
+        "women": count_women(db, StudyQuery()),
         "complete": complete,
         "images": db.scalar(select(func.count()).select_from(Image)) or 0,
         "open_flags": open_flag_counts(db),
