@@ -46,6 +46,8 @@ from app.imaging.kit import ImagingKit
 from app.imaging.service import Pixels
 from app.masking import api as masking_api
 from app.masking import pages as masking_pages
+from app.pacs import api as pacs_api
+from app.pacs import pages as pacs_pages
 from app.reading import api as reading_api
 from app.reading import pages as reading_pages
 from app.studies import aid_api as studies_aid_api
@@ -72,6 +74,7 @@ ROUTERS = (
     reading_api.router,
     masking_api.router,
     export_api.router,
+    pacs_api.router,
     studies_api.router,
     studies_reference_api.router,
     studies_predictions_api.router,
@@ -84,6 +87,7 @@ ROUTERS = (
     reading_pages.router,
     masking_pages.router,
     export_pages.router,
+    pacs_pages.router,
     statistics_pages.router,
     dashboard_pages.router,
 )

@@ -12,6 +12,7 @@ from app.masking.models import (
     MaskingReader,
     MaskingUndo,
 )
+from app.pacs.models import PacsRetrieval, PacsSource
 from app.reading.models import (
     FinalLabelHistory,
     ProjectMember,
@@ -41,6 +42,8 @@ __all__ = [
     "MaskingProject",
     "MaskingReader",
     "MaskingUndo",
+    "PacsRetrieval",
+    "PacsSource",
     "ProjectMember",
     "ProjectStudy",
     "QcFlag",

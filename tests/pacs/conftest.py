@@ -1,0 +1,29 @@
+"""The PACS tests' fixtures: one Orthanc for the whole session (starting costs time), emptied
+before each test that uses it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.pacs.orthanc import Orthanc, available
+
+
+@pytest.fixture(scope="session")
+def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    reason = available()
+    if reason:
+        pytest.skip(reason)
+    server = Orthanc.start(tmp_path_factory.mktemp("orthanc"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def orthanc(orthanc_server: Orthanc) -> Iterator[Orthanc]:
+    """The session's Orthanc, empty and answering."""
+    orthanc_server.resume()  # a test that paused it and failed before resuming it
+    orthanc_server.clear()
+    yield orthanc_server
+    orthanc_server.resume()
