@@ -2,9 +2,10 @@
 
 Run at every server start-up (the leases at once, the files in a background thread) and by
 ``mammoread sweep``. Export jobs and import batches whose lease is stale end as failed or
-finished, saying the server stopped; then the files nothing references go: export folders of
-failed jobs and export drafts, stored images without a database row, ``.part`` drafts, and
-key-file drafts of processes that are gone. Work whose owner still beats is never touched.
+finished, saying the server stopped, and PACS retrievals end partial or failed (resumable);
+then the files nothing references go: export folders of failed jobs and export drafts, stored
+images without a database row, ``.part`` drafts, and key-file drafts of processes that are
+gone. Work whose owner still beats is never touched.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core import leases
 from app.export import jobs
 from app.imaging import sweep as imaging_sweep
+from app.pacs import jobs as pacs_jobs
 
 log = logging.getLogger(__name__)
-KEY_DRAFT = re.compile(r"^\.(?:secret_key|pseudonym_key)\.(\d+)\.[0-9a-f]+$")
+KEY_DRAFT = re.compile(r"^\.(?:secret_key|pseudonym_key|credentials_key)\.(\d+)\.[0-9a-f]+$")
 
 
 @dataclass
 class Report:
     failed_jobs: list[int] = field(default_factory=list)
     finished_batches: list[int] = field(default_factory=list)
+    ended_retrievals: list[int] = field(default_factory=list)  # PACS retrievals, resumable
     removed: list[str] = field(default_factory=list)  # paths relative to the data directory
 
     def summary(self, dry_run: bool = False) -> str:
@@ -37,6 +40,7 @@ class Report:
         return (
             f"{len(self.failed_jobs)} interrupted export jobs {done}failed, "
             f"{len(self.finished_batches)} interrupted import batches {done}finished, "
+            f"{len(self.ended_retrievals)} interrupted PACS retrievals ended (resumable), "
             f"{len(self.removed)} leftover files {done}removed."
         )
 
@@ -49,6 +53,8 @@ def end_stale_work(factory: sessionmaker[Session], *, dry_run: bool = False) -> 
         report.finished_batches = (
             stale if dry_run else imaging_sweep.finish_stale_batches(db, stale)
         )
+        if not dry_run:  # a retrieval ended this way is resumable: nothing is lost
+            report.ended_retrievals = pacs_jobs.end_stale(db)
     return report
 
 
@@ -99,7 +105,7 @@ def _remove_in_background(factory: sessionmaker[Session], data_dir: Path, report
     except Exception:  # the server runs on; the next start-up or `mammoread sweep` retries
         log.warning("could not remove leftover files", exc_info=True)
         return
-    if report.failed_jobs or report.finished_batches or report.removed:
+    if report.failed_jobs or report.finished_batches or report.ended_retrievals or report.removed:
         log.info("start-up sweep: %s", report.summary())
 
 
