@@ -14,6 +14,7 @@ SCRIPTS = (
     "bench.export",
     "bench.viewer",
     "bench.priors",
+    "bench.pacs_retrieve",
     "bench.mrmc",
     "bench.results_page",
     "bench.agreement",

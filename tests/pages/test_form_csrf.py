@@ -17,6 +17,8 @@ from sqlalchemy import select
 
 from app.auth.models import UserSession
 from app.core.web import TEMPLATES_DIR, templates
+from app.pacs.models import PacsRetrieval, PacsSource
+from app.pacs.states import RetrievalStatus
 from tests.helpers import login
 from tests.pages.site import POST_FORM, build_site, post_forms
 
@@ -88,6 +90,12 @@ def check_pages(client, paths: list[str], token: str) -> tuple[set[str], list[st
 
 def test_every_post_form_carries_the_session_token(client, db, accounts, admin, tmp_path):
     site = build_site(client, db, accounts, tmp_path / "release")
+    # a retrieval that ended partial: its Resume form (the jobs table, /pacs/jobs)
+    source = PacsSource(name="PACS", base_url="http://127.0.0.1:9/dicom-web")
+    db.add(source)
+    db.flush()
+    db.add(PacsRetrieval(source_id=source.id, status=RetrievalStatus.PARTIAL, studies=1))
+    db.commit()
     login(client, "admin")
     token = session_token(db, admin.id)
     paths = [
@@ -109,6 +117,8 @@ def test_every_post_form_carries_the_session_token(client, db, accounts, admin, 
         f"/studies/{site.assigned}",
         "/import",
         "/imports",
+        "/pacs",
+        "/pacs/jobs",
         "/reading",
         "/masking",
         f"/masking/projects/{site.masking_id}",
