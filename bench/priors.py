@@ -21,20 +21,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
-import threading
 import time
-from pathlib import Path
 
 import httpx
-import uvicorn
 
 from app.audit.service import Actor
 from app.auth.states import Role
 from app.auth.users import NewUser, create_user
-from app.core.config import Settings
-from app.main import create_app
-from bench.viewer import CHROMIUM, HEIGHT, MEASURE, PASSWORD, WIDTH, free_port, report
+from bench.viewer import CHROMIUM, HEIGHT, MEASURE, PASSWORD, WIDTH, report, served
 from tests.imaging.helpers import WOMEN_EXAMS, woman_exam_files
 
 
@@ -105,82 +99,57 @@ def main() -> None:
     loads = 3 if args.quick else 8
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as directory:
-        settings = Settings(
-            data_dir=Path(directory) / "data",
-            secret_key="bench",
-            argon2_time_cost=1,
-            argon2_memory_kib=1024,
-        )
-        from app.core import migrations
-
-        migrations.upgrade(settings)
-        app = create_app(settings)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            task = install(app, base)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=["--no-sandbox"], headless=True
-                )
-                page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-                times = [open_case(page, base, task, n == 0) for n in range(loads)]
-                current = [c for c, _ in times]
-                prior = [p for _, p in times]
-                print(
-                    f"reading screen at {WIDTH}x{HEIGHT}, two exams of four 3328x4096 views, "
-                    f"{loads} loads (the first cold), {count} key samples"
-                )
-                print(
-                    f"current views raw-ready       median {statistics.median(current):7.1f} ms"
-                    f"  (first {current[0]:7.1f} ms)"
-                )
-                print(
-                    f"prior prefetched (from load)  median {statistics.median(prior):7.1f} ms"
-                    f"  (first {prior[0]:7.1f} ms)"
-                    f"  +{statistics.median(p - c for c, p in times):6.1f} ms after the current"
-                )
-                page.wait_for_selector("#reading-viewer[data-preferences=loaded]")
-                page.locator(".mr-pane[data-image-id]").first.focus()
-                requests: list[str] = []
-                page.on("request", lambda request: requests.append(request.url))
-                baseline = page.evaluate(MEASURE, ["baseline", count])
-                base_ms = statistics.median(baseline)
-                report("baseline (ignored key)", baseline, base_ms, False)
-                # the hanging switch of the same screen, for comparison (bench.viewer's layout)
-                for _ in range(4):
-                    page.keyboard.press("h")
-                    page.wait_for_selector("#reading-viewer[data-raw=ready]", timeout=120_000)
-                report(
-                    "hanging switch (key H)",
-                    page.evaluate(MEASURE, ["layout", count]),
-                    base_ms,
-                    True,
-                )
-                for _ in range(4):  # every prior layout drawn once from its own level
-                    page.keyboard.press("o")
-                    page.wait_for_timeout(400)
-                requests.clear()
-                samples = page.evaluate(MEASURE, ["prior", count])
-                report("prior shown (key O)", samples, base_ms, True)
-                fetched = [url for url in requests if "/api/v1/images/" in url]
-                print(
-                    f"image requests after the keys: {len(fetched)} (prefetched: expect a few "
-                    "finer levels at most, for panes drawn larger than prefetched)"
-                )
-                browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            app.state.engine.dispose()
+    with served() as (app, base):
+        task = install(app, base)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"], headless=True
+            )
+            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+            times = [open_case(page, base, task, n == 0) for n in range(loads)]
+            current = [c for c, _ in times]
+            prior = [p for _, p in times]
+            print(
+                f"reading screen at {WIDTH}x{HEIGHT}, two exams of four 3328x4096 views, "
+                f"{loads} loads (the first cold), {count} key samples"
+            )
+            print(
+                f"current views raw-ready       median {statistics.median(current):7.1f} ms"
+                f"  (first {current[0]:7.1f} ms)"
+            )
+            print(
+                f"prior prefetched (from load)  median {statistics.median(prior):7.1f} ms"
+                f"  (first {prior[0]:7.1f} ms)"
+                f"  +{statistics.median(p - c for c, p in times):6.1f} ms after the current"
+            )
+            page.wait_for_selector("#reading-viewer[data-preferences=loaded]")
+            page.locator(".mr-pane[data-image-id]").first.focus()
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            baseline = page.evaluate(MEASURE, ["baseline", count])
+            base_ms = statistics.median(baseline)
+            report("baseline (ignored key)", baseline, base_ms, False)
+            # the hanging switch of the same screen, for comparison (bench.viewer's layout)
+            for _ in range(4):
+                page.keyboard.press("h")
+                page.wait_for_selector("#reading-viewer[data-raw=ready]", timeout=120_000)
+            report(
+                "hanging switch (key H)",
+                page.evaluate(MEASURE, ["layout", count]),
+                base_ms,
+                True,
+            )
+            for _ in range(4):  # every prior layout drawn once from its own level
+                page.keyboard.press("o")
+                page.wait_for_timeout(400)
+            requests.clear()
+            samples = page.evaluate(MEASURE, ["prior", count])
+            report("prior shown (key O)", samples, base_ms, True)
+            fetched = [url for url in requests if "/api/v1/images/" in url]
+            print(
+                f"image requests after the keys: {len(fetched)} (each layout drawn once before: expect 0)"
+            )
+            browser.close()
 
 
 if __name__ == "__main__":

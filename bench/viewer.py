@@ -25,6 +25,8 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -147,6 +149,37 @@ def install(app, base: str) -> tuple[int, str]:
     return task, f"{files[0][0]}"
 
 
+@contextmanager
+def served() -> Iterator[tuple[object, str]]:
+    """A scratch installation (SQLite, a temporary data folder, cheap password hashing)
+    served by uvicorn in this process on a free loopback port: (the app, its base URL)."""
+    with tempfile.TemporaryDirectory() as directory:
+        settings = Settings(
+            data_dir=Path(directory) / "data",
+            secret_key="bench",
+            argon2_time_cost=1,
+            argon2_memory_kib=1024,
+        )
+        from app.core import migrations
+
+        migrations.upgrade(settings)
+        app = create_app(settings)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        try:
+            yield app, f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            app.state.engine.dispose()
+
+
 def report(name: str, samples: list[float], baseline: float, target: bool) -> None:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -168,69 +201,39 @@ def main() -> None:
     count = 12 if args.quick else 60
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as directory:
-        settings = Settings(
-            data_dir=Path(directory) / "data",
-            secret_key="bench",
-            argon2_time_cost=1,
-            argon2_memory_kib=1024,
-        )
-        from app.core import migrations
-
-        migrations.upgrade(settings)
-        app = create_app(settings)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            task, _ = install(app, base)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=["--no-sandbox"], headless=True
-                )
-                page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-                page.goto(f"{base}/login?next=/reading/tasks/{task}")
-                page.get_by_label("User name").fill("rd1")
-                page.get_by_label("Password").fill(PASSWORD)
-                page.get_by_role("button", name="Sign in").click()
+    with served() as (app, base):
+        task, _ = install(app, base)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"], headless=True
+            )
+            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+            page.goto(f"{base}/login?next=/reading/tasks/{task}")
+            page.get_by_label("User name").fill("rd1")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_selector("#reading-viewer[data-raw=ready]", timeout=120_000)
+            page.wait_for_selector("#reading-viewer[data-preferences=loaded]")
+            page.locator(".mr-pane[data-image-id]").first.focus()
+            print(f"reading screen at {WIDTH}x{HEIGHT}, four views of 3328x4096, {count} samples")
+            baseline = page.evaluate(MEASURE, ["baseline", count])
+            base_ms = statistics.median(baseline)
+            report("baseline (ignored key)", baseline, base_ms, False)
+            report(
+                "window/level (right-drag)",
+                page.evaluate(MEASURE, ["window", count]),
+                base_ms,
+                True,
+            )
+            report("zoom (wheel step)", page.evaluate(MEASURE, ["zoom", count]), base_ms, True)
+            # every hanging raw-ready before timing the switches
+            for _ in range(4):
+                page.keyboard.press("h")
                 page.wait_for_selector("#reading-viewer[data-raw=ready]", timeout=120_000)
-                page.wait_for_selector("#reading-viewer[data-preferences=loaded]")
-                page.locator(".mr-pane[data-image-id]").first.focus()
-                print(
-                    f"reading screen at {WIDTH}x{HEIGHT}, four views of 3328x4096, {count} samples"
-                )
-                baseline = page.evaluate(MEASURE, ["baseline", count])
-                base_ms = statistics.median(baseline)
-                report("baseline (ignored key)", baseline, base_ms, False)
-                report(
-                    "window/level (right-drag)",
-                    page.evaluate(MEASURE, ["window", count]),
-                    base_ms,
-                    True,
-                )
-                report("zoom (wheel step)", page.evaluate(MEASURE, ["zoom", count]), base_ms, True)
-                # every hanging raw-ready before timing the switches
-                for _ in range(4):
-                    page.keyboard.press("h")
-                    page.wait_for_selector("#reading-viewer[data-raw=ready]", timeout=120_000)
-                    page.wait_for_timeout(500)
-                report(
-                    "layout switch (H)", page.evaluate(MEASURE, ["layout", count]), base_ms, True
-                )
-                report(
-                    "one view and back (X)", page.evaluate(MEASURE, ["solo", count]), base_ms, True
-                )
-                browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            app.state.engine.dispose()
+                page.wait_for_timeout(500)
+            report("layout switch (H)", page.evaluate(MEASURE, ["layout", count]), base_ms, True)
+            report("one view and back (X)", page.evaluate(MEASURE, ["solo", count]), base_ms, True)
+            browser.close()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from app.audit.service import Actor, record
 from app.core.config import Settings
 from app.core.database import begin_write, utcnow
 from app.core.errors import Conflict, NotFound, field_error
+from app.imaging.longitudinal import dicom_date
 from app.pacs import credentials
 from app.pacs.dicomweb import Connection, Pacs, value, values
 from app.pacs.models import PacsRetrieval, PacsSource
@@ -464,7 +465,7 @@ def _row(item: dict[str, Any]) -> StudyRow | None:
         return None
     return StudyRow(
         study_uid=str(uid),
-        study_date=_date(value(item, "00080020")),
+        study_date=dicom_date(str(value(item, "00080020") or "")),
         accession_number=_text(value(item, "00080050")),
         patient_id=_text(value(item, "00100020")),
         modalities=tuple(str(m) for m in values(item, "00080061")),
@@ -475,16 +476,6 @@ def _row(item: dict[str, Any]) -> StudyRow | None:
 
 def _text(raw: Any) -> str | None:
     return str(raw)[:64] if raw not in (None, "") else None
-
-
-def _date(raw: Any) -> date | None:
-    text = str(raw or "")
-    if len(text) != 8 or not text.isdigit():
-        return None
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    except ValueError:
-        return None
 
 
 def _count(raw: Any) -> int | None:
