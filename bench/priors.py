@@ -147,7 +147,8 @@ def main() -> None:
             report("prior shown (key O)", samples, base_ms, True)
             fetched = [url for url in requests if "/api/v1/images/" in url]
             print(
-                f"image requests after the keys: {len(fetched)} (each layout drawn once before: expect 0)"
+                f"image requests after the keys: {len(fetched)}"
+                " (each layout drawn once before: expect 0)"
             )
             browser.close()
 
