@@ -12,14 +12,15 @@ SEED_CANDIDATES = 60
 
 def seed_candidates(db: Session, limit: int = SEED_CANDIDATES) -> list[Image]:
     """The newest MLO images, to choose seeds from when creating a project: one image of each
-    woman first (a woman is a study until studies carry a patient key), then her other one,
-    since a project takes at most one seed per woman."""
+    woman first (her patient key; a study without one is a woman of its own), then her
+    others, since a project takes at most one seed per woman."""
     statement = select(Image).where(Image.view == "MLO").order_by(Image.id.desc())
     newest = list(db.scalars(statement.limit(limit)))
-    turn: dict[int, int] = {}
+    turn: dict[str, int] = {}
     keyed = []
     for position, image in enumerate(newest):
-        nth = turn.get(image.study_pk, 0)
-        turn[image.study_pk] = nth + 1
+        woman = image.study.patient_key or f"study:{image.study_pk}"
+        nth = turn.get(woman, 0)
+        turn[woman] = nth + 1
         keyed.append(((nth, position), image))
     return [image for _, image in sorted(keyed, key=lambda pair: pair[0])]

@@ -139,6 +139,7 @@ def admin_pages(site: Site) -> list[str]:
         f"{project}/results",
         "/exports",
         "/releases/import",
+        "/pacs",
         "/masking",
         f"/masking/projects/{site.masking_id}",
         f"/masking/projects/{site.finished_masking_id}",  # type: ignore[attr-defined]
