@@ -18,13 +18,19 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 SETTING_NAMES = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
 
 
-def app_env() -> dict[str, str]:
-    return COMPOSE["services"]["app"]["environment"]
+def app_env(service: str = "app") -> dict[str, str]:
+    return COMPOSE["services"][service]["environment"]
 
 
 def test_services_and_health() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"db", "app"}
+    assert set(services) == {"db", "app", "receive"}
+    # the C-STORE receiver is opt-in and shares the app's database and data (one key)
+    receive = services["receive"]
+    assert receive["profiles"] == ["pacs"]
+    assert receive["command"][:2] == ["mammoread", "receive"]
+    assert app_env("receive")["MAMMOREAD_DATABASE_URL"] == app_env()["MAMMOREAD_DATABASE_URL"]
+    assert receive["volumes"] == services["app"]["volumes"]
     assert "healthcheck" in services["db"]
     assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["app"]["build"] == "."
@@ -32,7 +38,7 @@ def test_services_and_health() -> None:
 
 
 def test_every_variable_is_a_setting() -> None:
-    unknown = set(app_env()) - SETTING_NAMES
+    unknown = (set(app_env()) | set(app_env("receive"))) - SETTING_NAMES
     assert not unknown, f"compose sets variables the app does not read: {unknown}"
 
 
