@@ -83,3 +83,43 @@ def test_the_earliest_exam_has_no_prior_and_later_ones_are_not_priors(
     assert task_of(client, rq1, project)["priors"] == []
     later = exams[1][0]["image_id"]  # her later exam is not a prior of the earlier one
     assert_error(client.get(f"/api/v1/images/{later}/render?width=64", headers=rq1), 404)
+
+
+def test_a_box_on_a_prior_is_refused(client, accounts, admin) -> None:
+    """Never part of the read: the API refuses a box on a prior's image, as on any image
+    outside the study."""
+    ids = [accounts.add(name).id for name in ("rs1", "rs2")]
+    admin_h = bearer(client, "admin")
+    exams = [upload(client, files, admin_h).json()["outcomes"] for files in women_files(995)]
+    project = project_with(
+        client, admin_h, ids, [exams[1][0]["study_id"]], priors=True, name="Box on prior"
+    )
+    rs1 = bearer(client, "rs1")
+    detail = task_of(client, rs1, project)
+    prior_image = detail["priors"][0]["images"][0]["image_id"]
+    breast = {"birads": 4, "density": "B"}
+    label = {
+        "breasts": {"R": dict(breast), "L": {"birads": 1, "density": "B"}},
+        "boxes": [
+            {
+                "id": "b1",
+                "image_id": prior_image,
+                "xmin": 10,
+                "ymin": 10,
+                "xmax": 50,
+                "ymax": 50,
+                "categories": ["Mass"],
+                "birads": 4,
+            }
+        ],
+        "note": "",
+    }
+    refused = client.post(
+        f"{READING}/tasks/{detail['id']}/submit",
+        json={"label": label, "version": detail["version"]},
+        headers=rs1,
+    )
+    error = assert_error(refused, 422)
+    assert "image" in error["message"].lower() or any(
+        "image" in str(d).lower() for d in error["details"]
+    ), error
