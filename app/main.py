@@ -48,6 +48,7 @@ from app.masking import api as masking_api
 from app.masking import pages as masking_pages
 from app.pacs import api as pacs_api
 from app.pacs import pages as pacs_pages
+from app.pacs import reports_api as pacs_reports_api
 from app.reading import api as reading_api
 from app.reading import pages as reading_pages
 from app.studies import aid_api as studies_aid_api
@@ -75,6 +76,7 @@ ROUTERS = (
     masking_api.router,
     export_api.router,
     pacs_api.router,
+    pacs_reports_api.router,
     studies_api.router,
     studies_reference_api.router,
     studies_predictions_api.router,
@@ -88,6 +90,7 @@ ROUTERS = (
     masking_pages.router,
     export_pages.router,
     pacs_pages.router,
+    pacs_reports_api.pages,
     statistics_pages.router,
     dashboard_pages.router,
 )
