@@ -19,7 +19,6 @@ from app.masking.models import MaskingImage, MaskingProject
 from app.masking.service.reader_pool import add_readers, pool_users
 from app.masking.states import ImageRole, LevelRule, SortMode
 
-
 # Which images of a woman a project takes (with the chosen view): one breast of her most
 # recent exam (CSAW-M's "the most recent MLO per woman"), both breasts of it, or every exam.
 PER_WOMAN = ("one", "both", "all")
