@@ -25,32 +25,26 @@ import time
 
 import httpx
 
-from app.audit.service import Actor
-from app.auth.states import Role
-from app.auth.users import NewUser, create_user
-from bench.viewer import CHROMIUM, HEIGHT, MEASURE, PASSWORD, WIDTH, report, served
+from bench.viewer import (
+    CHROMIUM,
+    HEIGHT,
+    MEASURE,
+    PASSWORD,
+    WIDTH,
+    add_people,
+    bearer,
+    report,
+    served,
+)
 from tests.imaging.helpers import WOMEN_EXAMS, woman_exam_files
 
 
 def install(app, base: str) -> int:
     """Admin and two readers, the woman's two exams, the later one in a project with priors;
     the first reader's task."""
-    kit = app.state.auth_kit
-    with app.state.session_factory() as db:
-        cli = Actor(None, None, "bench")
-        ids = {}
-        for name, role in (("admin", Role.ADMIN), ("rd1", Role.READER), ("rd2", Role.READER)):
-            user, _ = create_user(
-                db, kit, cli, NewUser(name, name, role, PASSWORD, must_change_password=False)
-            )
-            ids[name] = user.id
+    ids = add_people(app)
     with httpx.Client(base_url=base, timeout=300) as http:
-
-        def bearer(name: str) -> dict[str, str]:
-            answer = http.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
-            return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-        boss = bearer("admin")
+        boss = bearer(http, "admin")
         studies = []
         for seed, (patient, day, age) in zip((1, 2), WOMEN_EXAMS[:2], strict=True):
             files = woman_exam_files(seed, patient, day, age, rows=4096, columns=3328)
@@ -70,7 +64,7 @@ def install(app, base: str) -> int:
         http.post(f"{root}/studies", json={"study_ids": [studies[1]]}, headers=boss)
         pairs = {"pairs": [{"study_id": studies[1], "readers": readers}]}
         http.post(f"{root}/assign", json=pairs, headers=boss).raise_for_status()
-        return http.get("/api/v1/reading/tasks", headers=bearer("rd1")).json()[0]["id"]
+        return http.get("/api/v1/reading/tasks", headers=bearer(http, "rd1")).json()[0]["id"]
 
 
 def open_case(page, base: str, task: int, first: bool) -> tuple[float, float]:

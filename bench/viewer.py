@@ -109,8 +109,8 @@ def exam_files() -> list[tuple[str, bytes]]:
     return files
 
 
-def install(app, base: str) -> tuple[int, str]:
-    """Admin and two readers, the exam, a project assigning it; the first reader's task."""
+def add_people(app) -> dict[str, int]:
+    """An admin and two readers (rd1, rd2) with the benchmark's password: their ids."""
     kit = app.state.auth_kit
     with app.state.session_factory() as db:
         cli = Actor(None, None, "bench")
@@ -120,13 +120,19 @@ def install(app, base: str) -> tuple[int, str]:
                 db, kit, cli, NewUser(name, name, role, PASSWORD, must_change_password=False)
             )
             ids[name] = user.id
+    return ids
+
+
+def bearer(http: httpx.Client, name: str) -> dict[str, str]:
+    answer = http.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def install(app, base: str) -> tuple[int, str]:
+    """Admin and two readers, the exam, a project assigning it; the first reader's task."""
+    ids = add_people(app)
     with httpx.Client(base_url=base, timeout=120) as http:
-
-        def bearer(name: str) -> dict[str, str]:
-            answer = http.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
-            return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-        boss = bearer("admin")
+        boss = bearer(http, "admin")
         files = exam_files()
         uploaded = http.post(
             "/api/v1/images",
@@ -145,7 +151,7 @@ def install(app, base: str) -> tuple[int, str]:
         ).raise_for_status()
         pairs = {"pairs": [{"study_id": study_id, "readers": readers}]}
         http.post(f"{root}/assign", json=pairs, headers=boss).raise_for_status()
-        task = http.get("/api/v1/reading/tasks", headers=bearer("rd1")).json()[0]["id"]
+        task = http.get("/api/v1/reading/tasks", headers=bearer(http, "rd1")).json()[0]["id"]
     return task, f"{files[0][0]}"
 
 
