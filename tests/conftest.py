@@ -24,6 +24,8 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.helpers import PASSWORD, test_settings
 
+pytest_plugins = ["tests.pacs.fixtures"]  # Orthanc, for tests/pacs and tests/browser
+
 POSTGRES_ENV = "MAMMOREAD_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV)
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]

@@ -223,7 +223,7 @@ def masking_forms(page, live_server: str, db, site: Site) -> None:
     page.goto(f"{live_server}/masking")
     form = page.locator("#new-masking-form")
     form.get_by_label("Name", exact=True).fill("Plain masking")
-    form.get_by_label("Breasts per woman").select_option("both")
+    form.get_by_label("Images per woman").select_option("both")
     ranks = form.locator('input[name="seed_rank"]')
     ranks.nth(0).fill("1")
     ranks.nth(1).fill("2")

@@ -19,6 +19,7 @@ from app.auth.models import UserSession
 from app.core.web import TEMPLATES_DIR, templates
 from app.pacs.models import PacsRetrieval, PacsSource
 from app.pacs.states import RetrievalStatus
+from tests.export.conftest import hex_id
 from tests.helpers import login
 from tests.pages.site import POST_FORM, build_site, post_forms
 
@@ -119,6 +120,7 @@ def test_every_post_form_carries_the_session_token(client, db, accounts, admin, 
         "/imports",
         "/pacs",
         "/pacs/jobs",
+        f"/pacs/reports/projects/{site.project_id}/studies/{hex_id('study', 0)}",
         "/reading",
         "/masking",
         f"/masking/projects/{site.masking_id}",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import browser, live_server  # noqa: F401 - fixtures used here
 from tests.browser.helpers import shoot, sign_in, watch_errors
 from tests.browser.test_overflow import OVERFLOWS
 from tests.pacs.exams import two_women
@@ -18,14 +17,14 @@ SLOW = 20_000  # ms: what asks the PACS, on a loaded 2-core machine
 
 
 @pytest.fixture
-def wide_page(browser):  # noqa: F811 - the browser fixture imported above
+def wide_page(browser):
     context = browser.new_context(viewport={"width": 1920, "height": 1080})
     page = context.new_page()
     yield page
     context.close()
 
 
-def test_the_pacs_page_by_keyboard(wide_page, live_server, admin, orthanc: Orthanc) -> None:  # noqa: F811
+def test_the_pacs_page_by_keyboard(wide_page, live_server, admin, orthanc: Orthanc) -> None:
     page = wide_page
     orthanc.upload(data for e in two_women() for _, data in e.files)
     errors = watch_errors(page)
@@ -42,7 +41,10 @@ def test_the_pacs_page_by_keyboard(wide_page, live_server, admin, orthanc: Ortha
     expect(page.get_by_role("status")).to_contain_text("Source 'Orthanc' added", timeout=SLOW)
     expect(page.locator("#pacs-sources")).to_contain_text("basic")
 
-    page.get_by_role("button", name="Test the connection to Orthanc").focus()
+    page.wait_for_load_state("networkidle")  # the redirected page settled before the key
+    test_button = page.get_by_role("button", name="Test the connection to Orthanc")
+    test_button.focus()
+    expect(test_button).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("answered a QIDO-RS search", timeout=SLOW)
 

@@ -1,5 +1,7 @@
-"""The PACS tests' fixtures: one Orthanc for the whole session (starting costs time), emptied
-before each test that uses it."""
+"""The PACS fixtures: one Orthanc for the whole session (starting costs time), emptied before
+each test that uses it. A plugin of the root conftest (``pytest_plugins``), so that the PACS
+tests and the browser tests (tests/browser/test_pacs_browser.py) share one Orthanc and one
+Chromium: importing a session fixture into a module would make a second one of each."""
 
 from __future__ import annotations
 
