@@ -71,8 +71,12 @@ def test_a_reader_study_from_creation_to_results(live_server, page, accounts, ad
         expect(page.locator("#design")).to_contain_text("Aided")
         for name in READERS:
             page.get_by_label(f"{name} reads").check()
+        # each form answered before the next is sent: a click while the previous answer is
+        # on its way lands on a page about to be replaced (seen under load on PostgreSQL)
         page.get_by_role("button", name="Save pools").click()
+        expect(page.get_by_role("status")).to_contain_text("Pools saved.")
         page.get_by_role("button", name=f"Add all {len(SEEDS)} complete studies").click()
+        expect(page.get_by_role("status")).to_contain_text(f"{len(SEEDS)} studies added.")
         page.get_by_role("button", name=re.compile("every reader reads every study")).click()
         expect(page.locator("#session-progress tbody tr")).to_have_count(4)
 
