@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from tests.browser.helpers import shoot, sign_in, watch_errors
 from tests.browser.test_viewer_layouts import bearer
 from tests.imaging.helpers import WOMEN_EXAMS, woman_exam_files
+from tests.reading.project_helpers import new_project
 
 pytestmark = pytest.mark.browser
 
@@ -38,16 +39,14 @@ def case(live_server, accounts, admin):
             ).json()
             studies.append(body["outcomes"][0]["study_id"])
             images.append({o["image_id"] for o in body["outcomes"]})
-        project = http.post(
-            "/api/v1/reading/projects",
-            json={"name": "With priors", "rules": {"show_priors": True}},
-            headers=boss,
-        ).json()
-        base = f"/api/v1/reading/projects/{project['id']}"
-        http.put(f"{base}/pools", json={"readers": users, "arbiters": []}, headers=boss)
-        http.post(f"{base}/studies", json={"study_ids": [studies[1]]}, headers=boss)
-        pairs = {"pairs": [{"study_id": studies[1], "readers": users}]}
-        assert http.post(f"{base}/assign", json=pairs, headers=boss).status_code == 200
+        new_project(
+            http,
+            boss,
+            name="With priors",
+            readers=users,
+            study_ids=[studies[1]],
+            rules={"show_priors": True},
+        )
         token = bearer(http, "rd1")
         task_id = http.get("/api/v1/reading/tasks", headers=token).json()[0]["id"]
         yield http, token, task_id, images[0]

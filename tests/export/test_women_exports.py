@@ -16,6 +16,7 @@ from app.export.reading_export import READS_HEADER
 from tests.export.test_export_api import READING, archive, export, tasks_of
 from tests.helpers import bearer
 from tests.imaging.helpers import exam_files, upload, women_files
+from tests.reading.project_helpers import new_project
 from tests.reading.test_reading_api import normal, submit, suspicious
 
 features = st.lists(st.integers(0, 3), min_size=3, max_size=3)
@@ -70,19 +71,15 @@ def test_exports_keep_each_woman_on_one_side_and_carry_her_key(client, accounts,
         images[study_ids[-1]] = {
             f"{i['laterality']}-{i['view']}": i["image_id"] for i in detail["images"]
         }
-    project_id = client.post(f"{READING}/projects", json={"name": "Women"}, headers=admin_h).json()[
-        "id"
-    ]
     users = {u["username"]: u["id"] for u in client.get("/api/v1/users", headers=admin_h).json()}
-    client.put(
-        f"{READING}/projects/{project_id}/pools",
-        json={"readers": [users["rd1"], users["rd2"]], "arbiters": []},
-        headers=admin_h,
+    project_id = new_project(
+        client,
+        admin_h,
+        name="Women",
+        readers=[users["rd1"], users["rd2"]],
+        study_ids=study_ids,
+        pairs=False,
     )
-    client.post(
-        f"{READING}/projects/{project_id}/studies", json={"study_ids": study_ids}, headers=admin_h
-    )
-    client.post(f"{READING}/projects/{project_id}/assign", json={}, headers=admin_h)
     for name in ("rd1", "rd2"):
         for n, (study, task_id) in enumerate(sorted(tasks_of(client, readers[name]).items())):
             label = suspicious(images[study]["R-CC"]) if n % 3 == 0 else normal()

@@ -28,6 +28,7 @@ from tests.helpers import CSRF_INPUT, assert_error, bearer, login
 from tests.imaging.helpers import exam_files, upload, woman_exam_files
 from tests.pacs.helpers import add_source
 from tests.pacs.orthanc import PASSWORD, USERNAME, Orthanc
+from tests.reading.project_helpers import new_project
 from tests.reading.test_reading_api import next_task, normal, submit, suspicious
 
 READING = "/api/v1/reading"
@@ -62,24 +63,14 @@ def case(client, accounts, admin) -> Case:
         detail = client.get(f"/api/v1/studies/{study}", headers=admin_headers).json()
         images[study] = {f"{i['laterality']}-{i['view']}": i["image_id"] for i in detail["images"]}
         studies.append(study)
-    project_id = client.post(
-        f"{READING}/projects", json={"name": "To the PACS"}, headers=admin_headers
-    ).json()["id"]
-    client.put(
-        f"{READING}/projects/{project_id}/pools",
-        json={"readers": [users["rd1"], users["rd2"]], "arbiters": [users["arb"]]},
-        headers=admin_headers,
+    project_id = new_project(
+        client,
+        admin_headers,
+        name="To the PACS",
+        readers=[users["rd1"], users["rd2"]],
+        arbiters=[users["arb"]],
+        study_ids=studies,
     )
-    client.post(
-        f"{READING}/projects/{project_id}/studies",
-        json={"study_ids": studies},
-        headers=admin_headers,
-    )
-    pairs = [{"study_id": s, "readers": [users["rd1"], users["rd2"]]} for s in studies]
-    assigned = client.post(
-        f"{READING}/projects/{project_id}/assign", json={"pairs": pairs}, headers=admin_headers
-    )
-    assert assigned.status_code == 200, assigned.text
     final_study, open_study = studies
     tasks = {
         name: {

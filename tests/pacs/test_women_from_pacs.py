@@ -17,6 +17,7 @@ from tests.imaging.test_phi import database_text
 from tests.pacs.exams import two_women
 from tests.pacs.helpers import add_source, found, retrieve
 from tests.pacs.orthanc import Orthanc
+from tests.reading.project_helpers import new_project
 from tests.reading.test_reading_api import normal, submit
 
 
@@ -53,18 +54,16 @@ def test_two_women_from_the_pacs_read_with_priors_and_split_by_woman(
         accounts.add(name)
     readers = {name: bearer(client, name) for name in ("rd1", "rd2")}
     users = {u["username"]: u["id"] for u in client.get("/api/v1/users", headers=admin_h).json()}
-    body = {"name": "Screening with priors", "rules": {"show_priors": True}}
-    project_id = client.post(f"{READING}/projects", json=body, headers=admin_h).json()["id"]
-    client.put(
-        f"{READING}/projects/{project_id}/pools",
-        json={"readers": [users["rd1"], users["rd2"]], "arbiters": []},
-        headers=admin_h,
-    )
     ids = [s.study_id for s in studies]
-    client.post(
-        f"{READING}/projects/{project_id}/studies", json={"study_ids": ids}, headers=admin_h
+    project_id = new_project(
+        client,
+        admin_h,
+        name="Screening with priors",
+        readers=[users["rd1"], users["rd2"]],
+        study_ids=ids,
+        rules={"show_priors": True},
+        pairs=False,
     )
-    client.post(f"{READING}/projects/{project_id}/assign", json={}, headers=admin_h)
     later = {v[1].study_id: v[0].study_id for v in by_woman.values()}
     for study_id, task_id in tasks_of(client, readers["rd1"]).items():
         detail = client.get(f"{READING}/tasks/{task_id}", headers=readers["rd1"]).json()

@@ -6,33 +6,14 @@ from __future__ import annotations
 
 from tests.helpers import assert_error, bearer
 from tests.imaging.helpers import upload, women_files
+from tests.reading.project_helpers import new_project
 
 READING = "/api/v1/reading"
 
 
 def project_with(client, admin_h, users, study_ids, *, priors: bool, name: str) -> int:
-    body = {"name": name, "rules": {"show_priors": priors}}
-    created = client.post(f"{READING}/projects", json=body, headers=admin_h)
-    assert created.status_code == 201, created.text
-    project_id = created.json()["id"]
-    pools = {"readers": users, "arbiters": []}
-    assert (
-        client.put(
-            f"{READING}/projects/{project_id}/pools", json=pools, headers=admin_h
-        ).status_code
-        == 200
-    )
-    client.post(
-        f"{READING}/projects/{project_id}/studies", json={"study_ids": study_ids}, headers=admin_h
-    )
-    pairs = {"pairs": [{"study_id": s, "readers": users} for s in study_ids]}
-    assert (
-        client.post(
-            f"{READING}/projects/{project_id}/assign", json=pairs, headers=admin_h
-        ).status_code
-        == 200
-    )
-    return project_id
+    rules = {"show_priors": priors}
+    return new_project(client, admin_h, name=name, readers=users, study_ids=study_ids, rules=rules)
 
 
 def task_of(client, headers, project_id: int) -> dict:
