@@ -36,7 +36,7 @@ from app.reading.agreement_report import agreement_report
 from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission, ReadTask
 from app.reading.rules import DEFAULT_VOCABULARY
 from app.reading.states import StudyStatus, TaskKind, TaskStatus
-from bench.common import bench_settings, timed
+from bench.common import bearer, bench_settings, timed
 from bench.results_page import summary
 
 PASSWORD = "a long benchmark password"
@@ -144,10 +144,7 @@ def main() -> None:
             f"{repeats} runs"
         )
         with TestClient(app) as client:
-            token = client.post(
-                "/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = bearer(client, "admin", PASSWORD)
             url = f"/api/v1/reading/projects/{pid}/agreement"
 
             def report() -> None:

@@ -88,3 +88,10 @@ def bench_settings(directory: str, database_url: str) -> Settings:
         argon2_time_cost=1,
         argon2_memory_kib=1024,
     )
+
+
+def bearer(client, username: str, password: str) -> dict[str, str]:
+    """The Authorization header of a bearer token for ``username`` (a TestClient or an httpx
+    client of a served installation)."""
+    answer = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}

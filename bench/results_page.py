@@ -63,7 +63,7 @@ from app.studies.models import AiBreastScore, AiModel, ReferenceTruth
 from app.studies.project_accuracy import project_accuracy
 from app.studies.project_analysis import analyse_project
 from app.studies.states import Truth, TruthSource
-from bench.common import bench_settings, timed
+from bench.common import bearer, bench_settings, timed
 
 PASSWORD = "a long benchmark password"
 ANALYSIS_TARGET_MS = 2000.0
@@ -326,10 +326,7 @@ def main() -> None:
             f"in-process; {repeats} runs"
         )
         with TestClient(app) as client:
-            token = client.post(
-                "/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = bearer(client, "admin", PASSWORD)
             page = f"/projects/{pid}/results"
 
             def get(url: str) -> Callable[[], None]:

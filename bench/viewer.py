@@ -38,6 +38,7 @@ from app.auth.users import NewUser, create_user
 from app.core.config import Settings
 from app.imaging.synthetic import ExamOptions, synthetic_exam
 from app.main import create_app
+from bench import common
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH, HEIGHT = 2560, 1440
@@ -124,8 +125,7 @@ def add_people(app) -> dict[str, int]:
 
 
 def bearer(http: httpx.Client, name: str) -> dict[str, str]:
-    answer = http.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    return common.bearer(http, name, PASSWORD)
 
 
 def install(app, base: str) -> tuple[int, str]:

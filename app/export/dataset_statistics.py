@@ -38,6 +38,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.export import vindr_format
 from app.imaging import qc
+from app.imaging.longitudinal import woman_key
 
 TRAINING, TEST, ALL = "training", "test", "all"
 SPLITS = (TRAINING, TEST, ALL)
@@ -150,7 +151,7 @@ class Accumulator:
         ``all`` only), final label (JSON), every image id, the patient's age and her key
         (None: the study is a woman of its own, named by ``study_id``)."""
         splits = (split, ALL) if split in (TRAINING, TEST) else (ALL,)
-        woman = patient_key or f"study:{study_id or len(self._women[ALL])}"
+        woman = woman_key(patient_key, study_id or len(self._women[ALL]))
         for name in splits:
             self._women[name].add(woman)
         label = label or {}

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from app.export import vindr_format
+from app.imaging.longitudinal import woman_key
 from app.reading.rules import parse_label
 
 BREAST_BIRADS_FEATURES = vindr_format.RELEASE_BREAST_BIRADS
@@ -251,7 +252,7 @@ def _groups(
     groups in order of their first study id."""
     by_woman: dict[str, list[str]] = {}
     for study in sorted(features_by_study):
-        by_woman.setdefault(women.get(study) or f"study:{study}", []).append(study)
+        by_woman.setdefault(woman_key(women.get(study), study), []).append(study)
     return sorted(by_woman.values(), key=lambda members: members[0])
 
 

@@ -64,6 +64,12 @@ def months_between(earlier: date, later: date) -> int:
     return months
 
 
+def woman_key(patient_key: str | None, study: object) -> str:
+    """Who a study's woman is, for grouping and counting: her patient key, or, when the
+    study has none, the study itself (a woman of its own; ``study`` is its id or row key)."""
+    return patient_key or f"study:{study}"
+
+
 @dataclass(frozen=True)
 class Woman:
     """What the stored file and the database hold of a woman and her exam's date."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.imaging.longitudinal import woman_key
 from app.imaging.models import Image
 
 SEED_CANDIDATES = 60
@@ -19,7 +20,7 @@ def seed_candidates(db: Session, limit: int = SEED_CANDIDATES) -> list[Image]:
     turn: dict[str, int] = {}
     keyed = []
     for position, image in enumerate(newest):
-        woman = image.study.patient_key or f"study:{image.study_pk}"
+        woman = woman_key(image.study.patient_key, image.study_pk)
         nth = turn.get(woman, 0)
         turn[woman] = nth + 1
         keyed.append(((nth, position), image))

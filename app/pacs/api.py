@@ -58,7 +58,7 @@ def retrieval_out(job: PacsRetrieval, source_name: str | None) -> RetrievalOut:
         source_name=source_name,
         status=job.status,
         studies=job.studies,
-        studies_pending=len(job.pending_uids or []),
+        studies_pending=job.studies_pending,
         instances=job.instances,
         imported=job.imported,
         already_present=job.already_present,

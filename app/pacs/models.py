@@ -68,3 +68,8 @@ class PacsRetrieval(Base):
     # the lease: which process runs the job, and when it last said it is alive
     owner: Mapped[str | None] = mapped_column(String(120))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def studies_pending(self) -> int:
+        """Studies not reached yet (the API's ``studies_pending``, the page's progress)."""
+        return len(self.pending_uids or [])

@@ -4,10 +4,11 @@ never stored (nor put in a cookie or a URL): they are PHI."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.auth.deps import AdminPrincipal, Db
@@ -65,29 +66,37 @@ def _failed(request: Request, db: Db, **context: Any):
     return answer
 
 
+@dataclass
+class SourceForm:
+    """The source form's fields (adding and editing a source post the same form)."""
+
+    name: Annotated[str, Form(max_length=120)] = ""
+    base_url: Text = ""
+    qido_root: Text = ""
+    wado_root: Text = ""
+    auth_kind: Annotated[str, Form(max_length=16)] = AuthKind.NONE
+    username: Annotated[str, Form(max_length=255)] = ""
+    secret: Secret = ""
+
+    def fields(self) -> dict[str, str]:
+        """Every field but the secret (never echoed back, nor changed when left empty)."""
+        return {k: v for k, v in self.__dict__.items() if k != "secret"}
+
+
 @router.post("/pacs/sources")
 def create_source(
     request: Request,
     principal: AdminPrincipal,
     db: Db,
-    name: Annotated[str, Form(max_length=120)] = "",
-    base_url: Text = "",
-    qido_root: Text = "",
-    wado_root: Text = "",
-    auth_kind: Annotated[str, Form(max_length=16)] = AuthKind.NONE,
-    username: Annotated[str, Form(max_length=255)] = "",
-    secret: Secret = "",
+    form: Annotated[SourceForm, Depends()],
 ) -> Response:
-    data = service.SourceData(
-        name, base_url, qido_root, wado_root, None, auth_kind, username, secret or None
-    )
-    form = {k: v for k, v in data.__dict__.items() if k != "secret"}  # never echoed back
+    data = service.SourceData(**form.fields(), stow_root=None, secret=form.secret or None)
     return form_or_error(
         lambda: service.create_source(db, principal.actor, request.app.state.settings, data),
         lambda source: see_other(
             "/pacs", notice=f"Source {source.name!r} added; test it below.", request=request
         ),
-        _failed(request, db, source_form=form),
+        _failed(request, db, source_form=form.fields()),
         rollback=db.rollback,
     )
 
@@ -98,23 +107,9 @@ def update_source(
     source_id: Id,
     principal: AdminPrincipal,
     db: Db,
-    name: Annotated[str, Form(max_length=120)] = "",
-    base_url: Text = "",
-    qido_root: Text = "",
-    wado_root: Text = "",
-    auth_kind: Annotated[str, Form(max_length=16)] = AuthKind.NONE,
-    username: Annotated[str, Form(max_length=255)] = "",
-    secret: Secret = "",
+    form: Annotated[SourceForm, Depends()],
 ) -> Response:
-    changes = {
-        "name": name,
-        "base_url": base_url,
-        "qido_root": qido_root,
-        "wado_root": wado_root,
-        "auth_kind": auth_kind,
-        "username": username,
-        **({"secret": secret} if secret else {}),  # empty: keep the stored one
-    }
+    changes = {**form.fields(), **({"secret": form.secret} if form.secret else {})}
     settings = request.app.state.settings
     return form_or_error(
         lambda: service.update_source(db, principal.actor, settings, source_id, changes),

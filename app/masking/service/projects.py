@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.core.errors import Conflict, field_error
 from app.imaging.display import DisplayProtocol
+from app.imaging.longitudinal import woman_key
 from app.imaging.models import Image, Study
 from app.masking import search
 from app.masking.models import MaskingImage, MaskingProject
@@ -168,7 +169,7 @@ def _check_seeds(new: NewProject, seed_list: list[Image], level_seeds: list[list
 
 def _woman(image: Image) -> str:
     """The woman an image is of: her patient key, or its study when it has none."""
-    return image.study.patient_key or f"study:{image.study_pk}"
+    return woman_key(image.study.patient_key, image.study_pk)
 
 
 def _check_one_seed_per_woman(seeds: list[Image], field_name: str) -> None:
