@@ -50,7 +50,7 @@ from app.reading.states import Pool, TaskKind, TaskStatus
 
 router = APIRouter(prefix="/api/v1/reading", tags=["reading"], responses=ERROR_RESPONSES)
 access.allow(service.can_view_study)
-access.allow(service.can_view_prior)
+access.allow(service.can_view_prior, last=True)
 
 
 def project_out(db: Db, project: ReadingProject) -> ProjectOut:
