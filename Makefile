@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.package-lock.json
 BIOME := node_modules/.bin/biome
 export MAMMOREAD_DATA_DIR ?= ./var
 
-.PHONY: run test lint format clean bench jslint jsformat
+.PHONY: run test test-s3 lint format clean bench jslint jsformat
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed") if sys.version_info < (3, 11) else None'
@@ -27,13 +27,22 @@ run: $(STAMP)
 	@echo "Serving on http://127.0.0.1:8000  (sign in as 'admin'; a forgotten password: $(BIN)/mammoread user reset-password admin)"
 	$(BIN)/mammoread serve --host 127.0.0.1 --port 8000
 
-## Set up and run every test (SQLite; PostgreSQL too when MAMMOREAD_TEST_POSTGRES_URL is set).
+# the tests that store or read images, run again with every test's images in SeaweedFS (S3)
+S3_TESTS := tests/imaging tests/export tests/pacs tests/objectstore tests/masking
+
+## Set up and run every test (SQLite; PostgreSQL too when MAMMOREAD_TEST_POSTGRES_URL is set),
+## then the image-storing tests again on S3 (SeaweedFS, started by the tests).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 	$(MAKE) --no-print-directory jslint
 	$(BIN)/pytest -n 2
+	$(MAKE) --no-print-directory test-s3
+
+## The S3 variant alone: the image-storing tests with their images in SeaweedFS.
+test-s3: $(STAMP)
+	MAMMOREAD_TEST_STORAGE=s3 $(BIN)/pytest -n 2 $(S3_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports --no-cache

@@ -102,10 +102,12 @@ def sweep_command(context: Context, dry_run: bool) -> None:
     files nothing references (drafts, images without a row, exports of failed jobs). Also
     done at every server start-up."""
     from app import sweep
+    from app.imaging.kit import store_from_settings
 
+    store = store_from_settings(context.settings)
     with context.db() as session:
         factory = make_session_factory(session.get_bind())
-        report = sweep.sweep(factory, context.settings.data_dir, dry_run=dry_run)
+        report = sweep.sweep(factory, context.settings.data_dir, dry_run=dry_run, store=store)
     verb = "would" if dry_run else "did"
     for job_id in report.failed_jobs:
         click.echo(f"export job {job_id}: {verb} fail (its server stopped)")

@@ -107,7 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # only the work of processes that stopped: other workers' leases are still beating
-        app.state.sweeper = sweep.at_start_up(app.state.session_factory, settings.data_dir)
+        app.state.sweeper = sweep.at_start_up(
+            app.state.session_factory, settings.data_dir, app.state.imaging.store
+        )
         yield
         exports.shutdown(wait=True, cancel_futures=True)
         app.state.run_export.stop()

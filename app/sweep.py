@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core import leases
 from app.export import jobs
 from app.imaging import sweep as imaging_sweep
+from app.imaging.storage import IMAGES_DIR, BlobStore
 from app.pacs import jobs as pacs_jobs
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class Report:
     failed_jobs: list[int] = field(default_factory=list)
     finished_batches: list[int] = field(default_factory=list)
     ended_retrievals: list[int] = field(default_factory=list)  # PACS retrievals, resumable
-    removed: list[str] = field(default_factory=list)  # paths relative to the data directory
+    removed: list[str] = field(default_factory=list)  # relative to the data directory or store
 
     def summary(self, dry_run: bool = False) -> str:
         done = "to be " if dry_run else ""
@@ -65,8 +66,10 @@ def remove_leftovers(
     *,
     dry_run: bool = False,
     grace: float = imaging_sweep.GRACE_SECONDS,
+    store: BlobStore | None = None,
 ) -> Report:
-    """Remove the files nothing references (see the module's docstring)."""
+    """Remove the files nothing references (see the module's docstring); with an object
+    ``store``, its objects of images without a row too."""
     ending_jobs = set(report.failed_jobs) if dry_run else set()
     report.removed += jobs.sweep_files(factory, data_dir, dry_run=dry_run, ending=ending_jobs)
     ending_batches = set(report.finished_batches) if dry_run else set()
@@ -74,17 +77,29 @@ def remove_leftovers(
         report.removed += imaging_sweep.sweep_files(
             db, data_dir, dry_run=dry_run, grace=grace, ending=ending_batches
         )
+        if store is not None and store.local_path(IMAGES_DIR) is None:
+            report.removed += imaging_sweep.sweep_objects(
+                db, store, dry_run=dry_run, grace=grace, ending=ending_batches
+            )
     report.removed += _key_drafts(data_dir, dry_run=dry_run)
     return report
 
 
-def sweep(factory: sessionmaker[Session], data_dir: Path, *, dry_run: bool = False) -> Report:
+def sweep(
+    factory: sessionmaker[Session],
+    data_dir: Path,
+    *,
+    dry_run: bool = False,
+    store: BlobStore | None = None,
+) -> Report:
     """Everything, now (``mammoread sweep``)."""
     report = end_stale_work(factory, dry_run=dry_run)
-    return remove_leftovers(factory, data_dir, report, dry_run=dry_run)
+    return remove_leftovers(factory, data_dir, report, dry_run=dry_run, store=store)
 
 
-def at_start_up(factory: sessionmaker[Session], data_dir: Path) -> threading.Thread:
+def at_start_up(
+    factory: sessionmaker[Session], data_dir: Path, store: BlobStore | None = None
+) -> threading.Thread:
     """End stale work now; remove leftover files in a thread (a large store takes a while).
     Join the thread before disposing of the engine."""
     report = Report()
@@ -93,15 +108,20 @@ def at_start_up(factory: sessionmaker[Session], data_dir: Path) -> threading.Thr
     except SQLAlchemyError:  # a database not migrated yet: nothing to clean
         log.warning("could not check for interrupted work", exc_info=True)
     thread = threading.Thread(
-        target=_remove_in_background, args=(factory, data_dir, report), name="sweep", daemon=True
+        target=_remove_in_background,
+        args=(factory, data_dir, report, store),
+        name="sweep",
+        daemon=True,
     )
     thread.start()
     return thread
 
 
-def _remove_in_background(factory: sessionmaker[Session], data_dir: Path, report: Report) -> None:
+def _remove_in_background(
+    factory: sessionmaker[Session], data_dir: Path, report: Report, store: BlobStore | None
+) -> None:
     try:
-        remove_leftovers(factory, data_dir, report)
+        remove_leftovers(factory, data_dir, report, store=store)
     except Exception:  # the server runs on; the next start-up or `mammoread sweep` retries
         log.warning("could not remove leftover files", exc_info=True)
         return

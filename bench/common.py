@@ -22,8 +22,8 @@ from app.imaging.states import ImportChannel
 from app.imaging.synthetic import ExamOptions, synthetic_exam
 
 
-def scratch(directory: Path) -> tuple[Settings, ImagingKit]:
-    settings = Settings(data_dir=directory, secret_key="bench")
+def scratch(directory: Path, **overrides: object) -> tuple[Settings, ImagingKit]:
+    settings = Settings(data_dir=directory, secret_key="bench", **overrides)
     migrations.upgrade(settings)
     return settings, ImagingKit.from_settings(settings)
 

@@ -23,8 +23,12 @@ from app.core import migrations
 from app.core.config import Settings
 from app.main import create_app
 from tests.helpers import PASSWORD, test_settings
+from tests.objectstore.seaweedfs import S3_VARIANT, s3_settings
 
-pytest_plugins = ["tests.pacs.fixtures"]  # Orthanc, for tests/pacs and tests/browser
+pytest_plugins = [
+    "tests.pacs.fixtures",  # Orthanc, for tests/pacs and tests/browser
+    "tests.objectstore.fixtures",  # SeaweedFS, for the object store and the suite's S3 variant
+]
 
 POSTGRES_ENV = "MAMMOREAD_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV)
@@ -131,7 +135,11 @@ def empty_database_url(
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """The test's settings; with ``MAMMOREAD_TEST_STORAGE=s3``, images go to SeaweedFS."""
+    if S3_VARIANT:
+        server = request.getfixturevalue("seaweedfs_server")
+        return test_settings(tmp_path / "var", database_url, **s3_settings(server))
     return test_settings(tmp_path / "var", database_url)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -27,6 +28,13 @@ def test_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]*)"')

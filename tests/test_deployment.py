@@ -24,7 +24,11 @@ def app_env(service: str = "app") -> dict[str, str]:
 
 def test_services_and_health() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"db", "app", "receive"}
+    assert set(services) == {"db", "app", "receive", "objectstore"}
+    # the object store is opt-in too, and the app and the receiver read the same settings
+    assert services["objectstore"]["profiles"] == ["s3"]
+    for name in ("MAMMOREAD_STORAGE", "MAMMOREAD_S3_ENDPOINT", "MAMMOREAD_S3_BUCKET"):
+        assert app_env()[name] == app_env("receive")[name]
     # the C-STORE receiver is opt-in and shares the app's database and data (one key)
     receive = services["receive"]
     assert receive["profiles"] == ["pacs"]

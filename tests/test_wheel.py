@@ -7,7 +7,6 @@ One build and one install per test session (the machine is small)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from app.core import resources
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGED = "app/_resources"
@@ -133,12 +133,6 @@ def test_the_image_installs_the_wheel_not_a_checkout() -> None:
     assert "--editable" not in dockerfile
     assert "pip wheel" in dockerfile
     assert "pip install /wheels/" in dockerfile
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -161,6 +161,66 @@ class Settings(BaseSettings):
         return None if value == "" else value
 
     # --- end of PACS query and retrieve ---
+    # --- where images and pyramids are kept (app.imaging.storage, app.imaging.object_store) ---
+    storage: Literal["local", "s3"] = Field(
+        default="local",
+        description="local: files under <data_dir>; s3: objects in an S3-compatible bucket "
+        "(the MAMMOREAD_S3_* settings), which several app nodes can share.",
+    )
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="URL of the S3-compatible service (http://seaweedfs:8333, https://minio...); "
+        "unset: Amazon S3 in s3_region.",
+    )
+    s3_bucket: str | None = Field(default=None, description="Bucket holding the objects.")
+    s3_prefix: str = Field(
+        default="",
+        description="Folder inside the bucket for this installation's objects (for example "
+        "mammoread/); empty: the bucket's top.",
+    )
+    s3_region: str = Field(default="us-east-1", description="Region of the bucket.")
+    s3_access_key_id: str | None = Field(
+        default=None, description="Access key; unset: the environment's own AWS credentials."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret of the access key (never logged or shown)."
+    )
+    s3_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="How often a failed object store request is tried again, with backoff, "
+        "before the request answers 503.",
+    )
+    s3_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long one object store request may take, retries included.",
+    )
+
+    @field_validator(
+        "s3_endpoint", "s3_bucket", "s3_access_key_id", "s3_secret_access_key", mode="before"
+    )
+    @classmethod
+    def _empty_s3_setting_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _prefix_is_a_folder(cls, value: str) -> str:
+        value = value.strip("/")
+        if any(part in ("", ".", "..") for part in value.split("/")) and value:
+            raise ValueError("s3_prefix must be a folder path such as mammoread/ (no . or ..)")
+        return f"{value}/" if value else ""
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("MAMMOREAD_S3_BUCKET must be set when MAMMOREAD_STORAGE is s3")
+        return self
+
+    # --- end of where images are kept ---
 
     @field_validator("database_url", "secret_key", "pseudonym_key", "cookie_secure", mode="before")
     @classmethod

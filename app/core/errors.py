@@ -79,6 +79,13 @@ class TooManyRequests(AppError):
     code = "too_many_requests"
 
 
+class Unavailable(AppError):
+    """A part the service depends on (the object store) did not answer; try again later."""
+
+    status_code = 503
+    code = "unavailable"
+
+
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or []}}
 

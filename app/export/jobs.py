@@ -28,7 +28,7 @@ from app.core.errors import NotFound, field_error
 from app.export import masking_export, reading_export
 from app.export.models import ExportJob
 from app.export.states import ExportFormat, JobStatus, ProjectKind
-from app.export.targets import Target, open_target
+from app.export.targets import Target, copy_stored, open_target
 from app.imaging.storage import BlobStore
 from app.masking import service as masking_service
 from app.masking.models import MaskingProject
@@ -125,9 +125,8 @@ def _masking_images(
         db, masking_service.project_images(db, project, ImageRole.QUERY)
     )
     for image in images.values():
-        source = store.local_path(image.file_key)
-        if source is not None:
-            target.copy(f"images/{image.study.study_id}/{image.image_id}.dicom", Path(source))
+        name = f"images/{image.study.study_id}/{image.image_id}.dicom"
+        copy_stored(target, name, store, image.file_key)
     return ["images/"]
 
 

@@ -13,16 +13,15 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.export import split, vindr_format
-from app.export.targets import Target
+from app.export.targets import Target, copy_stored
 from app.imaging.models import Image, Study
-from app.imaging.storage import LocalStore
+from app.imaging.storage import BlobStore
 from app.reading import service as reading_service
 from app.reading.models import ProjectStudy, ReadingProject, ReadSubmission, ReadTask
 from app.reading.states import StudyStatus
@@ -244,7 +243,7 @@ def export_vindr(
     db: Session,
     project: ReadingProject,
     target: Target,
-    store: LocalStore | None,
+    store: BlobStore | None,
     options: Options = Options(),
     progress: Progress = _no_progress,
 ) -> list[str]:
@@ -277,11 +276,9 @@ def export_vindr(
     return written
 
 
-def _copy_images(target: Target, store: LocalStore, rows: StudyRows) -> None:
+def _copy_images(target: Target, store: BlobStore, rows: StudyRows) -> None:
     for image_id, key in rows.image_keys:
-        source = store.local_path(key)
-        if source is not None:
-            target.copy(f"images/{rows.study_id}/{image_id}.dicom", Path(source))
+        copy_stored(target, f"images/{rows.study_id}/{image_id}.dicom", store, key)
 
 
 def _write_non_final(db: Session, project: ReadingProject, target: Target) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from app.core.private import create_private, make_private_dir
+from app.imaging.storage import BlobStore
 
 CHUNK = 1 << 20
 
@@ -20,6 +21,17 @@ class Target(Protocol):
     def text(self, name: str) -> AbstractContextManager[TextIO]: ...
 
     def copy(self, name: str, source: Path) -> None: ...
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+
+def copy_stored(target: Target, name: str, store: BlobStore, key: str) -> None:
+    """A stored file into the export: copied from disk, or fetched from the object store."""
+    source = store.local_path(key)
+    if source is not None:
+        target.copy(name, source)
+    else:
+        target.write(name, store.get(key))
 
 
 class FolderTarget:
@@ -39,6 +51,12 @@ class FolderTarget:
 
     def copy(self, name: str, source: Path) -> None:
         shutil.copyfile(source, self._path(name))
+
+    def write(self, name: str, data: bytes) -> None:
+        path = self._path(name)
+        draft = path.with_name(f".{path.name}.part")
+        draft.write_bytes(data)
+        os.replace(draft, path)
 
     def _path(self, name: str) -> Path:
         path = (self.root / name).resolve()
@@ -69,6 +87,9 @@ class ZipTarget:
     def copy(self, name: str, source: Path) -> None:
         # DICOM pixel data is mostly compressed already: storing is as small and far faster.
         self.archive.write(source, name, compress_type=zipfile.ZIP_STORED)
+
+    def write(self, name: str, data: bytes) -> None:
+        self.archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
 
 
 @contextmanager

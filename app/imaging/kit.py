@@ -37,7 +37,7 @@ class ImagingKit:
         """``engine`` (default: one opened for the moment) tells ``auto`` which scheme the
         installation's images were named by."""
         return cls(
-            store=LocalStore(settings.data_dir),
+            store=store_from_settings(settings),
             policy=AcceptancePolicy(
                 modalities=_words(settings.accepted_modalities.upper()),
                 accept_for_processing=settings.accept_for_processing,
@@ -52,6 +52,28 @@ class ImagingKit:
                 Longitudinal(settings.pseudonym_key_bytes) if settings.longitudinal else None
             ),
         )
+
+
+def store_from_settings(settings: Settings) -> BlobStore:
+    """Local files under the data directory (the default), or the configured S3 bucket."""
+    if settings.storage == "s3":
+        from app.imaging.object_store import S3Config, S3Store
+
+        assert settings.s3_bucket is not None  # the settings' own validator says so
+        secret = settings.s3_secret_access_key
+        return S3Store(
+            S3Config(
+                bucket=settings.s3_bucket,
+                endpoint=settings.s3_endpoint,
+                prefix=settings.s3_prefix,
+                region=settings.s3_region,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=secret.get_secret_value() if secret else None,
+                retries=settings.s3_retries,
+                timeout_seconds=settings.s3_timeout_seconds,
+            )
+        )
+    return LocalStore(settings.data_dir)
 
 
 def _id_scheme(settings: Settings, engine: Engine | None) -> IdScheme:

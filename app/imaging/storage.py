@@ -1,20 +1,41 @@
-"""Where stored files live, behind a small interface (local directory now; S3-compatible later)."""
+"""Where stored files live, behind a small interface: a local directory (the default, here) or
+an S3-compatible bucket (``app.imaging.object_store``), chosen by ``MAMMOREAD_STORAGE``."""
 
 from __future__ import annotations
 
 import io
 import os
 import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from app.core.errors import Unavailable
 from app.core.private import create_private, make_private_dir
 
 DRAFT_SUFFIX = ".part"
 IMAGES_DIR = "images"
 PYRAMID_DIR = "pyramid"
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+class StorageUnavailable(Unavailable):
+    """The image store did not answer (after its retries): 503, nothing changed."""
+
+    code = "storage_unavailable"
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(
+            f"The image store did not answer ({operation}); nothing was changed. "
+            "Try again in a moment.",
+            details=[{"operation": operation}],
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
 
 class BlobStore(Protocol):
@@ -24,6 +45,10 @@ class BlobStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def local_path(self, key: str) -> Path | None:
         """A file path for memory-mapped reads, when the store is local."""
+        ...
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """Every whole stored file under the folder ``prefix``, with when it was written."""
         ...
 
 
@@ -66,6 +91,13 @@ class LocalStore:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        root = self.root.resolve()
+        for path in sorted(self._path(prefix.rstrip("/")).rglob("*")):
+            if path.is_file() and not path.name.endswith(DRAFT_SUFFIX):
+                when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                yield str(path.relative_to(root)), when
 
 
 def dicom_key(study_id: str, image_id: str) -> str:

@@ -27,7 +27,7 @@ from app.core import leases
 from app.core.database import utcnow
 from app.imaging.models import Image, ImportBatch, Study
 from app.imaging.states import OutcomeStatus
-from app.imaging.storage import DRAFT_SUFFIX, IMAGES_DIR, PYRAMID_DIR
+from app.imaging.storage import DRAFT_SUFFIX, IMAGES_DIR, PYRAMID_DIR, BlobStore
 
 GRACE_SECONDS = 3600.0
 CHUNK = 5000
@@ -139,6 +139,55 @@ def sweep_files(
         _remove_empty_folders(root)
         db.rollback()
     return removed
+
+
+def sweep_objects(
+    db: Session,
+    store: BlobStore,
+    *,
+    dry_run: bool = False,
+    grace: float = GRACE_SECONDS,
+    ending: Collection[int] = (),
+) -> list[str]:
+    """``sweep_files`` for an object store: the objects of images with no database row (an
+    import stopped between its objects and its row, or the store failed while it removed
+    them). There are no drafts: an object appears whole or not at all. Returns the keys."""
+    found: dict[str, tuple[list[str], float]] = {}
+    for top in (IMAGES_DIR, PYRAMID_DIR):
+        for key, when in store.listing(top):
+            image_id = _image_of(key)
+            if image_id is not None:
+                keys, newest = found.get(image_id, ([], 0.0))
+                found[image_id] = ([*keys, key], max(newest, when.timestamp()))
+    referenced = _existing_ids(db, sorted(found))
+    busy = imports_in_flight(db, ending)
+    db.rollback()
+    now = utcnow().timestamp()
+    removed: list[str] = []
+    for image_id, (keys, newest) in sorted(found.items()):
+        if image_id in referenced or (busy and now - newest < grace):
+            continue
+        if not dry_run:
+            # an import that began since the listing may be writing this image again
+            if not busy and imports_in_flight(db, ending):
+                db.rollback()
+                break
+            db.rollback()
+            for key in keys:
+                store.delete(key)
+        removed.extend(keys)
+    return removed
+
+
+def _image_of(key: str) -> str | None:
+    """The image a stored key belongs to: ``images/<study>/<image>.dcm`` or
+    ``pyramid/<study>/<image>/<level>.npy``."""
+    parts = key.split("/")
+    if parts[0] == IMAGES_DIR and len(parts) == 3 and parts[2].endswith(".dcm"):
+        return parts[2][: -len(".dcm")]
+    if parts[0] == PYRAMID_DIR and len(parts) == 4:
+        return parts[2]
+    return None
 
 
 def _candidates(root: Path) -> Iterator[Leftover]:

@@ -8,6 +8,8 @@ import zipfile
 import pydicom
 from pydicom.data import get_testdata_file
 
+from app.imaging.kit import store_from_settings
+from app.imaging.storage import IMAGES_DIR, PYRAMID_DIR, dicom_key
 from app.imaging.synthetic import ExamOptions, synthetic_exam
 
 SMALL = {"rows": 256, "columns": 208}
@@ -38,6 +40,20 @@ def zipped(entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -
         for name, data in entries.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def stored_keys(settings) -> list[str]:
+    """Every stored image file and pyramid level, on disk or in the bucket (S3 variant)."""
+    store = store_from_settings(settings)
+    return sorted(key for top in (IMAGES_DIR, PYRAMID_DIR) for key, _ in store.listing(top))
+
+
+def stored_bytes(settings, key: str) -> bytes:
+    return store_from_settings(settings).get(key)
+
+
+def stored_dicom(settings, study_id: str, image_id: str) -> pydicom.Dataset:
+    return pydicom.dcmread(io.BytesIO(stored_bytes(settings, dicom_key(study_id, image_id))))
 
 
 def upload(client, files: list[tuple[str, bytes]], headers: dict[str, str]):

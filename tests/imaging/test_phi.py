@@ -26,7 +26,15 @@ from app.imaging.synthetic import PHI_VALUES, ExamOptions, synthetic_exam
 from app.imaging.synthetic.dataset import PHI_BIRTH_DATE, PHI_STUDY_DATE
 from app.models import Base
 from tests.helpers import bearer, login
-from tests.imaging.helpers import SMALL, dataset_bytes, exam_files, upload
+from tests.imaging.helpers import (
+    SMALL,
+    dataset_bytes,
+    exam_files,
+    stored_bytes,
+    stored_dicom,
+    stored_keys,
+    upload,
+)
 from tests.imaging.phi_markers import (
     baseline_jpeg,
     j2k_with_text,
@@ -155,13 +163,18 @@ def test_phi_is_gone_everywhere(client, db, settings, admin) -> None:
     real_day = dicom_date(PHI_STUDY_DATE)
 
     # stored files, DICOM and pyramid alike, read as bytes and as parsed DICOM
-    for path in settings.data_dir.rglob("*"):
+    keys = stored_keys(settings)
+    assert keys
+    for key in keys:
+        raw = stored_bytes(settings, key)
+        leaked = [s for s in secrets if s.encode() in raw]
+        assert leaked == [], f"{key} holds {leaked}"
+    for path in settings.data_dir.rglob("*"):  # nothing else on disk holds them either
         if path.is_file() and path.suffix in (".dcm", ".npy"):
             raw = path.read_bytes()
-            leaked = [s for s in secrets if s.encode() in raw]
-            assert leaked == [], f"{path.name} holds {leaked}"
-    for path in settings.data_dir.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
+            assert [s for s in secrets if s.encode() in raw] == [], path.name
+    for key in (key for key in keys if key.endswith(".dcm")):
+        ds = pydicom.dcmread(io.BytesIO(stored_bytes(settings, key)))
         assert not any(element.tag.is_private for element in ds)
         assert "PatientName" not in ds
         assert ds.PatientIdentityRemoved == "YES"
@@ -181,9 +194,7 @@ def test_phi_is_gone_everywhere(client, db, settings, admin) -> None:
     # the pixels went through unchanged, compressed as they came
     for (_, data), outcome in zip(files, body["outcomes"], strict=True):
         original = pydicom.dcmread(io.BytesIO(data))
-        stored = pydicom.dcmread(
-            settings.data_dir / "images" / outcome["study_id"] / f"{outcome['image_id']}.dcm"
-        )
+        stored = stored_dicom(settings, outcome["study_id"], outcome["image_id"])
         assert stored.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
         assert np.array_equal(decode(stored), decode(original))
 
@@ -215,9 +226,7 @@ def test_what_is_kept_in_place_of_free_text(client, db, settings, admin) -> None
     files = planted_exam(22)
     body = upload(client, files, bearer(client, "admin")).json()
     outcome = body["outcomes"][1]
-    stored = pydicom.dcmread(
-        settings.data_dir / "images" / outcome["study_id"] / f"{outcome['image_id']}.dcm"
-    )
+    stored = stored_dicom(settings, outcome["study_id"], outcome["image_id"])
     assert list(stored.WindowCenterWidthExplanation) == ["NORMAL", "WINDOW 2", "SOFTER"]
     assert list(stored.ImageType) == ["ORIGINAL", "PRIMARY"]
     assert "ViewCodeSequence" not in stored  # its scheme was not a coding scheme
@@ -227,9 +236,7 @@ def test_what_is_kept_in_place_of_free_text(client, db, settings, admin) -> None
     assert (image.manufacturer, image.model) == (None, None)
     assert [w["explanation"] for w in image.display["windows"]] == ["NORMAL", "WINDOW 2", "SOFTER"]
     first = body["outcomes"][0]
-    cc = pydicom.dcmread(
-        settings.data_dir / "images" / first["study_id"] / f"{first['image_id']}.dcm"
-    )
+    cc = stored_dicom(settings, first["study_id"], first["image_id"])
     assert "ViewCodeSequence" not in cc  # an unknown code value
 
 
@@ -243,8 +250,7 @@ def device_exam(seed: int, manufacturer: str, model: str) -> list[tuple[str, byt
 
 
 def stored_device(settings, outcome) -> tuple[str | None, str | None]:
-    path = settings.data_dir / "images" / outcome["study_id"] / f"{outcome['image_id']}.dcm"
-    ds = pydicom.dcmread(path)
+    ds = stored_dicom(settings, outcome["study_id"], outcome["image_id"])
     return ds.get("Manufacturer"), ds.get("ManufacturerModelName")
 
 

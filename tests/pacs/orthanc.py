@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterable
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from tests.helpers import free_port
 
 ORTHANC = Path("/usr/sbin/Orthanc")
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
@@ -31,12 +32,6 @@ def available() -> str | None:
     if not DICOMWEB_PLUGIN.exists():
         return f"{DICOMWEB_PLUGIN} is not installed (apt-get install orthanc-dicomweb)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def configuration(folder: Path, http_port: int, dicom_port: int) -> dict:

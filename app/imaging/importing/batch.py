@@ -14,11 +14,17 @@ from app.core import leases
 from app.core.database import utcnow
 from app.core.errors import Conflict, field_error
 from app.imaging.importing.one_file import import_one
-from app.imaging.importing.report import ImportReport, Progress
+from app.imaging.importing.report import ImportReport, Outcome, Progress
 from app.imaging.importing.sources import Source, expand
 from app.imaging.kit import ImagingKit
 from app.imaging.models import ImportBatch
 from app.imaging.states import ImportChannel, OutcomeStatus
+from app.imaging.storage import StorageUnavailable
+
+STORE_DOWN = (
+    "The image store did not answer, so the import stopped here: the images listed as "
+    "imported are stored; send this one and the rest again."
+)
 
 
 def import_sources(
@@ -54,7 +60,11 @@ def import_sources(
     keeper.hold(ImportBatch, batch.id)
     try:
         for source in expand(sources, kit):
-            outcome = import_one(db, kit, source, batch.id)
+            try:
+                outcome = import_one(db, kit, source, batch.id)
+            except StorageUnavailable:
+                report.outcomes.append(Outcome(source.name, OutcomeStatus.INTERRUPTED, STORE_DOWN))
+                raise
             report.outcomes.append(outcome)
             if progress is not None:
                 progress(outcome)

@@ -18,15 +18,20 @@ from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
 from app.imaging.pseudonymise import identifiers
 from app.imaging.states import OutcomeStatus
+from app.imaging.storage import StorageUnavailable
 
 log = logging.getLogger("app.imaging.importer")  # the name it has always logged under
 
 
 def import_one(db: Session, kit: ImagingKit, source: Source, batch_id: int) -> Outcome:
     """One file's outcome. Nothing a file contains can stop the batch: the unforeseen is
-    logged and reported as a refusal of that file alone."""
+    logged and reported as a refusal of that file alone. An image store that does not answer
+    stops it (``StorageUnavailable``): every later file would fail the same way."""
     try:
         return _import_one(db, kit, source, batch_id)
+    except StorageUnavailable:  # not this file's fault: the batch stops, nothing half-written
+        db.rollback()
+        raise
     except Exception:
         log.exception("import of one file failed unexpectedly")
         db.rollback()
