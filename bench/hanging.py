@@ -73,6 +73,30 @@ def main() -> None:
                 report(kit, images, pool, fmt, repeats, median(slow))
 
 
+def cold_and_warm(
+    kit: ImagingKit,
+    images: list[Image],
+    pool: ThreadPoolExecutor,
+    fmt: str,
+    cold_repeats: int,
+    warm_repeats: int,
+) -> tuple[list[float], list[float]]:
+    """Times (ms) of the four views rendered concurrently at WIDTH: with an empty render
+    cache each time (cold), and again and again from one full cache (warm)."""
+    request = RenderRequest(WindowChoice(), WIDTH, False, fmt)
+
+    def hanging(pixels: Pixels) -> None:
+        list(pool.map(lambda image: pixels.rendered(image, request), images))
+
+    cold = []
+    for _ in range(cold_repeats):
+        fresh = Pixels(kit)
+        cold += timed(lambda fresh=fresh: hanging(fresh), 1)
+    warm = Pixels(kit)
+    hanging(warm)
+    return cold, timed(lambda: hanging(warm), warm_repeats)
+
+
 def report(
     kit: ImagingKit,
     images: list[Image],
@@ -81,18 +105,7 @@ def report(
     repeats: int,
     baseline: float,
 ) -> None:
-    request = RenderRequest(WindowChoice(), WIDTH, False, fmt)
-
-    def hanging(pixels: Pixels) -> None:
-        list(pool.map(lambda image: pixels.rendered(image, request), images))
-
-    cold = []
-    for _ in range(repeats):
-        fresh = Pixels(kit)
-        cold += timed(lambda fresh=fresh: hanging(fresh), 1)
-    warm = Pixels(kit)
-    hanging(warm)
-    cached = timed(lambda: hanging(warm), repeats * 10)
+    cold, cached = cold_and_warm(kit, images, pool, fmt, repeats, repeats * 10)
     print(
         f"{fmt:<4} cold, stored pyramid       median {median(cold):8.1f} ms   "
         f"{baseline / median(cold):6.1f}x faster   target <= 50 ms"

@@ -8,6 +8,7 @@ import sys
 SCRIPTS = (
     "bench.auth",
     "bench.hanging",
+    "bench.storage",
     "bench.importing",
     "bench.reading",
     "bench.masking",

@@ -21,16 +21,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.core.database import make_engine, make_session_factory
-from app.imaging.display import WindowChoice
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
-from app.imaging.service import Pixels, RenderRequest
+from app.imaging.service import Pixels
 from app.imaging.storage import IMAGES_DIR, PYRAMID_DIR
 from app.imaging.synthetic import ExamOptions
 from bench.common import exam_sources, median, run_import, scratch, timed
+from bench.hanging import cold_and_warm
 from tests.objectstore.seaweedfs import SeaweedFS, available, s3_settings
-
-WIDTH = 1024
 
 
 def images_of(settings) -> list[Image]:
@@ -44,19 +42,8 @@ def images_of(settings) -> list[Image]:
 
 
 def measure(name: str, kit: ImagingKit, images: list[Image], repeats: int) -> dict[str, float]:
-    request = RenderRequest(WindowChoice(), WIDTH, False, "jpeg")
     with ThreadPoolExecutor(max_workers=2) as pool:
-
-        def hanging(pixels: Pixels) -> None:
-            list(pool.map(lambda image: pixels.rendered(image, request), images))
-
-        cold = []
-        for _ in range(repeats):
-            fresh = Pixels(kit)
-            cold += timed(lambda fresh=fresh: hanging(fresh), 1)
-        warm_pixels = Pixels(kit)
-        hanging(warm_pixels)
-        warm = timed(lambda: hanging(warm_pixels), repeats * 5)
+        cold, warm = cold_and_warm(kit, images, pool, "jpeg", repeats, repeats * 5)
     zoom_cold = []
     for _ in range(max(2, repeats // 2)):
         fresh = Pixels(kit)

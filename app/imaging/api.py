@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from app.auth.deps import AdminPrincipal, CurrentPrincipal, Db
@@ -41,6 +41,7 @@ from app.imaging.service import (
     women_studies,
 )
 from app.imaging.states import ImportChannel
+from app.imaging.tiled import TILE
 from app.imaging.views import flag_out, image_out
 
 router = APIRouter(prefix="/api/v1", tags=["imaging"], responses=ERROR_RESPONSES)
@@ -220,6 +221,42 @@ def raw_image(
         "X-Image-Width": str(columns),
         "X-Image-Height": str(rows),
         "Access-Control-Expose-Headers": "X-Image-Width, X-Image-Height",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/octet-stream", headers=headers)
+
+
+@router.get(
+    "/images/{image_id}/tiles/{level}/{row}/{col}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def image_tile(
+    image_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    level: Annotated[int, Path(ge=0, le=16, description="Pyramid level; 0 = full size.")],
+    row: Annotated[int, Path(ge=0, le=1024, description="Tile row, from the top.")],
+    col: Annotated[int, Path(ge=0, le=1024, description="Tile column, from the left.")],
+) -> Response:
+    """One 512x512 tile of a pyramid level (smaller at the right and bottom edges): stored
+    values (uint16, little-endian, row-major), gzip-encoded, for windowing in the browser.
+    X-Tile-Width and X-Tile-Height give its shape; X-Tile-Size the full tile size. Only the
+    stored tiles it covers are read, so zooming costs the tiles on screen, not the level."""
+    image = viewable_image(db, principal, image_id)
+    body, (height, width) = request.app.state.pixels.tile(image, level, row, col)
+    stamp = f"{image.imported_at.timestamp():.0f}"
+    etag = f'"{RENDER_VERSION}-{image.image_id}-{stamp}-t{level}-{row}-{col}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": IMMUTABLE,
+        "Content-Encoding": "gzip",
+        "X-Tile-Width": str(width),
+        "X-Tile-Height": str(height),
+        "X-Tile-Size": str(TILE),
+        "Access-Control-Expose-Headers": "X-Tile-Width, X-Tile-Height, X-Tile-Size",
     }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, EnumText, UTCDateTime, utcnow
-from app.imaging.states import ImportChannel
+from app.imaging.states import ImportChannel, PyramidFormat
 
 
 class Study(Base):
@@ -53,6 +53,13 @@ class Image(Base):
     transfer_syntax: Mapped[str] = mapped_column(String(64))
     display: Mapped[dict[str, Any]] = mapped_column(JSON)
     pyramid_widths: Mapped[list[int]] = mapped_column(JSON)
+    # how the pyramid is stored; images from before Zarr keep one .npy file per level
+    pyramid_format: Mapped[PyramidFormat] = mapped_column(
+        EnumText(PyramidFormat), server_default=PyramidFormat.NPY.value
+    )
+    # where the stored DICOM keeps its pixels as plain uint16 rows (full resolution is read
+    # from there); None: level 0 is in the pyramid
+    pixel_offset: Mapped[int | None] = mapped_column(Integer)
     chest_wall_side: Mapped[str | None] = mapped_column(String(1))
     file_key: Mapped[str] = mapped_column(String(255))
     file_size: Mapped[int] = mapped_column(Integer)

@@ -20,8 +20,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import obstore
+import zarr.storage
 from obstore.exceptions import BaseError
 from obstore.store import S3Store as _ObstoreS3
+from zarr.abc.store import Store as ZarrStore
 
 from app.imaging.storage import StorageUnavailable
 
@@ -70,6 +72,7 @@ class S3Store:
             given["access_key_id"] = config.access_key_id
         if config.secret_access_key:
             given["secret_access_key"] = config.secret_access_key
+        self._zarr: ZarrStore | None = None
         try:
             self._store = self._client(config, options, given)
         except BaseError as error:  # for example no credentials given or in the environment
@@ -132,6 +135,12 @@ class S3Store:
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+    def zarr_location(self, key: str) -> tuple[ZarrStore, str]:
+        path = self._path(key)
+        if self._zarr is None:
+            self._zarr = zarr.storage.ObjectStore(self._store, read_only=True)
+        return self._zarr, path
 
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         """Every object under ``prefix`` (a folder key such as ``images/``), with its time."""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.core.database import newest_first_page, utcnow
 from app.core.errors import Conflict, Invalid, NotFound, field_error
-from app.imaging import qc
+from app.imaging import qc, stored_pyramid
 from app.imaging.display import (
     DisplayParams,
     DisplayProtocol,
@@ -28,7 +28,7 @@ from app.imaging.display import (
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image, ImportBatch, QcFlag, Study
 from app.imaging.pyramid import pick_level
-from app.imaging.storage import level_key, load_array
+from app.imaging.tiled import TILE
 
 RENDER_FORMATS = {"png": "image/png", "jpeg": "image/jpeg"}
 MAX_RENDER_WIDTH = 8192
@@ -258,6 +258,7 @@ class Pixels:
 
     def __init__(self, kit: ImagingKit, cache_bytes: int = 256 * 2**20) -> None:
         self.kit = kit
+        self.pyramids = stored_pyramid.Reader(kit.store)
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._size = 0
@@ -269,12 +270,7 @@ class Pixels:
 
     def raw(self, image: Image, level: int) -> bytes:
         """uint16 little-endian display data of one pyramid level, gzip-compressed."""
-        if not 0 <= level < len(image.pyramid_widths):
-            raise field_error(
-                "level",
-                f"This image has pyramid levels 0 to {len(image.pyramid_widths) - 1}.",
-                detail="No such level.",
-            )
+        self._check_level(image, level)
         key = ("raw", image.image_id, image.imported_at, level)
 
         def make() -> bytes:
@@ -284,8 +280,30 @@ class Pixels:
         return self._cached(key, make)
 
     def level_shape(self, image: Image, level: int) -> tuple[int, int]:
-        shape = self._level(image, level).shape
-        return int(shape[0]), int(shape[1])
+        return self.pyramids.shape(image, level)
+
+    def tile(self, image: Image, level: int, row: int, col: int) -> tuple[bytes, tuple[int, int]]:
+        """One TILE x TILE square of a level (smaller at the right and bottom edges): its
+        uint16 little-endian values, gzip-compressed, and its shape. Only the stored tiles (or
+        DICOM rows) it covers are read."""
+        self._check_level(image, level)
+        rows, cols = self.level_shape(image, level)
+        if not (0 <= row < -(-rows // TILE) and 0 <= col < -(-cols // TILE)):
+            raise field_error(
+                "tile",
+                f"Level {level} has tiles 0-{-(-rows // TILE) - 1} down and "
+                f"0-{-(-cols // TILE) - 1} across.",
+                detail="No such tile.",
+            )
+        region = (slice(row * TILE, (row + 1) * TILE), slice(col * TILE, (col + 1) * TILE))
+        key = ("tile", image.image_id, image.imported_at, level, row, col)
+
+        def make() -> bytes:
+            values = self.pyramids.region(image, level, *region).astype("<u2", copy=False)
+            return gzip.compress(np.ascontiguousarray(values).tobytes(), compresslevel=1)
+
+        shape = (min(TILE, rows - row * TILE), min(TILE, cols - col * TILE))
+        return self._cached(key, make), shape
 
     def _render(self, image: Image, request: RenderRequest) -> bytes:
         params = under_protocol(DisplayParams.from_json(image.display), request.protocol)
@@ -299,8 +317,16 @@ class Pixels:
         return encode(pixels, request.fmt)
 
     def _level(self, image: Image, level: int) -> np.ndarray:
-        study_id = image.study.study_id
-        return load_array(self.kit.store, level_key(study_id, image.image_id, level))
+        return self.pyramids.level(image, level)
+
+    @staticmethod
+    def _check_level(image: Image, level: int) -> None:
+        if not 0 <= level < len(image.pyramid_widths):
+            raise field_error(
+                "level",
+                f"This image has pyramid levels 0 to {len(image.pyramid_widths) - 1}.",
+                detail="No such level.",
+            )
 
     def _cached(self, key: tuple, make) -> bytes:
         with self._lock:

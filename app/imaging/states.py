@@ -15,13 +15,24 @@ class OutcomeStatus(StrEnum):
     IMPORTED = "imported"  # stored, with its study
     ALREADY_PRESENT = "already_present"  # the same image was imported before: nothing changed
     REJECTED = "rejected"  # refused, with the reason
-    # written by the sweep only, as a batch's last outcome: its server stopped midway
+    # a batch's last outcome only: its server stopped midway (written by the sweep), or the
+    # image store stopped answering (written by the import, which stops there)
     INTERRUPTED = "interrupted"
 
     @classmethod
     def of_a_file(cls) -> tuple[OutcomeStatus, ...]:
         """The outcomes an import gives a file (and counts on its batch)."""
         return (cls.IMPORTED, cls.ALREADY_PRESENT, cls.REJECTED)
+
+
+class PyramidFormat(StrEnum):
+    """How an image's display pyramid is stored (``Image.pyramid_format``)."""
+
+    # one uncompressed .npy file per level, level 0 included (images imported before 0013)
+    NPY = "npy"
+    # a Zarr v3 group: each level one sharded array of 512x512 compressed tiles, read a tile at
+    # a time; level 0 is read from the stored DICOM itself when its pixels are stored plainly
+    ZARR = "zarr"
 
 
 class ImportChannel(StrEnum):

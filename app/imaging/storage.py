@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import zarr.storage
+from zarr.abc.store import Store as ZarrStore
 
 from app.core.errors import Unavailable
 from app.core.private import create_private, make_private_dir
@@ -19,6 +21,7 @@ from app.core.private import create_private, make_private_dir
 DRAFT_SUFFIX = ".part"
 IMAGES_DIR = "images"
 PYRAMID_DIR = "pyramid"
+ZARR_SUFFIX = ".zarr"
 
 
 RETRY_AFTER_SECONDS = 5
@@ -51,6 +54,14 @@ class BlobStore(Protocol):
         """Every whole stored file under the folder ``prefix``, with when it was written."""
         ...
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of a stored file from ``start`` (a range request on S3)."""
+        ...
+
+    def zarr_location(self, key: str) -> tuple[ZarrStore, str]:
+        """Zarr's own read-only store for this one, and the path of ``key`` in it."""
+        ...
+
 
 class LocalStore:
     """Files under a root directory, for the service's user only (folders 0700, files 0600).
@@ -60,6 +71,7 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._zarr: ZarrStore | None = None
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -92,6 +104,17 @@ class LocalStore:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        with self._path(key).open("rb") as handle:
+            handle.seek(start)
+            return handle.read(length)
+
+    def zarr_location(self, key: str) -> tuple[ZarrStore, str]:
+        self._path(key)  # the same check of the key
+        if self._zarr is None:
+            self._zarr = zarr.storage.LocalStore(self.root, read_only=True)
+        return self._zarr, key
+
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         root = self.root.resolve()
         for path in sorted(self._path(prefix.rstrip("/")).rglob("*")):
@@ -105,7 +128,13 @@ def dicom_key(study_id: str, image_id: str) -> str:
 
 
 def level_key(study_id: str, image_id: str, level: int) -> str:
+    """A level of the pyramid layout before Zarr (``PyramidFormat.NPY``)."""
     return f"{PYRAMID_DIR}/{study_id}/{image_id}/{level}.npy"
+
+
+def pyramid_group(study_id: str, image_id: str) -> str:
+    """The folder of an image's Zarr pyramid (``PyramidFormat.ZARR``)."""
+    return f"{PYRAMID_DIR}/{study_id}/{image_id}{ZARR_SUFFIX}"
 
 
 def array_bytes(array: np.ndarray) -> bytes:

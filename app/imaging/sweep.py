@@ -27,7 +27,7 @@ from app.core import leases
 from app.core.database import utcnow
 from app.imaging.models import Image, ImportBatch, Study
 from app.imaging.states import OutcomeStatus
-from app.imaging.storage import DRAFT_SUFFIX, IMAGES_DIR, PYRAMID_DIR, BlobStore
+from app.imaging.storage import DRAFT_SUFFIX, IMAGES_DIR, PYRAMID_DIR, ZARR_SUFFIX, BlobStore
 
 GRACE_SECONDS = 3600.0
 CHUNK = 5000
@@ -180,13 +180,13 @@ def sweep_objects(
 
 
 def _image_of(key: str) -> str | None:
-    """The image a stored key belongs to: ``images/<study>/<image>.dcm`` or
-    ``pyramid/<study>/<image>/<level>.npy``."""
+    """The image a stored key belongs to: ``images/<study>/<image>.dcm``,
+    ``pyramid/<study>/<image>.zarr/...`` or ``pyramid/<study>/<image>/<level>.npy``."""
     parts = key.split("/")
     if parts[0] == IMAGES_DIR and len(parts) == 3 and parts[2].endswith(".dcm"):
-        return parts[2][: -len(".dcm")]
-    if parts[0] == PYRAMID_DIR and len(parts) == 4:
-        return parts[2]
+        return parts[2].removesuffix(".dcm")
+    if parts[0] == PYRAMID_DIR and len(parts) >= 4:
+        return parts[2].removesuffix(ZARR_SUFFIX)
     return None
 
 
@@ -204,13 +204,23 @@ def _candidates(root: Path) -> Iterator[Leftover]:
                 if image.name.endswith(DRAFT_SUFFIX):
                     yield Leftover(image, None, _mtime(image))
                 continue
-            levels = _entries(image)
-            newest = max([_mtime(level) for level in levels] + [_mtime(image)])
+            files = [image, *_entries_within(image)]
+            newest = max(_mtime(path) for path in files)
             # the folder first: removing a draft inside would change the folder's time
-            yield Leftover(image, image.name, newest)
-            for level in levels:
-                if level.name.endswith(DRAFT_SUFFIX):
-                    yield Leftover(level, None, _mtime(level))
+            yield Leftover(image, image.name.removesuffix(ZARR_SUFFIX), newest)
+            for path in files:
+                if path.name.endswith(DRAFT_SUFFIX):
+                    yield Leftover(path, None, _mtime(path))
+
+
+def _entries_within(folder: Path) -> list[Path]:
+    """Everything under ``folder``, at any depth (a Zarr pyramid nests its tiles)."""
+    found = []
+    for entry in _entries(folder):
+        found.append(entry)
+        if entry.is_dir():
+            found += _entries_within(entry)
+    return found
 
 
 def _folders(path: Path) -> list[Path]:
@@ -244,9 +254,8 @@ def _remove_unchanged(leftover: Leftover) -> bool:
     if not leftover.path.exists():
         return False
     if leftover.path.is_dir():
-        if max([_mtime(p) for p in _entries(leftover.path)] + [_mtime(leftover.path)]) > (
-            leftover.mtime
-        ):
+        inside = [leftover.path, *_entries_within(leftover.path)]
+        if max(_mtime(path) for path in inside) > leftover.mtime:
             return False
         shutil.rmtree(leftover.path, ignore_errors=True)
         return True

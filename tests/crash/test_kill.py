@@ -31,8 +31,8 @@ from app.core.database import make_engine
 from app.export.models import ExportJob
 from app.imaging.importer import Source, import_sources
 from app.imaging.models import Image, ImportBatch
-from app.imaging.states import ImportChannel
-from app.imaging.storage import dicom_key, level_key
+from app.imaging.states import ImportChannel, PyramidFormat
+from app.imaging.storage import dicom_key, level_key, pyramid_group
 from app.main import create_app
 from app.masking.models import MaskingComparison
 from app.reading.models import ReadTask
@@ -108,15 +108,20 @@ def assert_nothing_left(db: Session, data_dir: Path) -> None:
     assert [p for p in files if p.name.endswith(".part")] == []
     rows = {image.image_id: image for image in db.scalars(select(Image))}
     stored = {p.stem for p in (data_dir / "images").rglob("*.dcm")}
-    pyramids = {p.name for p in (data_dir / "pyramid").glob("*/*") if p.is_dir()}
+    pyramids = {
+        p.name.removesuffix(".zarr") for p in (data_dir / "pyramid").glob("*/*") if p.is_dir()
+    }
     assert stored == set(rows), "DICOM files and image rows differ"
     assert pyramids == set(rows), "pyramid folders and image rows differ"
     for image in rows.values():
-        keys = [dicom_key(image.study.study_id, image.image_id)]
-        keys += [
-            level_key(image.study.study_id, image.image_id, n)
-            for n in range(len(image.pyramid_widths))
-        ]
+        study_id = image.study.study_id
+        keys = [dicom_key(study_id, image.image_id)]
+        if image.pyramid_format == PyramidFormat.ZARR:  # whole: its group's zarr.json goes last
+            keys.append(f"{pyramid_group(study_id, image.image_id)}/zarr.json")
+        else:
+            keys += [
+                level_key(study_id, image.image_id, n) for n in range(len(image.pyramid_widths))
+            ]
         assert all((data_dir / key).is_file() for key in keys), image.image_id
     assert db.scalars(select(ImportBatch.id).where(ImportBatch.finished_at.is_(None))).all() == []
     jobs = db.scalars(select(ExportJob)).all()

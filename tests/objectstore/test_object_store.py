@@ -141,9 +141,7 @@ def test_an_import_keeps_its_images_in_the_bucket_and_serves_them(
     tmp_path: Path, database_url: str, seaweedfs_server: SeaweedFS
 ) -> None:
     prefix = "t-app-import/"
-    settings = test_settings(
-        tmp_path / "var", database_url, **s3_settings(seaweedfs_server, prefix)
-    )
+    settings = in_bucket(tmp_path, database_url, seaweedfs_server, prefix)
     with running(settings) as (client, app):
         headers = admin_headers(client, app)
         response = upload(client, exam_files(seed=31), headers)
@@ -153,10 +151,16 @@ def test_an_import_keeps_its_images_in_the_bucket_and_serves_them(
         with app.state.session_factory() as db:
             images = db.scalars(select(Image)).all()
             widths = {image.image_id: len(image.pyramid_widths) for image in images}
+            assert all(image.pyramid_format == "zarr" for image in images)
             study_id = images[0].study.study_id
         keys = seaweedfs_server.keys(prefix)
         assert sum(key.endswith(".dcm") for key in keys) == 4
-        assert sum(key.endswith(".npy") for key in keys) == sum(widths.values())
+        # each image's Zarr group: its zarr.json and, per level, the level's and one shard
+        # (level 0 is the DICOM's own plain pixels: not stored twice)
+        groups = [key for key in keys if key.endswith(".zarr/zarr.json")]
+        assert len(groups) == 4
+        shards = [key for key in keys if "/c/" in key]
+        assert len(shards) == sum(widths.values()) - 4
         # nothing of the images on the node's own disk
         assert not (settings.data_dir / "images").exists()
         assert not (settings.data_dir / "pyramid").exists()
@@ -292,9 +296,7 @@ def test_a_store_failing_mid_image_leaves_no_row_and_no_object(
     tmp_path: Path, database_url: str, seaweedfs_server: SeaweedFS, deletes_fail: bool
 ) -> None:
     prefix = f"t-midway-{deletes_fail}/"
-    settings = test_settings(
-        tmp_path / "var", database_url, **s3_settings(seaweedfs_server, prefix)
-    )
+    settings = in_bucket(tmp_path, database_url, seaweedfs_server, prefix)
     with running(settings) as (_, app):
         kit = app.state.imaging
         failing = dataclasses.replace(kit, store=FailingAfter(kit.store, 1, deletes_fail))
@@ -320,9 +322,7 @@ def test_the_sweep_removes_only_objects_no_image_row_names(
     tmp_path: Path, database_url: str, seaweedfs_server: SeaweedFS
 ) -> None:
     prefix = "t-sweep/"
-    settings = test_settings(
-        tmp_path / "var", database_url, **s3_settings(seaweedfs_server, prefix)
-    )
+    settings = in_bucket(tmp_path, database_url, seaweedfs_server, prefix)
     with running(settings) as (client, app):
         headers = admin_headers(client, app)
         assert upload(client, exam_files(seed=36), headers).status_code == 200

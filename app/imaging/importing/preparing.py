@@ -19,6 +19,7 @@ from app.imaging.display import DisplayParams, WindowChoice, apply_lut, build_lu
 from app.imaging.importing.sources import Rejected
 from app.imaging.kit import ImagingKit
 from app.imaging.longitudinal import Woman
+from app.imaging.plain_pixels import plain_pixel_offset
 from app.imaging.pseudonymise import (
     Identifiers,
     NotPseudonymisable,
@@ -48,6 +49,8 @@ class Prepared:
     pseudonym_scheme: str
     patient_key: str | None = None
     study_date: date | None = None
+    # where file_bytes keeps level 0 as plain rows (app.imaging.plain_pixels); None: it does not
+    pixel_offset: int | None = None
 
 
 def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
@@ -67,12 +70,13 @@ def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
     if kit.blackout_fraction > 0:
         clean.set_pixel_data(pixels, meta.photometric, meta.bits_stored)
         clean.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    file_bytes = _encoded(clean)
     return Prepared(
         meta,
         ids.study_id,
         ids.series_id,
         ids.image_id,
-        _encoded(clean),
+        file_bytes,
         display,
         levels,
         findings,
@@ -80,6 +84,7 @@ def prepare(dataset: pydicom.Dataset, kit: ImagingKit) -> Prepared:
         pseudonym_scheme=ids.scheme,
         patient_key=woman.patient_key if woman else None,
         study_date=woman.study_date if woman else None,
+        pixel_offset=plain_pixel_offset(file_bytes, storage),
     )
 
 

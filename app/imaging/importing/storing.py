@@ -1,6 +1,7 @@
-"""One prepared image written: its files first (each a ``.part`` draft renamed when whole),
-then its rows (the study created if new, the image, its QC flags) in one transaction; the
-files are removed again if that fails. The study's view flags follow (``view_flags``)."""
+"""One prepared image written: its files first (the DICOM, then its Zarr pyramid; each file
+whole or not at all), then its rows (the study created if new, the image, its QC flags) in one
+transaction; the files are removed again if that fails. The study's view flags follow
+(``view_flags``)."""
 
 from __future__ import annotations
 
@@ -10,24 +11,29 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.imaging import stored_pyramid
 from app.imaging.importing.preparing import Prepared
 from app.imaging.importing.view_flags import refresh_view_flags
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image, QcFlag, Study
-from app.imaging.storage import StorageUnavailable, array_bytes, dicom_key, level_key
+from app.imaging.states import PyramidFormat
+from app.imaging.storage import StorageUnavailable, dicom_key
 
 
 def store(db: Session, kit: ImagingKit, prepared: Prepared, batch_id: int) -> Image:
     """Write ``prepared`` and commit; an IntegrityError when the same image was stored
     concurrently (its files are then that import's and stay)."""
     keys = [dicom_key(prepared.study_id, prepared.image_id)]
-    keys += [
-        level_key(prepared.study_id, prepared.image_id, i) for i in range(len(prepared.levels))
-    ]
     try:
         kit.store.put(keys[0], prepared.file_bytes)
-        for key, level in zip(keys[1:], prepared.levels, strict=True):
-            kit.store.put(key, array_bytes(level))
+        written = stored_pyramid.write(
+            kit.store,
+            prepared.study_id,
+            prepared.image_id,
+            prepared.levels,
+            prepared.pixel_offset,
+        )
+        keys += written.keys
         image = _insert(db, prepared, keys[0], batch_id)
         db.commit()
     except BaseException:
@@ -63,6 +69,8 @@ def _insert(db: Session, prepared: Prepared, file_key: str, batch_id: int) -> Im
         transfer_syntax=meta.transfer_syntax,
         display=prepared.display.to_json(),
         pyramid_widths=[int(level.shape[1]) for level in prepared.levels],
+        pyramid_format=PyramidFormat.ZARR,
+        pixel_offset=prepared.pixel_offset,
         chest_wall_side=prepared.chest_wall_side,
         file_key=file_key,
         file_size=len(prepared.file_bytes),
