@@ -213,18 +213,9 @@ def raw_image(
     pixels = request.app.state.pixels
     body = pixels.raw(image, level)
     rows, columns = pixels.level_shape(image, level)
-    etag = f'"{RENDER_VERSION}-{image.image_id}-{image.imported_at.timestamp():.0f}-{level}"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": IMMUTABLE,
-        "Content-Encoding": "gzip",
-        "X-Image-Width": str(columns),
-        "X-Image-Height": str(rows),
-        "Access-Control-Expose-Headers": "X-Image-Width, X-Image-Height",
-    }
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/octet-stream", headers=headers)
+    stamp = f"{image.imported_at.timestamp():.0f}"
+    etag = f'"{RENDER_VERSION}-{image.image_id}-{stamp}-{level}"'
+    return _values_response(request, body, etag, {"X-Image-Width": columns, "X-Image-Height": rows})
 
 
 @router.get(
@@ -237,9 +228,9 @@ def image_tile(
     request: Request,
     principal: CurrentPrincipal,
     db: Db,
-    level: Annotated[int, Path(ge=0, le=16, description="Pyramid level; 0 = full size.")],
-    row: Annotated[int, Path(ge=0, le=1024, description="Tile row, from the top.")],
-    col: Annotated[int, Path(ge=0, le=1024, description="Tile column, from the left.")],
+    level: Annotated[Count, Path(description="Pyramid level; 0 = full size.")],
+    row: Annotated[Count, Path(description="Tile row, from the top.")],
+    col: Annotated[Count, Path(description="Tile column, from the left.")],
 ) -> Response:
     """One 512x512 tile of a pyramid level (smaller at the right and bottom edges): stored
     values (uint16, little-endian, row-major), gzip-encoded, for windowing in the browser.
@@ -249,14 +240,18 @@ def image_tile(
     body, (height, width) = request.app.state.pixels.tile(image, level, row, col)
     stamp = f"{image.imported_at.timestamp():.0f}"
     etag = f'"{RENDER_VERSION}-{image.image_id}-{stamp}-t{level}-{row}-{col}"'
+    shape = {"X-Tile-Width": width, "X-Tile-Height": height, "X-Tile-Size": TILE}
+    return _values_response(request, body, etag, shape)
+
+
+def _values_response(request: Request, body: bytes, etag: str, shape: dict[str, int]) -> Response:
+    """Stored values, gzip-encoded, cached for good; ``shape``'s headers readable by scripts."""
     headers = {
         "ETag": etag,
         "Cache-Control": IMMUTABLE,
         "Content-Encoding": "gzip",
-        "X-Tile-Width": str(width),
-        "X-Tile-Height": str(height),
-        "X-Tile-Size": str(TILE),
-        "Access-Control-Expose-Headers": "X-Tile-Width, X-Tile-Height, X-Tile-Size",
+        **{name: str(value) for name, value in shape.items()},
+        "Access-Control-Expose-Headers": ", ".join(shape),
     }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
