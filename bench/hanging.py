@@ -57,12 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         settings, kit = scratch(Path(directory))
         run_import(settings, kit, exam_sources(1, ExamOptions()))
-        engine = make_engine(settings.resolved_database_url)
-        with make_session_factory(engine)() as db:
-            images = list(db.scalars(select(Image)))
-            for image in images:
-                _ = image.study.study_id
-        engine.dispose()
+        images = images_of(settings)
         files = [Path(directory) / image.file_key for image in images]
         slow = timed(lambda: [naive(path) for path in files], max(2, repeats // 3))
         size = f"{images[0].columns}x{images[0].rows}"
@@ -71,6 +66,17 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=2) as pool:
             for fmt in ("jpeg", "png"):
                 report(kit, images, pool, fmt, repeats, median(slow))
+
+
+def images_of(settings) -> list[Image]:
+    """The installation's images, their studies loaded (read after the session closes)."""
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as db:
+        images = list(db.scalars(select(Image).order_by(Image.id)))
+        for image in images:
+            _ = image.study.study_id
+    engine.dispose()
+    return images
 
 
 def cold_and_warm(

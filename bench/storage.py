@@ -20,27 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydicom.uid import JPEG2000Lossless
-from sqlalchemy import select
 
-from app.core.database import make_engine, make_session_factory
 from app.imaging.kit import ImagingKit
 from app.imaging.models import Image
 from app.imaging.service import Pixels
 from app.imaging.storage import IMAGES_DIR, PYRAMID_DIR
 from app.imaging.synthetic import ExamOptions
 from bench.common import exam_sources, median, run_import, scratch, timed
-from bench.hanging import cold_and_warm
+from bench.hanging import cold_and_warm, images_of
 from tests.objectstore.seaweedfs import SeaweedFS, available, s3_settings
-
-
-def images_of(settings) -> list[Image]:
-    engine = make_engine(settings.resolved_database_url)
-    with make_session_factory(engine)() as db:
-        images = list(db.scalars(select(Image).order_by(Image.id)))
-        for image in images:
-            _ = image.study.study_id
-    engine.dispose()
-    return images
 
 
 def old_layout_bytes(image: Image) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.core.database import newest_first_page, utcnow
 from app.core.errors import Conflict, Invalid, NotFound, field_error
-from app.imaging import qc, stored_pyramid
+from app.imaging import qc, stored_pyramid, tiled
 from app.imaging.display import (
     DisplayParams,
     DisplayProtocol,
@@ -288,21 +288,21 @@ class Pixels:
         DICOM rows) it covers are read."""
         self._check_level(image, level)
         rows, cols = self.level_shape(image, level)
-        if not (0 <= row < -(-rows // TILE) and 0 <= col < -(-cols // TILE)):
+        region = tiled.tile_region((rows, cols), row, col)
+        if region is None:
+            down, across = tiled.grid((rows, cols))
             raise field_error(
                 "tile",
-                f"Level {level} has tiles 0-{-(-rows // TILE) - 1} down and "
-                f"0-{-(-cols // TILE) - 1} across.",
+                f"Level {level} has tiles 0-{down - 1} down and 0-{across - 1} across.",
                 detail="No such tile.",
             )
-        region = (slice(row * TILE, (row + 1) * TILE), slice(col * TILE, (col + 1) * TILE))
         key = ("tile", image.image_id, image.imported_at, level, row, col)
 
         def make() -> bytes:
             values = self.pyramids.region(image, level, *region).astype("<u2", copy=False)
             return gzip.compress(np.ascontiguousarray(values).tobytes(), compresslevel=1)
 
-        shape = (min(TILE, rows - row * TILE), min(TILE, cols - col * TILE))
+        shape = (min(TILE, rows - row * TILE), min(TILE, cols - col * TILE))  # cut at the edges
         return self._cached(key, make), shape
 
     def _render(self, image: Image, request: RenderRequest) -> bytes:

@@ -1,4 +1,4 @@
-"""An image's display pyramid written to and read from the image store, in either layout
+"""An image's display pyramid as files for the image store, and read back from it, in either layout
 (``PyramidFormat``): Zarr (512x512 compressed tiles, level 0 read from the DICOM when it keeps
 its pixels plainly) for images imported now; one ``.npy`` file per level for images imported
 before. Whole levels for the renders, regions for the viewer's tiles: a region reads only the
@@ -7,7 +7,6 @@ tiles (or, from the DICOM, the rows) it covers."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from threading import Lock
 
 import numpy as np
@@ -20,38 +19,20 @@ from app.imaging.states import PyramidFormat
 from app.imaging.storage import BlobStore, level_key, load_array, pyramid_group
 
 
-@dataclass(frozen=True)
-class Written:
-    """What ``write`` stored: the keys (to remove again if the rows fail) and the layout."""
-
-    keys: list[str]
-    pixel_offset: int | None
-
-
-def write(
-    store: BlobStore,
+def files(
     study_id: str,
     image_id: str,
     levels: list[NDArray[np.uint16]],
     pixel_offset: int | None,
-) -> Written:
-    """Store the Zarr pyramid of ``levels``; level 0 too unless the DICOM holds it plainly at
-    ``pixel_offset``. Each file is written whole (``BlobStore.put``); the group's own
-    ``zarr.json`` last, so a folder without it was never finished."""
+) -> dict[str, bytes]:
+    """The files of the Zarr pyramid of ``levels`` by store key, in the order to write them
+    (the group's own ``zarr.json`` last, so a folder without it was never finished); level 0
+    too unless the DICOM holds it plainly at ``pixel_offset``."""
     group = pyramid_group(study_id, image_id)
     first = 1 if pixel_offset is not None else 0
-    files = tiled.encode({number: levels[number] for number in range(first, len(levels))})
-    ordered = sorted(files, key=lambda key: key == "zarr.json")
-    written: list[str] = []
-    try:
-        for key in ordered:
-            store.put(f"{group}/{key}", files[key])
-            written.append(f"{group}/{key}")
-    except BaseException:
-        for key in written:
-            store.delete(key)
-        raise
-    return Written(written, pixel_offset)
+    encoded = tiled.encode({number: levels[number] for number in range(first, len(levels))})
+    ordered = sorted(encoded, key=lambda key: key == "zarr.json")
+    return {f"{group}/{key}": encoded[key] for key in ordered}
 
 
 class Reader:

@@ -51,6 +51,20 @@ def open_level(store: Store, group_path: str, number: int) -> zarr.Array:
     return zarr.open_array(store, path=f"{group_path}/{number}", mode="r")
 
 
+def grid(shape: tuple[int, int]) -> tuple[int, int]:
+    """How many tiles a level of this shape has down and across."""
+    return -(-shape[0] // TILE), -(-shape[1] // TILE)
+
+
+def tile_region(shape: tuple[int, int], row: int, col: int) -> tuple[slice, slice] | None:
+    """The rows and columns of tile ``(row, col)`` of a level, or None when it has no such
+    tile. Edge tiles are cut to the level (slices past the end stop at it)."""
+    down, across = grid(shape)
+    if not (0 <= row < down and 0 <= col < across):
+        return None
+    return slice(row * TILE, (row + 1) * TILE), slice(col * TILE, (col + 1) * TILE)
+
+
 def tiles_of(shape: tuple[int, int], rows: slice, cols: slice) -> int:
     """How many tiles a region touches (what a region read fetches)."""
     r0, r1, _ = rows.indices(shape[0])

@@ -23,18 +23,16 @@ from app.imaging.storage import StorageUnavailable, dicom_key
 def store(db: Session, kit: ImagingKit, prepared: Prepared, batch_id: int) -> Image:
     """Write ``prepared`` and commit; an IntegrityError when the same image was stored
     concurrently (its files are then that import's and stay)."""
-    keys = [dicom_key(prepared.study_id, prepared.image_id)]
+    file_key = dicom_key(prepared.study_id, prepared.image_id)
+    pyramid = stored_pyramid.files(
+        prepared.study_id, prepared.image_id, prepared.levels, prepared.pixel_offset
+    )
+    files = {file_key: prepared.file_bytes, **pyramid}
+    keys = list(files)  # removing one never written is no error
     try:
-        kit.store.put(keys[0], prepared.file_bytes)
-        written = stored_pyramid.write(
-            kit.store,
-            prepared.study_id,
-            prepared.image_id,
-            prepared.levels,
-            prepared.pixel_offset,
-        )
-        keys += written.keys
-        image = _insert(db, prepared, keys[0], batch_id)
+        for key, data in files.items():
+            kit.store.put(key, data)
+        image = _insert(db, prepared, file_key, batch_id)
         db.commit()
     except BaseException:
         db.rollback()
