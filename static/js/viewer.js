@@ -6,7 +6,11 @@
 //      pyramid width that covers the pane (GET /api/v1/images/{id}/render);
 //   2. then the uint16 storage values of that pyramid level arrive (GET .../raw) and from
 //      then on every window/level change is a 65,536-entry LUT gather done here, per frame,
-//      with no server round trip.
+//      with no server round trip;
+//   3. zoomed in past that level, the finer level comes as the 512x512 tiles on screen
+//      (GET .../tiles/{level}/{row}/{col}, uint16 values windowed here too), drawn over the
+//      coarser level as they arrive; fetched tiles are kept (least recently drawn go first),
+//      so panning back or zooming in again costs no request.
 // Images are always requested UNFLIPPED; mirroring is part of the canvas transform, so the
 // server-rendered and the client-windowed sources share one coordinate mapping.
 "use strict";
@@ -53,6 +57,9 @@
   const MAX_ZOOM = 8; // device pixels per full-resolution image pixel
   const WL_PIXELS = 250; // CSS pixels of drag that change the window by its starting width
   const LEVEL_CHECK_MS = 150; // settle time after zooming before fetching a finer level
+  const TILE = 512; // the server's tile size (app/imaging/tiled.py), level pixels
+  const TILE_CACHE = 96; // tiles a viewer keeps (about 1.5 MB each: values and canvas)
+  const TILE_FETCHES = 6; // tile requests in flight per pane
   const FALLBACK_RENDER_MS = 150; // debounce of server re-renders while raw data is missing
   // While the reader works (window / level drag, zoom, pan, a new hanging) a downscaled image is
   // drawn with the fast filter; once input has been still this long it is drawn again with the
@@ -224,10 +231,13 @@
 
   // --- one pane -------------------------------------------------------------------------
 
-  /** Raw storage values of one pyramid level, windowed into an off-screen canvas. */
+  /** Raw storage values of one pyramid level, or of one tile of it (at level pixel x, y),
+   * windowed into an off-screen canvas. */
   class Level {
-    constructor(k, width, height, data) {
+    constructor(k, width, height, data, x = 0, y = 0) {
       this.k = k;
+      this.x = x;
+      this.y = y;
       this.width = width;
       this.height = height;
       this.factor = 2 ** k; // full-resolution pixels per level pixel
@@ -249,11 +259,75 @@
       this.key = key;
     }
 
+    /** Draw in image space (full-resolution pixels, unflipped). */
+    drawOn(ctx) {
+      const f = this.factor;
+      ctx.drawImage(this.canvas, this.x * f, this.y * f, this.width * f, this.height * f);
+    }
+
     release() {
       // Shrinking the canvas frees its backing store now rather than at garbage collection.
       this.canvas.width = 0;
       this.canvas.height = 0;
       this.data = this.imageData = this.pixels = null;
+    }
+  }
+
+  /** A raw level (or tile), or the server-rendered image, drawn in image space. */
+  function drawSource(ctx, source) {
+    if (source instanceof Level) {
+      source.drawOn(ctx);
+    } else {
+      const { bitmap, factor } = source;
+      ctx.drawImage(bitmap, 0, 0, bitmap.width * factor, bitmap.height * factor);
+    }
+  }
+
+  /** Uint16 storage values from a little-endian response body. */
+  function storageValues(buffer) {
+    const data = new Uint16Array(buffer);
+    if (!LITTLE_ENDIAN) {
+      for (let i = 0; i < data.length; i++) data[i] = ((data[i] & 0xff) << 8) | (data[i] >> 8);
+    }
+    return data;
+  }
+
+  /** The tiles a viewer has fetched, least recently drawn first; at most TILE_CACHE. */
+  class TileCache {
+    constructor() {
+      this.tiles = new Map(); // "image/level/row/col" -> Level
+    }
+
+    get(key) {
+      const tile = this.tiles.get(key);
+      if (tile) {
+        this.tiles.delete(key); // to the end: drawn most recently
+        this.tiles.set(key, tile);
+      }
+      return tile;
+    }
+
+    has(key) {
+      return this.tiles.has(key);
+    }
+
+    add(key, tile) {
+      this.tiles.set(key, tile);
+      for (const [old, stale] of this.tiles) {
+        if (this.tiles.size <= TILE_CACHE) break;
+        stale.release();
+        this.tiles.delete(old);
+      }
+    }
+
+    /** Drop one image's tiles (its pane is gone), or all. */
+    drop(prefix = "") {
+      for (const [key, tile] of this.tiles) {
+        if (key.startsWith(prefix)) {
+          tile.release();
+          this.tiles.delete(key);
+        }
+      }
     }
   }
 
@@ -307,6 +381,12 @@
       this.rows = image.rows;
       const widths = Array.isArray(image.pyramid_widths) ? image.pyramid_widths : [];
       this.widths = widths.length ? widths : [image.columns];
+      // Each level halves the one above, rounding up (app/imaging/pyramid.py).
+      this.heights = this.widths.map((_, k) => {
+        let height = image.rows;
+        for (let i = 0; i < k; i++) height = Math.ceil(height / 2);
+        return height;
+      });
       this.scale = this.fitScale = 1; // device pixels per full-resolution image pixel
       this.ox = 0; // device position of the displayed (possibly mirrored) image's left edge
       this.oy = 0;
@@ -318,6 +398,10 @@
       this.levels = new Map();
       this.loading = new Set();
       this.failedLevels = new Set();
+      this.viewTiles = []; // tiles the view still needs, nearest its centre first
+      this.lensTiles = []; // tiles the magnifier still needs (fetched before the view's)
+      this.tileLoading = new Set();
+      this.failedTiles = new Set();
       this.rendered = null; // {bitmap, factor, key}
       this.renderSeq = 0;
       this.renderTimer = 0;
@@ -513,8 +597,15 @@
       }
     }
 
+    /** Whether level k comes as tiles: it is finer than the level that fits the pane, which
+     * (like any coarser one) comes whole. */
+    tiled(k) {
+      return k >= 0 && k < this.fitLevel;
+    }
+
     async ensureLevel(k) {
-      if (!this.started || this.levels.has(k) || this.loading.has(k) || this.failedLevels.has(k)) return;
+      if (!this.started || this.tiled(k)) return;
+      if (this.levels.has(k) || this.loading.has(k) || this.failedLevels.has(k)) return;
       this.loading.add(k);
       try {
         const id = encodeURIComponent(this.image.image_id);
@@ -530,11 +621,7 @@
           throw new Error(`raw level ${k}: unexpected size`);
         }
         if (this.viewer.destroyed) return;
-        const data = new Uint16Array(buffer);
-        if (!LITTLE_ENDIAN) {
-          for (let i = 0; i < data.length; i++) data[i] = ((data[i] & 0xff) << 8) | (data[i] >> 8);
-        }
-        this.levels.set(k, new Level(k, width, height, data));
+        this.levels.set(k, new Level(k, width, height, storageValues(buffer)));
         this.prune();
         this.invalidate();
       } catch (error) {
@@ -554,13 +641,100 @@
      * the one wanted before (switching hangings back and forth, 2x2 <-> 1x4, alternates two
      * levels: the way back then needs no fetch and no re-windowing). */
     prune() {
-      if (!this.levels.has(this.wantLevel)) return; // keep what we show until it arrives
+      // keep what we show until what we want arrives
+      if (!this.tiled(this.wantLevel) && !this.levels.has(this.wantLevel)) return;
       const kept = new Set([this.wantLevel, this.fitLevel, this.lensLevel, this.previousLevel]);
       for (const [k, level] of this.levels) {
         if (!kept.has(k)) {
           level.release();
           this.levels.delete(k);
         }
+      }
+    }
+
+    /** The image rectangle on screen, in full-resolution pixels (unflipped), and its centre. */
+    visibleRect() {
+      const u0 = -this.ox / this.scale;
+      const u1 = (this.canvas.width - this.ox) / this.scale;
+      const [x0, x1] = this.flip ? [this.columns - u1, this.columns - u0] : [u0, u1];
+      const y0 = -this.oy / this.scale;
+      const y1 = (this.canvas.height - this.oy) / this.scale;
+      return { x0, y0, x1, y1, cx: (x0 + x1) / 2, cy: (y0 + y1) / 2 };
+    }
+
+    /** The tiles of level k that cover an image rectangle (full-resolution pixels), the one
+     * nearest its centre first. */
+    tilesCovering(k, { x0, y0, x1, y1, cx, cy }) {
+      const f = 2 ** k;
+      const across = Math.ceil(this.widths[k] / TILE);
+      const down = Math.ceil(this.heights[k] / TILE);
+      const c0 = Math.max(0, Math.floor(x0 / f / TILE));
+      const c1 = Math.min(across, Math.ceil(x1 / f / TILE));
+      const r0 = Math.max(0, Math.floor(y0 / f / TILE));
+      const r1 = Math.min(down, Math.ceil(y1 / f / TILE));
+      const tiles = [];
+      for (let row = r0; row < r1; row++) {
+        for (let col = c0; col < c1; col++) {
+          const dx = (col + 0.5) * TILE * f - cx;
+          const dy = (row + 0.5) * TILE * f - cy;
+          const key = `${this.image.image_id}/${k}/${row}/${col}`;
+          tiles.push({ k, row, col, key, distance: dx * dx + dy * dy });
+        }
+      }
+      return tiles.sort((a, b) => a.distance - b.distance);
+    }
+
+    /** The tiles of `wanted` at hand; the missing ones become `queue` ("viewTiles" or
+     * "lensTiles"), fetched from now on. */
+    collectTiles(wanted, queue) {
+      const cache = this.viewer.tiles;
+      const loaded = [];
+      const missing = [];
+      for (const t of wanted) {
+        const tile = cache.get(t.key);
+        if (tile) loaded.push(tile);
+        else if (!this.tileLoading.has(t.key) && !this.failedTiles.has(t.key)) missing.push(t);
+      }
+      this[queue] = missing;
+      this.pumpTiles();
+      return loaded;
+    }
+
+    pumpTiles() {
+      if (!this.started || this.viewer.destroyed) return;
+      while (this.tileLoading.size < TILE_FETCHES) {
+        const next = this.lensTiles.shift() || this.viewTiles.shift();
+        if (!next) return;
+        if (!this.tileLoading.has(next.key) && !this.viewer.tiles.has(next.key)) this.loadTile(next);
+      }
+    }
+
+    async loadTile(t) {
+      this.tileLoading.add(t.key);
+      try {
+        const id = encodeURIComponent(this.image.image_id);
+        const response = await fetch(`/api/v1/images/${id}/tiles/${t.k}/${t.row}/${t.col}`, {
+          signal: this.viewer.abort.signal,
+          credentials: "same-origin",
+        });
+        if (!response.ok) throw new Error(`tile ${t.key} failed: HTTP ${response.status}`);
+        const width = Number(response.headers.get("X-Tile-Width"));
+        const height = Number(response.headers.get("X-Tile-Height"));
+        const buffer = await response.arrayBuffer(); // gzip is undone by the browser
+        if (!(width > 0 && height > 0) || buffer.byteLength !== width * height * 2) {
+          throw new Error(`tile ${t.key}: unexpected size`);
+        }
+        if (this.viewer.destroyed) return;
+        const tile = new Level(t.k, width, height, storageValues(buffer), t.col * TILE, t.row * TILE);
+        this.viewer.tiles.add(t.key, tile);
+        this.invalidate();
+        if (this.viewer.lens?.pane === this) this.viewer.drawLens();
+      } catch (error) {
+        if (isAbort(error) || this.viewer.destroyed) return;
+        this.failedTiles.add(t.key); // the coarser level stays in its place
+      } finally {
+        this.tileLoading.delete(t.key);
+        this.pumpTiles();
       }
     }
 
@@ -604,22 +778,36 @@
       const invert = invertsNatively(display) !== viewer.inverted;
       const key = voiKey(resolved, invert);
       const source = this.source();
+      // Zoomed past the whole levels: the wanted level's tiles on screen, over the source.
+      let wanted = [];
+      if (this.tiled(this.wantLevel) && !this.levels.has(this.wantLevel) && this.el.offsetWidth) {
+        wanted = this.tilesCovering(this.wantLevel, this.visibleRect());
+      }
+      const tiles = this.collectTiles(wanted, "viewTiles");
+      const complete = tiles.length > 0 && tiles.length === wanted.length;
       let clientInvert = false;
+      if (source instanceof Level || tiles.length) this.ensureLut(display, resolved, invert, key);
+      for (const tile of tiles) if (tile.key !== key) tile.window(this.lut32, key);
       if (source instanceof Level) {
-        if (this.lutKey !== key) {
-          fillLut(this.lut8, display, resolved, invert);
-          for (let s = 0; s < LUT_SIZE; s++) this.lut32[s] = GREY32[this.lut8[s]];
-          this.lutKey = key;
-        }
-        if (source.key !== key) source.window(this.lut32, key);
+        // Hidden under a complete set of tiles, the (larger) whole level is windowed again
+        // only once the reader stops dragging: the frames of a drag window the tiles alone.
+        if (source.key !== key && !(complete && viewer.moving())) source.window(this.lut32, key);
+        else if (source.key !== key) this.refineSoon();
         if (this.tissue == null && source.k === this.fitLevel) this.measureTissue(source);
       } else if (source) {
         // No raw data (yet, or it failed): ask the server for this VOI, invert here.
         clientInvert = viewer.inverted;
         if (source.key !== this.serverKey(viewer.voi)) this.scheduleFallbackRender();
       }
-      this.draw(source, clientInvert);
+      this.draw(source, clientInvert, tiles, complete);
       this.updateOverlay(resolved);
+    }
+
+    ensureLut(display, resolved, invert, key) {
+      if (this.lutKey === key) return;
+      fillLut(this.lut8, display, resolved, invert);
+      for (let s = 0; s < LUT_SIZE; s++) this.lut32[s] = GREY32[this.lut8[s]];
+      this.lutKey = key;
     }
 
     /** How far the breast reaches from the chest wall, as a fraction of the width (the rest is
@@ -658,7 +846,9 @@
       }, FALLBACK_RENDER_MS);
     }
 
-    draw(source, clientInvert) {
+    /** Draw the source, then the tiles of a finer level over it (`complete`: every tile on
+     * screen is among them). */
+    draw(source, clientInvert, tiles = [], complete = false) {
       const ctx = this.ctx;
       const cw = this.canvas.width;
       const ch = this.canvas.height;
@@ -667,7 +857,6 @@
       ctx.fillStyle = "#000";
       ctx.fillRect(0, 0, cw, ch);
       if (!source) return;
-      const image = source instanceof Level ? source.canvas : source.bitmap;
       const s = this.scale;
       // Image space (full-resolution pixels, unflipped) -> device pixels; mirroring maps
       // x = columns to the displayed left edge `ox`.
@@ -677,15 +866,20 @@
       const quick = downscaled && this.viewer.moving();
       ctx.imageSmoothingEnabled = true;
       ctx.imageSmoothingQuality = downscaled && !quick ? "high" : "low";
-      ctx.drawImage(image, 0, 0, image.width * source.factor, image.height * source.factor);
+      drawSource(ctx, source);
       if (clientInvert) {
         ctx.globalCompositeOperation = "difference";
         ctx.fillStyle = "#fff";
         ctx.fillRect(0, 0, this.columns, this.rows);
         ctx.globalCompositeOperation = "source-over";
       }
+      if (tiles.length) {
+        ctx.imageSmoothingQuality = s * tiles[0].factor < 1 && !quick ? "high" : "low";
+        for (const tile of tiles) tile.drawOn(ctx);
+      }
       ctx.setTransform(1, 0, 0, 1, 0, 0);
-      this.el.dataset.level = source instanceof Level ? String(source.k) : "rendered";
+      this.el.dataset.level = complete ? String(tiles[0].k) : source instanceof Level ? String(source.k) : "rendered";
+      this.el.dataset.tiles = String(tiles.length);
       this.el.dataset.quality = quick ? "fast" : "final";
       if (quick) this.refineSoon();
       if (!this.painted) {
@@ -735,6 +929,8 @@
       this.rendered = null;
       if (this.levels) for (const level of this.levels.values()) level.release();
       if (this.levels) this.levels.clear();
+      if (this.image) this.viewer.tiles.drop(`${this.image.image_id}/`);
+      this.viewTiles = this.lensTiles = [];
     }
   }
 
@@ -763,6 +959,7 @@
       this.drag = null;
       this.hover = null; // {pane, clientX, clientY}
       this.abort = new AbortController();
+      this.tiles = new TileCache();
       this.hanging = HANGINGS.includes(options.hanging) ? options.hanging : "grid";
       this.priorImages = this.layout === "four" && Array.isArray(options.priors) ? options.priors : [];
       this.priorLabel = String(options.priorLabel || "prior");
@@ -1179,29 +1376,40 @@
       ctx.fillRect(0, 0, size, size);
       const p = pane.canvasPoint(hover.clientX, hover.clientY);
       if (!p) return;
+      // pane device -> lens device: scale LENS_ZOOM about the pointer, which sits at the centre
+      const m = LENS_ZOOM; // pane and lens share the device pixel ratio
+      const s = pane.scale * m;
       let source = pane.levels.get(pane.lensLevel);
+      let tiles = [];
       if (source && pane.lutKey) {
         if (source.key !== pane.lutKey) source.window(pane.lut32, pane.lutKey);
       } else {
         source = pane.source();
+        if (pane.tiled(pane.lensLevel) && pane.lutKey) {
+          // the lens's finer level, as the tiles under it
+          const u = (p.dx - pane.ox) / pane.scale;
+          const cx = pane.flip ? pane.columns - u : u;
+          const cy = (p.dy - pane.oy) / pane.scale;
+          const half = size / 2 / s;
+          const rect = { x0: cx - half, x1: cx + half, y0: cy - half, y1: cy + half, cx, cy };
+          tiles = pane.collectTiles(pane.tilesCovering(pane.lensLevel, rect), "lensTiles");
+          for (const tile of tiles) if (tile.key !== pane.lutKey) tile.window(pane.lut32, pane.lutKey);
+        }
       }
       if (!source) return;
-      const image = source instanceof Level ? source.canvas : source.bitmap;
-      // pane device -> lens device: scale LENS_ZOOM about the pointer, which sits at the centre
-      const m = LENS_ZOOM; // pane and lens share the device pixel ratio
-      const s = pane.scale * m;
       const e0 = size / 2 + m * ((pane.flip ? pane.ox + pane.scale * pane.columns : pane.ox) - p.dx);
       const f0 = size / 2 + m * (pane.oy - p.dy);
       ctx.setTransform(pane.flip ? -s : s, 0, 0, s, e0, f0);
       ctx.imageSmoothingEnabled = true;
       ctx.imageSmoothingQuality = "low";
-      ctx.drawImage(image, 0, 0, image.width * source.factor, image.height * source.factor);
+      drawSource(ctx, source);
       if (pane.viewer.inverted && !(source instanceof Level)) {
         ctx.globalCompositeOperation = "difference";
         ctx.fillStyle = "#fff";
         ctx.fillRect(0, 0, pane.columns, pane.rows);
         ctx.globalCompositeOperation = "source-over";
       }
+      for (const tile of tiles) tile.drawOn(ctx);
       ctx.setTransform(1, 0, 0, 1, 0, 0);
     }
 
@@ -1216,6 +1424,7 @@
     releaseLensLevel(pane) {
       if (!pane || pane.lensLevel < 0) return;
       pane.lensLevel = -1;
+      pane.lensTiles = [];
       pane.prune();
     }
 

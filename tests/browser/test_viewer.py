@@ -21,6 +21,7 @@ from app.imaging.models import Image
 from app.imaging.states import ImportChannel
 from tests.browser.helpers import shoot as _shoot
 from tests.helpers import PASSWORD
+from tests.imaging.helpers import stored_dicom
 
 pytestmark = pytest.mark.browser
 
@@ -276,6 +277,86 @@ def test_four_view_hanging_windowing_and_coordinates(live_server, page, admin, s
     page.keyboard.press("f")
     expect(panes["L-CC"]).to_have_attribute("data-level", "1")
 
+    assert problems == []
+
+
+PIXEL_UNDER = """(pane, [x, y]) => {
+  const canvas = pane.querySelector("canvas");
+  const box = canvas.getBoundingClientRect();
+  const dx = Math.floor(((x - box.left) * canvas.width) / box.width);
+  const dy = Math.floor(((y - box.top) * canvas.height) / box.height);
+  return canvas.getContext("2d").getImageData(dx, dy, 1, 1).data[0];
+}"""
+
+
+def test_full_resolution_zoom_fetches_only_the_tiles_on_screen_and_reuses_them(
+    live_server, page, admin, study, settings
+) -> None:
+    """Zoomed past the level that fits the pane, the viewer asks for the 512 px tiles of the
+    finer level that are on screen, never the whole level, windows them in the browser
+    exactly as the server would, and keeps them: zooming in again costs no request."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    requests: list[str] = []
+    page.on("request", lambda r: "/api/v1/images/" in r.url and requests.append(r.url))
+    images = study["images"]
+    image = images["L-CC"]
+    sign_in(page, live_server, f"/studies/{study['study_id']}")
+    viewer = page.locator("#viewer")
+    expect(viewer).to_have_attribute("data-raw", "ready", timeout=10_000)
+    pane = viewer.locator(".mr-pane[data-view='L-CC']")
+    expect(pane).to_have_attribute("data-level", "1")
+    assert not [url for url in requests if "/tiles/" in url], requests  # fit level: whole
+
+    # the magnifier (G) shows level 0 as the few tiles under it
+    _, (x, y) = hover_image_point(page, pane, image.image_id, 0.3, 0.5)
+    page.keyboard.down("g")
+    expect(viewer).to_have_attribute("data-lens", "L-CC")
+    page.wait_for_function(
+        "() => performance.getEntriesByType('resource').some((e) => e.name.includes('/tiles/'))"
+    )
+    page.keyboard.up("g")
+    lens = {url.split("/tiles/")[1] for url in requests if "/tiles/" in url}
+    assert 1 <= len(lens) <= 4, lens
+    assert all(t.startswith("0/") for t in lens), lens
+
+    asked = len(requests)
+    page.keyboard.press("z")
+    expect(pane).to_have_attribute("data-level", "0", timeout=5_000)
+    tiles = {url.split("/tiles/")[1] for url in requests if "/tiles/" in url}
+    assert all(image.image_id in url for url in requests if "/tiles/" in url), requests
+    # level 0 is 1248x1536, 3x3 tiles; a 1:1 view of a pane this size shows at most 2x2
+    assert len(tiles) <= 4, tiles
+    assert all(t.startswith("0/") for t in tiles), tiles
+    assert not [url for url in requests if "raw?level=0" in url], requests
+    # what the lens fetched is drawn again without asking, the rest was asked for now
+    drawn = int(pane.get_attribute("data-tiles"))
+    assert 1 <= drawn <= 4
+    assert len([url for url in requests[asked:] if "/tiles/" in url]) <= drawn
+
+    # the pixel under the pointer is the stored full-resolution value through the server's
+    # window (smoothing may blend it with its neighbours)
+    page.mouse.move(x + 1, y)
+    page.mouse.move(x, y)
+    _, ix, iy = pointer(page)
+    values = stored_dicom(settings, study["study_id"], image.image_id).pixel_array
+    lut = build_lut(DisplayParams.from_json(image.display), WindowChoice())
+    col, row = int(ix), int(iy)
+    around = lut[values[max(0, row - 1) : row + 2, max(0, col - 1) : col + 2]].astype(int)
+    got = pane.evaluate(PIXEL_UNDER, [x, y])
+    assert around.min() - 1 <= got <= around.max() + 1, (got, around)
+    shoot(page, "viewer-tiles-one-to-one")
+
+    # back to fit, then 1:1 again at the same point: the tiles come from memory
+    page.keyboard.press("f")
+    expect(pane).to_have_attribute("data-level", "1")
+    before = len(requests)
+    page.mouse.move(x + 1, y)
+    page.mouse.move(x, y)
+    page.keyboard.press("z")
+    expect(pane).to_have_attribute("data-level", "0", timeout=5_000)
+    page.wait_for_timeout(300)
+    assert requests[before:] == [], requests[before:]
     assert problems == []
 
 
