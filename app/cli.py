@@ -1,7 +1,7 @@
 """The ``mammoread`` command: one group on which each domain registers its own commands
 (``app.core.cli``: config, db; ``app.auth.cli``: init, user; ``app.imaging.cli``: import,
-demo; ``app.export.cli``: export, import-release). Serving and sweeping the whole
-application are here."""
+demo; ``app.export.cli``: export, import-release). Serving, running jobs and sweeping the
+whole application are here."""
 
 from __future__ import annotations
 
@@ -92,6 +92,44 @@ def receive(
             engine.dispose()
     except receiving.ReceiveConfigError as error:  # refused to start: say why, no traceback
         raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Jobs this worker runs at once (each in a thread; start one worker per core).",
+)
+@pass_context
+def worker(context: Context, concurrency: int) -> None:
+    """Run jobs (exports) from the job queue until SIGINT or SIGTERM; a job running then is
+    finished first. Needs PostgreSQL: on SQLite the server runs its jobs itself."""
+    import asyncio
+
+    from app.imaging.kit import store_from_settings
+    from app.jobs.postgres import ProcrastinateQueue
+    from app.workers import workers_for
+
+    engine = context.current_engine()
+    if engine.dialect.name != "postgresql":
+        raise click.ClickException(
+            "mammoread worker needs PostgreSQL (MAMMOREAD_DATABASE_URL); "
+            "with SQLite the server runs its jobs itself."
+        )
+    context.settings.ensure_data_dir()
+    try:
+        workers = workers_for(
+            context.settings, make_session_factory(engine), store_from_settings(context.settings)
+        )
+        assert isinstance(workers.queue, ProcrastinateQueue)
+        click.echo(f"worker {workers.queue.worker_name}: running jobs, {concurrency} at once")
+        asyncio.run(workers.queue.work(concurrency))
+        workers.exports.stop()
+    finally:
+        engine.dispose()
+    click.echo("worker stopped")
 
 
 @main.command("sweep")

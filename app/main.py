@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -37,13 +36,13 @@ from app.core.web import (
 )
 from app.dashboard import pages as dashboard_pages
 from app.export import api as export_api
-from app.export import jobs as export_jobs
 from app.export import pages as export_pages
 from app.export import statistics_pages
 from app.imaging import api as imaging_api
 from app.imaging import pages as imaging_pages
 from app.imaging.kit import ImagingKit
 from app.imaging.service import Pixels
+from app.jobs.kit import start_workers
 from app.masking import api as masking_api
 from app.masking import pages as masking_pages
 from app.pacs import api as pacs_api
@@ -57,6 +56,7 @@ from app.studies import evidence_pages as studies_evidence_pages
 from app.studies import pages as studies_pages
 from app.studies import predictions_api as studies_predictions_api
 from app.studies import reference_api as studies_reference_api
+from app.workers import workers_for
 
 log = logging.getLogger("mammoread")
 
@@ -102,17 +102,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.ensure_data_dir()
     engine = make_engine(settings.resolved_database_url)
 
-    exports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
-
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # only the work of processes that stopped: other workers' leases are still beating
         app.state.sweeper = sweep.at_start_up(
-            app.state.session_factory, settings.data_dir, app.state.imaging.store
+            app.state.session_factory,
+            settings.data_dir,
+            app.state.imaging.store,
+            workers=app.state.workers,
         )
+        start_workers(app.state.jobs, settings.job_threads)
         yield
-        exports.shutdown(wait=True, cancel_futures=True)
-        app.state.run_export.stop()
+        app.state.workers.stop()
         app.state.sweeper.join()
         engine.dispose()
 
@@ -131,10 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_kit = AuthKit.from_settings(settings)
     app.state.imaging = ImagingKit.from_settings(settings, engine)
     app.state.pixels = Pixels(app.state.imaging)
-    app.state.exports = exports
-    app.state.run_export = export_jobs.Runner(
-        app.state.session_factory, app.state.imaging.store, settings.data_dir
-    )
+    app.state.workers = workers_for(settings, app.state.session_factory, app.state.imaging.store)
+    app.state.jobs = app.state.workers.queue  # where exports are queued
+    app.state.run_export = app.state.workers.exports
 
     # innermost first: unexpected errors become responses that still get the security headers
     # who may send a body is decided before it is read (401/403 without storing an upload)

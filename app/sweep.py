@@ -1,8 +1,9 @@
 """After a crash: end the work of processes that stopped and remove what they left.
 
 Run at every server start-up (the leases at once, the files in a background thread) and by
-``mammoread sweep``. Export jobs and import batches whose lease is stale end as failed or
-finished, saying the server stopped, and PACS retrievals end partial or failed (resumable);
+``mammoread sweep``. Import batches whose lease is stale end as finished, saying the server
+stopped; export jobs are run again at start-up (the job queue) and failed by
+``mammoread sweep``; and PACS retrievals end partial or failed (resumable);
 then the files nothing references go: export folders of failed jobs and export drafts, stored
 images without a database row, ``.part`` drafts, and key-file drafts of processes that are
 gone. Work whose owner still beats is never touched.
@@ -24,6 +25,7 @@ from app.export import jobs
 from app.imaging import sweep as imaging_sweep
 from app.imaging.storage import IMAGES_DIR, BlobStore
 from app.pacs import jobs as pacs_jobs
+from app.workers import Workers
 
 log = logging.getLogger(__name__)
 KEY_DRAFT = re.compile(r"^\.(?:secret_key|pseudonym_key|credentials_key)\.(\d+)\.[0-9a-f]+$")
@@ -46,9 +48,12 @@ class Report:
         )
 
 
-def end_stale_work(factory: sessionmaker[Session], *, dry_run: bool = False) -> Report:
-    """Fail the export jobs and finish the import batches of processes that stopped."""
-    report = Report(failed_jobs=jobs.fail_stale(factory, dry_run=dry_run))
+def end_stale_work(
+    factory: sessionmaker[Session], *, dry_run: bool = False, exports: bool = True
+) -> Report:
+    """Fail the export jobs (unless not ``exports``) and finish the import batches of
+    processes that stopped."""
+    report = Report(failed_jobs=jobs.fail_stale(factory, dry_run=dry_run) if exports else [])
     with factory() as db:
         stale = imaging_sweep.stale_batches(db)
         report.finished_batches = (
@@ -98,13 +103,21 @@ def sweep(
 
 
 def at_start_up(
-    factory: sessionmaker[Session], data_dir: Path, store: BlobStore | None = None
+    factory: sessionmaker[Session],
+    data_dir: Path,
+    store: BlobStore | None = None,
+    workers: Workers | None = None,
 ) -> threading.Thread:
-    """End stale work now; remove leftover files in a thread (a large store takes a while).
-    Join the thread before disposing of the engine."""
+    """End stale work now, except export jobs: those the job queue runs again (``workers``).
+    Remove leftover files in a thread (a large store takes a while). Join the
+    thread before disposing of the engine."""
     report = Report()
     try:
-        report = end_stale_work(factory)
+        report = end_stale_work(factory, exports=False)
+        if workers is not None:
+            resumed = jobs.resume_stale(factory, workers.queue, workers.exports)
+            if resumed:
+                log.info("start-up: export jobs %s run again", resumed)
     except SQLAlchemyError:  # a database not migrated yet: nothing to clean
         log.warning("could not check for interrupted work", exc_info=True)
     thread = threading.Thread(

@@ -147,6 +147,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) 
 def app(settings: Settings):
     application = create_app(settings)
     yield application
+    application.state.workers.stop()
     application.state.engine.dispose()
 
 

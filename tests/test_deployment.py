@@ -24,7 +24,17 @@ def app_env(service: str = "app") -> dict[str, str]:
 
 def test_services_and_health() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"db", "app", "receive", "objectstore"}
+    assert set(services) == {"db", "app", "worker", "receive", "objectstore"}
+    # the worker runs the jobs (the app runs none) on the app's database, data and store
+    worker = services["worker"]
+    assert worker["command"][:2] == ["mammoread", "worker"]
+    assert worker["volumes"] == services["app"]["volumes"]
+    assert app_env()["MAMMOREAD_JOB_THREADS"].startswith("${MAMMOREAD_JOB_THREADS:-0}")
+    for name, value in app_env().items():
+        if name != "MAMMOREAD_JOB_THREADS" and name in app_env("worker"):
+            assert app_env("worker")[name] == value, name
+    for name in ("MAMMOREAD_DATABASE_URL", "MAMMOREAD_DATA_DIR", "MAMMOREAD_STORAGE"):
+        assert name in app_env("worker")
     # the object store is opt-in too, and the app and the receiver read the same settings
     assert services["objectstore"]["profiles"] == ["s3"]
     for name in ("MAMMOREAD_STORAGE", "MAMMOREAD_S3_ENDPOINT", "MAMMOREAD_S3_BUCKET"):
@@ -42,7 +52,7 @@ def test_services_and_health() -> None:
 
 
 def test_every_variable_is_a_setting() -> None:
-    unknown = (set(app_env()) | set(app_env("receive"))) - SETTING_NAMES
+    unknown = (set(app_env()) | set(app_env("receive")) | set(app_env("worker"))) - SETTING_NAMES
     assert not unknown, f"compose sets variables the app does not read: {unknown}"
 
 

@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     )
     token_lifetime_days: int = Field(default=30, ge=1, description="Lifetime of API tokens.")
     max_upload_mb: int = Field(default=2048, ge=1, description="Largest request body accepted.")
+    job_threads: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="Jobs (exports) each server process runs at once. On PostgreSQL 0 leaves "
+        "them to `mammoread worker` processes; on SQLite the server always runs them (at "
+        "least 1).",
+    )
+    job_stalled_after_seconds: float = Field(
+        default=20.0,
+        ge=2.0,
+        le=600.0,
+        description="A worker silent this long (it beats every quarter of it) is taken for "
+        "dead, and the jobs it ran are run again (PostgreSQL).",
+    )
     cookie_secure: bool | None = Field(
         default=None,
         description="Force the Secure cookie flag on or off; default: on when served over https.",

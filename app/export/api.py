@@ -57,6 +57,12 @@ class ExportJobOut(BaseModel):
     file_name: str | None
     size: int | None
     error: str | None
+    attempts: int = Field(
+        description="Runs started so far (a run a stopped worker left is run again)."
+    )
+    cancel_requested: bool = Field(
+        description="Someone asked to cancel it; it stops at its next step."
+    )
     download: str | None
     created_at: Any
     finished_at: Any
@@ -76,6 +82,8 @@ def job_out(job: ExportJob, project_name: str | None = None) -> ExportJobOut:
         file_name=job.file_name,
         size=job.size,
         error=job.error,
+        attempts=job.attempts,
+        cancel_requested=bool(job.cancel_requested),
         download=f"/api/v1/exports/{job.id}/download" if job.status == JobStatus.DONE else None,
         created_at=job.created_at,
         finished_at=job.finished_at,
@@ -95,7 +103,7 @@ def start_job(request: Request, db: Db, principal: AdminPrincipal, body: ExportI
         ),
     )
     state = request.app.state
-    return jobs.start(db, principal.actor, wanted, state.exports, state.run_export)
+    return jobs.start(db, principal.actor, wanted, state.jobs, state.run_export)
 
 
 @router.post("/exports", response_model=ExportJobOut, status_code=status.HTTP_202_ACCEPTED)
@@ -119,6 +127,14 @@ def list_exports(
 @router.get("/exports/{job_id}", response_model=ExportJobOut)
 def get_export(job_id: Id, _: AdminPrincipal, db: Db) -> ExportJobOut:
     job = jobs.get(db, job_id)
+    return job_out(job, jobs.project_name(db, job))
+
+
+@router.post("/exports/{job_id}/cancel", response_model=ExportJobOut)
+def cancel_export(job_id: Id, principal: AdminPrincipal, db: Db) -> ExportJobOut:
+    """Cancel an export: a queued one ends at once, a running one at its next step (the
+    reply then still says running). 409 when it has ended already."""
+    job = jobs.cancel(db, principal.actor, job_id)
     return job_out(job, jobs.project_name(db, job))
 
 

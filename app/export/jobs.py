@@ -1,10 +1,11 @@
 """Exports: one entry point for the CLI and the browser, and background jobs with progress.
 
-A job is a row (queued -> running -> done | failed) and a file under
-``<data dir>/exports/<job id>/``. One worker thread per server process runs them in turn; the
-process holds each job's lease (``app.core.leases``) until it ends, so that another worker
-starting up fails only the jobs of a process that stopped. The archive is written as a
-``.part`` draft and renamed when whole; :func:`sweep_files` removes what a crash leaves.
+A job is a row (queued -> running -> done | failed | cancelled) and a file under
+``<data dir>/exports/<job id>/``, built by whichever worker the job queue (``app.jobs``)
+gives it to. The runner holds the row's lease (``app.core.leases``) while it works; a job
+whose runner stopped is run again (up to ``MAX_ATTEMPTS`` runs), one whose runner still
+beats is never taken from it. The archive is written as a ``.part`` draft and renamed when
+whole; :func:`sweep_files` removes what a crash leaves.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import re
 import shutil
 from collections.abc import Collection, Iterable
-from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit.service import Actor, record
 from app.core import leases
 from app.core.database import utcnow
-from app.core.errors import NotFound, field_error
+from app.core.errors import Conflict, NotFound, Unavailable, field_error
 from app.export import masking_export, reading_export
 from app.export.models import ExportJob
 from app.export.states import ExportFormat, JobStatus, ProjectKind
 from app.export.targets import Target, copy_stored, open_target
-from app.imaging.storage import BlobStore
+from app.imaging.storage import BlobStore, StorageUnavailable
+from app.jobs.queue import MAX_ATTEMPTS, Queue, Running, Transient
 from app.masking import service as masking_service
 from app.masking.models import MaskingProject
 from app.masking.states import ImageRole
@@ -132,13 +133,24 @@ def _masking_images(
 
 # --- background jobs ----------------------------------------------------------------------------
 
+KIND = "export"  # the job queue's name for these jobs
 STOPPED = "The server stopped before this export finished; start it again."
 NOT_STARTED = "The server stopped before this export started; start it again."
+GAVE_UP = (
+    "The export was interrupted {} times (a worker stopped or the store was away); start it again."
+)
+CANCELLED = "Cancelled by {}."
+
+
+class Cancelled(Exception):
+    """Someone cancelled the job while it ran."""
 
 
 class Runner:
-    """Runs this server process's export jobs, one at a time, and holds their leases: a job
-    is owned (``owner``, ``heartbeat_at``) by the process that queued it until it ends."""
+    """The export jobs' handler on the job queue (``app.jobs``): builds a job's archive in
+    whichever process the queue runs it, holding the row's lease (``owner``,
+    ``heartbeat_at``) while it does. A job whose previous runner stopped is taken over; one
+    whose runner still beats is left to it."""
 
     def __init__(
         self,
@@ -154,14 +166,15 @@ class Runner:
     def owner(self) -> str:
         return self.keeper.owner
 
-    def __call__(self, job_id: int) -> None:
+    def __call__(self, running: Running) -> None:
         try:
-            run(self.factory, self.store, self.data_dir, job_id, self.owner)
+            run(self.factory, self.store, self.data_dir, running.row_id, self.keeper)
         finally:
-            self.keeper.drop(ExportJob, job_id)
+            self.keeper.drop(ExportJob, running.row_id)
 
     def stop(self) -> int:
-        """At shutdown (after the executor): the jobs still queued here will never run."""
+        """At shutdown (after the queue): the jobs still waiting in this process (in-process
+        queue) will never run here."""
         self.keeper.stop()
         try:
             with self.factory() as db:
@@ -177,9 +190,9 @@ class Runner:
             return 0
 
 
-def start(
-    db: Session, actor: Actor, wanted: Request, executor: Executor, runner: Runner
-) -> ExportJob:
+def start(db: Session, actor: Actor, wanted: Request, queue: Queue, runner: Runner) -> ExportJob:
+    """Queue an export: a row to follow, and a job any worker may run. A queue that keeps
+    its jobs in this process (SQLite) makes the process the row's owner until it ends."""
     name = check(db, wanted)
     job = ExportJob(
         project_kind=ProjectKind(wanted.kind),
@@ -189,8 +202,8 @@ def start(
         status=JobStatus.QUEUED,
         file_name=f"{_slug(name)}-{wanted.format}.zip",
         created_by=actor.user.id if actor.user else None,
-        owner=runner.owner,
-        heartbeat_at=utcnow(),
+        owner=None if queue.durable else runner.owner,
+        heartbeat_at=None if queue.durable else utcnow(),
     )
     db.add(job)
     db.flush()
@@ -204,19 +217,63 @@ def start(
         job=job.id,
     )
     db.commit()
-    runner.keeper.hold(ExportJob, job.id)
-    executor.submit(runner, job.id)
+    submit(db, job, queue, runner)
+    return job
+
+
+def submit(db: Session, job: ExportJob, queue: Queue, runner: Runner) -> None:
+    if not queue.durable:
+        runner.keeper.hold(ExportJob, job.id)
+    try:
+        queue.submit(KIND, job.id)
+    except Exception as error:
+        log.exception("export job %s could not be queued", job.id)
+        runner.keeper.drop(ExportJob, job.id)
+        job.status, job.finished_at = JobStatus.FAILED, utcnow()
+        job.error = "The job queue did not take the export; start it again."
+        db.commit()
+        raise Unavailable("The job queue does not answer; try again shortly.") from error
+
+
+def cancel(db: Session, actor: Actor, job_id: int) -> ExportJob:
+    """A queued job ends now; a running one stops at its next step (whichever node runs it:
+    the request is on the row)."""
+    job = get(db, job_id)
+    if job.status not in JobStatus.open():
+        raise Conflict(f"Export job {job_id} has ended ({job.status}); there is nothing to cancel.")
+    who = actor.user.username if actor.user else (actor.name or "the command line")
+    ended = db.execute(
+        update(ExportJob)
+        .where(ExportJob.id == job_id, ExportJob.status == JobStatus.QUEUED)
+        .values(status=JobStatus.CANCELLED, error=CANCELLED.format(who), finished_at=utcnow())
+    )
+    if not ended.rowcount:
+        db.execute(
+            update(ExportJob)
+            .where(ExportJob.id == job_id, ExportJob.status == JobStatus.RUNNING)
+            .values(cancel_requested=who)
+        )
+    record(db, actor, "export.cancelled", object_type="export_job", object_id=job_id)
+    db.commit()
+    db.refresh(job)
     return job
 
 
 def run(
-    factory: sessionmaker[Session], store: BlobStore, data_dir: Path, job_id: int, owner: str
+    factory: sessionmaker[Session],
+    store: BlobStore,
+    data_dir: Path,
+    job_id: int,
+    keeper: leases.Keeper,
 ) -> None:
     """Build a job's archive; every failure ends as a failed job with a message. The job is
-    taken only while ``owner`` still holds it, and ends only if it still does."""
+    taken only when queued or when its previous runner stopped, and ends only while this
+    runner still holds it."""
+    owner = keeper.owner
     with factory() as db:
         if not _claim(db, job_id, owner):
             return
+        keeper.hold(ExportJob, job_id)
         job = db.get(ExportJob, job_id)
         assert job is not None
         wanted = Request(
@@ -224,10 +281,21 @@ def run(
         )
         folder = data_dir / EXPORTS_DIR / str(job.id)
         path = folder / (job.file_name or "export.zip")
+        shutil.rmtree(folder, ignore_errors=True)  # what an earlier, interrupted run left
         try:
             with open_target(path) as target:
                 write(db, store, wanted, target, _progress_saver(factory, job.id))
             db.rollback()  # the export only read: end its snapshot before recording the end
+        except Cancelled as cancelled:
+            db.rollback()
+            shutil.rmtree(folder, ignore_errors=True)
+            _finish(db, job_id, owner, JobStatus.CANCELLED, error=CANCELLED.format(cancelled))
+            return
+        except StorageUnavailable as error:  # worth another run, later
+            db.rollback()
+            shutil.rmtree(folder, ignore_errors=True)
+            _requeue(db, job_id, owner)
+            raise Transient(str(error)) from error
         except Exception as error:  # reported on the job; the server carries on
             log.exception("export job %s failed", job_id)
             db.rollback()
@@ -240,15 +308,102 @@ def run(
 
 
 def _claim(db: Session, job_id: int, owner: str) -> bool:
+    """Take the job: queued (by this process, or in the durable queue), or running under a
+    lease that went stale (its runner stopped). A runner that still beats keeps it: the queue
+    is told to try again later. After MAX_ATTEMPTS runs the job fails."""
+    row = db.execute(
+        select(ExportJob.status, ExportJob.owner, ExportJob.heartbeat_at, ExportJob.attempts).where(
+            ExportJob.id == job_id
+        )
+    ).one_or_none()
+    if row is None or row.status not in JobStatus.open():
+        return False  # ended meanwhile (cancelled, or failed by `mammoread sweep`)
+    if row.status == JobStatus.RUNNING and not leases.stale(row.owner, row.heartbeat_at):
+        if row.owner == owner:
+            return False  # a second copy of a job this process runs
+        raise Transient(f"export job {job_id} is still run by {row.owner}")
+    held = row.status == JobStatus.QUEUED and row.owner not in (None, owner)
+    if held and not leases.stale(row.owner, row.heartbeat_at):
+        raise Transient(f"export job {job_id} is still held by {row.owner}")
+    taken = (
+        ExportJob.id == job_id,
+        ExportJob.status == row.status,
+        leases.beat_unchanged(ExportJob.heartbeat_at, row.heartbeat_at),
+    )
+    if row.attempts >= MAX_ATTEMPTS:
+        db.execute(
+            update(ExportJob)
+            .where(*taken)
+            .values(
+                status=JobStatus.FAILED, error=GAVE_UP.format(row.attempts), finished_at=utcnow()
+            )
+        )
+        db.commit()
+        return False
     claimed = db.execute(
         update(ExportJob)
-        .where(
-            ExportJob.id == job_id, ExportJob.owner == owner, ExportJob.status == JobStatus.QUEUED
+        .where(*taken)
+        .values(
+            status=JobStatus.RUNNING,
+            owner=owner,
+            heartbeat_at=utcnow(),
+            attempts=ExportJob.attempts + 1,
+            done=0,
         )
-        .values(status=JobStatus.RUNNING, heartbeat_at=utcnow())
     )
     db.commit()
     return bool(claimed.rowcount)
+
+
+def _requeue(db: Session, job_id: int, owner: str) -> None:
+    """Back to queued for the next run (the store was away)."""
+    db.execute(
+        update(ExportJob)
+        .where(
+            ExportJob.id == job_id, ExportJob.owner == owner, ExportJob.status == JobStatus.RUNNING
+        )
+        .values(status=JobStatus.QUEUED, owner=None, heartbeat_at=None)
+    )
+    db.commit()
+
+
+def resume_stale(factory: sessionmaker[Session], queue: Queue, runner: Runner) -> list[int]:
+    """At start-up: the open jobs of a process that stopped (a stale lease) are queued and
+    submitted again (each run counts; after MAX_ATTEMPTS runs a job fails). Jobs waiting in a
+    durable queue are left there; a job procrastinate also runs again itself is then
+    submitted twice, and the second copy finds it taken or ended."""
+    with factory() as db:
+        rows = db.execute(
+            select(ExportJob.id, ExportJob.status, ExportJob.owner, ExportJob.heartbeat_at).where(
+                ExportJob.status.in_(JobStatus.open())
+            )
+        ).all()
+        resumed = []
+        for job_id, status, owner, heartbeat_at in rows:
+            if status == JobStatus.QUEUED and owner is None and queue.durable:
+                continue  # waiting in the queue
+            if owner == runner.owner or not leases.stale(owner, heartbeat_at):
+                continue
+            taken = db.execute(
+                update(ExportJob)
+                .where(
+                    ExportJob.id == job_id,
+                    ExportJob.status == status,
+                    leases.beat_unchanged(ExportJob.heartbeat_at, heartbeat_at),
+                )
+                .values(
+                    status=JobStatus.QUEUED,
+                    owner=None if queue.durable else runner.owner,
+                    heartbeat_at=None if queue.durable else utcnow(),
+                )
+            )
+            db.commit()
+            if taken.rowcount:
+                job = db.get(ExportJob, job_id)
+                assert job is not None
+                submit(db, job, queue, runner)
+                resumed.append(job_id)
+    return resumed
 
 
 def fail_stale(factory: sessionmaker[Session], *, dry_run: bool = False) -> list[int]:
@@ -256,12 +411,14 @@ def fail_stale(factory: sessionmaker[Session], *, dry_run: bool = False) -> list
     they fail, saying so. Jobs whose owner still beats are left alone."""
     with factory() as db:
         rows = db.execute(
-            select(ExportJob.id, ExportJob.owner, ExportJob.heartbeat_at).where(
+            select(ExportJob.id, ExportJob.status, ExportJob.owner, ExportJob.heartbeat_at).where(
                 ExportJob.status.in_(JobStatus.open())
             )
         ).all()
         failed = []
-        for job_id, owner, heartbeat_at in rows:
+        for job_id, status, owner, heartbeat_at in rows:
+            if status == JobStatus.QUEUED and owner is None:
+                continue  # waiting in the durable queue (PostgreSQL), not in a process
             if not leases.stale(owner, heartbeat_at):
                 continue
             if dry_run:
@@ -332,12 +489,17 @@ def _remove(path: Path) -> None:
 
 
 def _progress_saver(factory: sessionmaker[Session], job_id: int) -> reading_export.Progress:
+    """Saves the progress; raises :class:`Cancelled` once someone asked to cancel."""
+
     def save(done: int, total: int) -> None:
         with factory() as db:
             job = db.get(ExportJob, job_id)
-            if job is not None:
-                job.done, job.total = done, total
-                db.commit()
+            if job is None:
+                return
+            if job.cancel_requested:
+                raise Cancelled(job.cancel_requested)
+            job.done, job.total = done, total
+            db.commit()
 
     return save
 

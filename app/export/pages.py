@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.auth.deps import AdminPrincipal, Db
 from app.auth.users import list_active_users
 from app.core.errors import Invalid, field_error
-from app.core.ids import parse_integer
+from app.core.ids import Id, parse_integer
 from app.core.web import expose_to_templates, form_or_error, render, see_other
 from app.export import jobs, reading_export
 from app.export.models import ExportJob
@@ -81,13 +81,28 @@ def start_export(
             ),
         )
         state = request.app.state
-        return jobs.start(db, principal.actor, wanted, state.exports, state.run_export)
+        return jobs.start(db, principal.actor, wanted, state.jobs, state.run_export)
 
     return form_or_error(
         start,
         lambda job: see_other(
             "/exports", notice=f"Export {job.id} started; it is listed below.", request=request
         ),
+        lambda error: _exports_page(request, db, error.status_code, error=error.message),
+        rollback=db.rollback,
+    )
+
+
+@router.post("/exports/{job_id}/cancel")
+def cancel_export(request: Request, job_id: Id, principal: AdminPrincipal, db: Db) -> Response:
+    def said(job: ExportJob) -> str:
+        if job.status == JobStatus.CANCELLED:
+            return f"Export {job.id} cancelled."
+        return f"Export {job.id} stops at its next step."
+
+    return form_or_error(
+        lambda: jobs.cancel(db, principal.actor, job_id),
+        lambda job: see_other("/exports", notice=said(job), request=request),
         lambda error: _exports_page(request, db, error.status_code, error=error.message),
         rollback=db.rollback,
     )

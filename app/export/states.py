@@ -10,12 +10,14 @@ from enum import StrEnum
 
 
 class JobStatus(StrEnum):
-    """An export job's progress (``ExportJob.status``): queued -> running -> done | failed."""
+    """An export job's progress (``ExportJob.status``): queued -> running -> done | failed |
+    cancelled (running -> queued again when its run was interrupted and will be retried)."""
 
-    QUEUED = "queued"  # waiting for this server's export thread
+    QUEUED = "queued"  # waiting for a worker of the job queue
     RUNNING = "running"  # being written
     DONE = "done"  # its file is ready to download
     FAILED = "failed"  # ended with a message, its folder removed
+    CANCELLED = "cancelled"  # someone cancelled it; its folder removed
 
     @classmethod
     def open(cls) -> tuple[JobStatus, ...]:

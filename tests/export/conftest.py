@@ -12,6 +12,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from tests.export.exported_project import project  # noqa: F401 (the fixture, for every module)
 from tests.imaging.helpers import dataset_bytes, exam_files
 
 BREAST_HEADER = (

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
-import zipfile
-from dataclasses import dataclass
 
 import jsonschema
 import pandas as pd
@@ -15,85 +14,12 @@ import pydicom
 import pytest
 from sqlalchemy import select
 
+from app.export import jobs as jobs_module
 from app.imaging.pseudonymise import carried_id
-from tests.helpers import assert_error, bearer, finished_export, login
-from tests.imaging.helpers import exam_files, upload
-from tests.reading.test_reading_api import normal, submit, suspicious
-
-READING = "/api/v1/reading"
-
-
-@dataclass
-class Project:
-    id: int
-    admin: dict[str, str]
-    readers: dict[str, dict[str, str]]
-    studies: list[str]  # final, final, arbitration
-    images: dict[str, dict[str, str]]  # study -> "R-CC" -> image id
-
-
-def tasks_of(client, headers) -> dict[str, int]:
-    tasks = client.get(f"{READING}/tasks", headers=headers).json()
-    return {t["study_id"]: t["id"] for t in tasks if t["status"] != "submitted"}
-
-
-@pytest.fixture
-def project(client, accounts, admin) -> Project:
-    for name in ("rd1", "rd2", "arb"):
-        accounts.add(name)
-    admin_headers = bearer(client, "admin")
-    headers = {name: bearer(client, name) for name in ("rd1", "rd2", "arb")}
-    files = [f for seed in (61, 62, 63) for f in exam_files(seed)]
-    outcomes = upload(client, files, admin_headers).json()["outcomes"]
-    studies = list(dict.fromkeys(o["study_id"] for o in outcomes))
-    images: dict[str, dict[str, str]] = {}
-    for study in studies:
-        detail = client.get(f"/api/v1/studies/{study}", headers=admin_headers).json()
-        images[study] = {f"{i['laterality']}-{i['view']}": i["image_id"] for i in detail["images"]}
-    project_id = client.post(
-        f"{READING}/projects", json={"name": "Export pilot"}, headers=admin_headers
-    ).json()["id"]
-    users = {
-        u["username"]: u["id"] for u in client.get("/api/v1/users", headers=admin_headers).json()
-    }
-    client.put(
-        f"{READING}/projects/{project_id}/pools",
-        json={"readers": [users["rd1"], users["rd2"]], "arbiters": [users["arb"]]},
-        headers=admin_headers,
-    )
-    client.post(
-        f"{READING}/projects/{project_id}/studies",
-        json={"study_ids": studies},
-        headers=admin_headers,
-    )
-    client.post(f"{READING}/projects/{project_id}/assign", json={}, headers=admin_headers)
-    labels = {
-        studies[0]: (normal(), normal()),
-        studies[1]: (
-            suspicious(images[studies[1]]["R-CC"]),
-            suspicious(images[studies[1]]["R-CC"]),
-        ),
-        studies[2]: (suspicious(images[studies[2]]["R-CC"]), normal()),
-    }
-    for slot, name in enumerate(("rd1", "rd2")):
-        mine = tasks_of(client, headers[name])
-        for study, task_id in mine.items():
-            response = submit(client, headers[name], task_id, labels[study][slot])
-            assert response.status_code == 200, response.text
-    return Project(project_id, admin_headers, headers, studies, images)
-
-
-def export(client, headers, **body) -> dict:
-    job = finished_export(client, headers, **body)
-    assert job["done"] == job["total"]  # the progress survives the end of the job
-    return job
-
-
-def archive(client, headers, job) -> zipfile.ZipFile:
-    response = client.get(job["download"], headers=headers)
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "application/zip"
-    return zipfile.ZipFile(io.BytesIO(response.content))
+from app.jobs.queue import Running
+from tests.export.exported_project import READING, Project, archive, export, tasks_of
+from tests.helpers import assert_error, bearer, login
+from tests.reading.test_reading_api import normal, submit
 
 
 def test_vindr_files_open_with_pandas_like_the_release(client, project: Project) -> None:
@@ -274,20 +200,166 @@ def test_a_study_keeps_its_split_as_the_dataset_grows(client, db, project: Proje
     assert grown[project.studies[2]] in ("training", "test")
 
 
-def test_jobs_left_by_a_stopped_server_are_marked_failed(settings, db, admin) -> None:
+def test_a_job_left_by_a_stopped_server_runs_again_at_start_up(
+    settings, db, client, project: Project
+) -> None:
+    """Its runner stopped (another host, silent for a minute): the next server to start
+    queues it again, and it is built; a third run would have been its last."""
+    from datetime import timedelta
+
     from fastapi.testclient import TestClient
 
+    from app.core.database import utcnow
     from app.export.models import ExportJob
     from app.main import create_app
 
-    db.add(ExportJob(project_kind="reading", project_id=1, format="vindr", status="running"))
+    left = ExportJob(
+        project_kind="reading",
+        project_id=project.id,
+        format="vindr",
+        status="running",
+        file_name="left.zip",
+        attempts=1,
+        owner="elsewhere:7:abc",
+        heartbeat_at=utcnow() - timedelta(minutes=1),
+    )
+    db.add(left)
+    db.commit()
+    with TestClient(create_app(settings)) as second:
+        job = wait_for_job(second, project.admin, left.id)
+        assert job["status"] == "done", job
+        assert archive(second, project.admin, job).namelist()
+    db.expire_all()
+    assert db.get(ExportJob, left.id).attempts == 2
+
+
+def test_a_job_interrupted_too_often_fails_saying_so(settings, db, client, project) -> None:
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from app.core.database import utcnow
+    from app.export.models import ExportJob
+    from app.main import create_app
+
+    left = ExportJob(
+        project_kind="reading",
+        project_id=project.id,
+        format="vindr",
+        status="running",
+        attempts=3,
+        owner="elsewhere:7:abc",
+        heartbeat_at=utcnow() - timedelta(minutes=1),
+    )
+    db.add(left)
+    db.commit()
+    with TestClient(create_app(settings)) as second:
+        job = wait_for_job(second, project.admin, left.id)
+    assert job["status"] == "failed"
+    assert "interrupted 3 times" in job["error"]
+
+
+def test_a_job_of_a_live_runner_is_left_to_it(settings, db, client, project) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.core.database import utcnow
+    from app.export.models import ExportJob
+    from app.main import create_app
+
+    beating = ExportJob(
+        project_kind="reading",
+        project_id=project.id,
+        format="vindr",
+        status="running",
+        attempts=1,
+        owner="elsewhere:7:abc",
+        heartbeat_at=utcnow(),
+    )
+    db.add(beating)
     db.commit()
     with TestClient(create_app(settings)):
-        pass
+        time.sleep(0.5)
     db.expire_all()
-    job = db.scalar(select(ExportJob))
-    assert job.status == "failed"
-    assert "stopped" in job.error
+    job = db.get(ExportJob, beating.id)
+    assert (job.status, job.owner, job.attempts) == ("running", "elsewhere:7:abc", 1)
+
+
+def test_cancelling_a_queued_or_running_export(
+    client, project: Project, db, app, monkeypatch
+) -> None:
+    from app.export.models import ExportJob
+
+    headers = project.admin
+    done = export(client, headers, project_id=project.id, format="json")
+    refused = client.post(f"/api/v1/exports/{done['id']}/cancel", headers=headers)
+    assert_error(refused, 409, "conflict")
+    assert "has ended" in refused.json()["error"]["message"]
+    assert_error(client.post("/api/v1/exports/999999/cancel", headers=headers), 404)
+
+    # queued: ends at once (the row is queued by hand, as a busy queue leaves it)
+    queued = ExportJob(project_kind="reading", project_id=project.id, format="json")
+    db.add(queued)
+    db.commit()
+    response = client.post(f"/api/v1/exports/{queued.id}/cancel", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    assert "Cancelled by admin" in response.json()["error"]
+
+    # running: the runner stops at its next step, whichever process it is in
+    running = ExportJob(
+        project_kind="reading", project_id=project.id, format="json", file_name="r.zip"
+    )
+    db.add(running)
+    db.commit()
+    cancel = threading.Event()
+    saver = jobs_module._progress_saver(app.state.session_factory, running.id)
+
+    def progress(done: int, total: int) -> None:
+        if not cancel.is_set():
+            response = client.post(f"/api/v1/exports/{running.id}/cancel", headers=headers)
+            assert response.status_code == 200
+            assert response.json()["status"] == "running"
+            cancel.set()
+        saver(done, total)
+
+    monkeypatch.setattr(jobs_module, "_progress_saver", lambda factory, job_id: progress)
+    app.state.run_export(Running("export", running.id, "test"))
+    job = client.get(f"/api/v1/exports/{running.id}", headers=headers).json()
+    assert job["status"] == "cancelled"
+    assert job["download"] is None
+    assert not (app.state.settings.data_dir / "exports" / str(running.id)).exists()
+
+
+def test_the_exports_page_cancels_a_queued_job(client, project: Project, db) -> None:
+    from app.export.models import ExportJob
+
+    queued = ExportJob(project_kind="reading", project_id=project.id, format="json")
+    db.add(queued)
+    db.commit()
+    csrf = login(client, "admin")
+    table = client.get("/exports/table").text
+    assert f'action="/exports/{queued.id}/cancel"' in table
+    assert 'hx-trigger="every 2s"' in table  # followed while open
+    forged = client.post(f"/exports/{queued.id}/cancel", data={}, follow_redirects=False)
+    assert forged.status_code == 403
+    done = client.post(
+        f"/exports/{queued.id}/cancel", data={"csrf_token": csrf}, follow_redirects=True
+    )
+    assert done.status_code == 200
+    assert f"Export {queued.id} cancelled." in done.text
+    assert f'data-job="{queued.id}" data-status="cancelled"' in done.text
+    again = client.post(f"/exports/{queued.id}/cancel", data={"csrf_token": csrf})
+    assert again.status_code == 409
+    assert "has ended" in again.text
+
+
+def wait_for_job(client, headers, job_id: int, seconds: float = 20) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        job = client.get(f"/api/v1/exports/{job_id}", headers=headers).json()
+        if job["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.05)
 
 
 def test_reads_of_studies_not_final_carry_their_split_and_keep_it(client, project: Project) -> None:

@@ -1,5 +1,6 @@
-"""Leases on export jobs and import batches: a worker starting up fails only the work of a
-process that stopped, never that of a process still beating (fault 7)."""
+"""Leases on export jobs and import batches: a worker starting up takes over (exports, run
+again) or ends (import batches) only the work of a process that stopped, never that of a
+process still beating (fault 7)."""
 
 from __future__ import annotations
 
@@ -82,9 +83,34 @@ def add_job(db, owner: str | None, *, status: str = "running", age: float = 0.0)
 
 
 def start_up(settings) -> None:
-    """Another worker (a second application on the same database) starts and stops."""
+    """Another worker (a second application on the same database) starts, runs the jobs it
+    took over to their end, and stops."""
     with TestClient(create_app(settings)) as client:
         client.app.state.sweeper.join()
+        factory = client.app.state.session_factory
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with factory() as db:
+                taken = db.scalars(
+                    select(ExportJob.id).where(
+                        ExportJob.status.in_(("queued", "running")),
+                        ExportJob.attempts == 0,
+                        ExportJob.owner.is_(None)
+                        | (ExportJob.owner == client.app.state.run_export.owner),
+                    )
+                ).all()
+                running_here = db.scalars(
+                    select(ExportJob.id).where(
+                        ExportJob.status == "running",
+                        ExportJob.owner == client.app.state.run_export.owner,
+                    )
+                ).all()
+            if not taken and not running_here:
+                return
+            time.sleep(0.05)
+
+
+RERUN_FAILED = "The export failed: "  # run again, on a project that does not exist
 
 
 def statuses(db) -> dict[int, tuple[str, str | None]]:
@@ -107,7 +133,7 @@ def test_a_restarted_worker_leaves_a_live_workers_export_alone(settings, db) -> 
     assert "before this export started" in statuses(db)[queued][1]
 
 
-def test_start_up_fails_only_the_jobs_whose_owner_stopped(settings, db) -> None:
+def test_start_up_runs_again_only_the_jobs_whose_owner_stopped(settings, db) -> None:
     sleeper = subprocess.Popen(["sleep", "60"])
     gone = subprocess.Popen(["true"])
     gone.wait()
@@ -126,12 +152,20 @@ def test_start_up_fails_only_the_jobs_whose_owner_stopped(settings, db) -> None:
         for name in ("dead here", "silent there", "no owner"):
             status, error = after[jobs[name]]
             assert status == "failed", name
-            assert error == "The server stopped before this export finished; start it again."
+            assert error.startswith(RERUN_FAILED), (name, error)
+            assert attempts(db, jobs[name]) == 1
+        assert attempts(db, jobs["live here"]) == attempts(db, jobs["beating there"]) == 0
     finally:
         sleeper.kill()
         sleeper.wait()
     start_up(settings)  # now its process is gone too
     assert statuses(db)[jobs["live here"]][0] == "failed"
+    assert attempts(db, jobs["live here"]) == 1
+
+
+def attempts(db, job_id: int) -> int:
+    db.expire_all()
+    return db.get(ExportJob, job_id).attempts
 
 
 KEEPER_SCRIPT = """
@@ -184,8 +218,9 @@ def test_another_process_keeps_its_lease_until_it_dies(settings, db) -> None:
     start_up(settings)
     db.expire_all()
     job, batch = db.get(ExportJob, job_id), db.get(ImportBatch, batch_id)
-    assert job.status == "failed"
-    assert "server stopped" in job.error
+    assert job.status == "failed"  # run again, here: its project does not exist
+    assert job.error.startswith(RERUN_FAILED)
+    assert job.attempts == 1
     assert batch.finished_at is not None
     assert batch.outcomes[-1]["status"] == OutcomeStatus.INTERRUPTED
 
