@@ -104,11 +104,11 @@ def receive(
 )
 @pass_context
 def worker(context: Context, concurrency: int) -> None:
-    """Run jobs (exports) from the job queue until SIGINT or SIGTERM; a job running then is
+    """Run jobs (imports, exports) from the job queue until SIGINT or SIGTERM; a job running then is
     finished first. Needs PostgreSQL: on SQLite the server runs its jobs itself."""
     import asyncio
 
-    from app.imaging.kit import store_from_settings
+    from app.imaging.kit import ImagingKit
     from app.jobs.postgres import ProcrastinateQueue
     from app.workers import workers_for
 
@@ -120,9 +120,8 @@ def worker(context: Context, concurrency: int) -> None:
         )
     context.settings.ensure_data_dir()
     try:
-        workers = workers_for(
-            context.settings, make_session_factory(engine), store_from_settings(context.settings)
-        )
+        kit = ImagingKit.from_settings(context.settings, engine)
+        workers = workers_for(context.settings, make_session_factory(engine), kit)
         assert isinstance(workers.queue, ProcrastinateQueue)
         click.echo(f"worker {workers.queue.worker_name}: running jobs, {concurrency} at once")
         asyncio.run(workers.queue.work(concurrency))

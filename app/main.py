@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_kit = AuthKit.from_settings(settings)
     app.state.imaging = ImagingKit.from_settings(settings, engine)
     app.state.pixels = Pixels(app.state.imaging)
-    app.state.workers = workers_for(settings, app.state.session_factory, app.state.imaging.store)
+    app.state.workers = workers_for(settings, app.state.session_factory, app.state.imaging)
     app.state.jobs = app.state.workers.queue  # where exports are queued
     app.state.run_export = app.state.workers.exports
 

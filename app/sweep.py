@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core import leases
 from app.export import jobs
 from app.imaging import sweep as imaging_sweep
+from app.imaging.importing import queued as queued_imports
 from app.imaging.storage import IMAGES_DIR, BlobStore
 from app.pacs import jobs as pacs_jobs
 from app.workers import Workers
@@ -86,6 +87,10 @@ def remove_leftovers(
             report.removed += imaging_sweep.sweep_objects(
                 db, store, dry_run=dry_run, grace=grace, ending=ending_batches
             )
+        if store is not None:  # files staged for queued imports (they still carry PHI)
+            report.removed += queued_imports.sweep_staged(db, store, dry_run=dry_run, grace=grace)
+    if store is not None:
+        report.removed += jobs.sweep_objects(factory, store, dry_run=dry_run)
     report.removed += _key_drafts(data_dir, dry_run=dry_run)
     return report
 
@@ -114,12 +119,10 @@ def at_start_up(
     report = Report()
     try:
         report = end_stale_work(factory, exports=False)
-        if workers is not None:
-            resumed = jobs.resume_stale(factory, workers.queue, workers.exports)
-            if resumed:
-                log.info("start-up: export jobs %s run again", resumed)
     except SQLAlchemyError:  # a database not migrated yet: nothing to clean
         log.warning("could not check for interrupted work", exc_info=True)
+    if workers is not None:
+        _resume(factory, workers)
     thread = threading.Thread(
         target=_remove_in_background,
         args=(factory, data_dir, report, store),
@@ -128,6 +131,20 @@ def at_start_up(
     )
     thread.start()
     return thread
+
+
+def _resume(factory: sessionmaker[Session], workers: Workers) -> None:
+    """Jobs of processes that stopped, queued again (the server runs on if it cannot: the
+    next start-up tries again)."""
+    try:
+        resumed = jobs.resume_stale(factory, workers.queue, workers.exports)
+        if resumed:
+            log.info("start-up: export jobs %s run again", resumed)
+        files = queued_imports.resume_open(factory, workers.queue)
+        if files:
+            log.info("start-up: %d queued import files run again", len(files))
+    except Exception:
+        log.warning("could not queue the interrupted jobs again", exc_info=True)
 
 
 def _remove_in_background(

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.export import jobs as export_jobs
-from app.imaging.storage import BlobStore
+from app.imaging.importing import queued as queued_imports
+from app.imaging.kit import ImagingKit
 from app.jobs.kit import queue_for
 from app.jobs.queue import Queue
 
@@ -18,6 +19,7 @@ from app.jobs.queue import Queue
 class Workers:
     queue: Queue
     exports: export_jobs.Runner
+    imports: queued_imports.ImportRunner
 
     def stop(self) -> None:
         """Stop taking jobs, let running ones finish, then end what waits here."""
@@ -25,13 +27,14 @@ class Workers:
         self.exports.stop()
 
 
-def workers_for(settings: Settings, factory: sessionmaker[Session], store: BlobStore) -> Workers:
-    exports = export_jobs.Runner(factory, store, settings.data_dir)
-    handlers = {export_jobs.KIND: exports}
+def workers_for(settings: Settings, factory: sessionmaker[Session], kit: ImagingKit) -> Workers:
+    exports = export_jobs.Runner(factory, kit.store, settings.data_dir)
+    imports = queued_imports.ImportRunner(factory, kit)
+    handlers = {export_jobs.KIND: exports, queued_imports.KIND: imports}
     queue = queue_for(
         settings.resolved_database_url,
         handlers,
         settings.job_threads,
         settings.job_stalled_after_seconds,
     )
-    return Workers(queue, exports)
+    return Workers(queue, exports, imports)

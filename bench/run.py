@@ -10,6 +10,7 @@ SCRIPTS = (
     "bench.hanging",
     "bench.storage",
     "bench.importing",
+    "bench.import_workers",
     "bench.reading",
     "bench.masking",
     "bench.export",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from app.core.migrations import ours
 from app.models import Base
 
 config = context.config
@@ -17,6 +18,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=ours,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -32,6 +34,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=ours,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -28,6 +28,7 @@ from tests.objectstore.seaweedfs import S3_VARIANT, s3_settings
 pytest_plugins = [
     "tests.pacs.fixtures",  # Orthanc, for tests/pacs and tests/browser
     "tests.objectstore.fixtures",  # SeaweedFS, for the object store and the suite's S3 variant
+    "tests.workers",  # `mammoread worker` processes, for the job queue tests on PostgreSQL
 ]
 
 POSTGRES_ENV = "MAMMOREAD_TEST_POSTGRES_URL"

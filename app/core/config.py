@@ -49,9 +49,9 @@ class Settings(BaseSettings):
         default=1,
         ge=0,
         le=64,
-        description="Jobs (exports) each server process runs at once. On PostgreSQL 0 leaves "
-        "them to `mammoread worker` processes; on SQLite the server always runs them (at "
-        "least 1).",
+        description="Jobs (imports, exports) each server process runs at once. On PostgreSQL "
+        "0 leaves them to `mammoread worker` processes; on SQLite the server always runs them "
+        "(at least 1).",
     )
     job_stalled_after_seconds: float = Field(
         default=20.0,

@@ -11,6 +11,14 @@ from sqlalchemy import Engine
 from app.core.config import Settings
 from app.core.resources import MIGRATIONS_DIR
 
+QUEUE_PREFIX = "procrastinate"  # the job queue's own tables (migration 0014 applies them)
+
+
+def ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether autogenerate compares this object: not the job queue's tables, which are
+    procrastinate's schema, not our models."""
+    return not (type_ == "table" and name is not None and name.startswith(QUEUE_PREFIX))
+
 
 def alembic_config(database_url: str) -> Config:
     config = Config()

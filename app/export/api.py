@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.audit.service import record
@@ -140,16 +140,16 @@ def cancel_export(job_id: Id, principal: AdminPrincipal, db: Db) -> ExportJobOut
 
 @router.get(
     "/exports/{job_id}/download",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}},
 )
 def download_export(
     job_id: Id, request: Request, principal: AdminPrincipal, db: Db
-) -> FileResponse:
+) -> StreamingResponse:
     """The finished archive (the audit log records who downloaded it, from the page or with an
     API token)."""
     job = jobs.get(db, job_id)
-    path = jobs.file_of(job, request.app.state.settings.data_dir)
+    size, chunks = jobs.file_of(job, request.app.state.imaging.store)
     begin_write(db)
     record(
         db,
@@ -162,7 +162,15 @@ def download_export(
         via="token" if principal.token is not None else "session",
     )
     db.commit()
-    return FileResponse(path, media_type="application/zip", filename=job.file_name)
+    return StreamingResponse(
+        chunks,
+        media_type="application/zip",
+        headers={
+            "Content-Length": str(size),
+            # the name is a slug of the project's name (a-z, 0-9, -) and the format
+            "Content-Disposition": f'attachment; filename="{job.file_name or "export.zip"}"',
+        },
+    )
 
 
 @router.get("/export/schemas/vindr-json", response_model=dict[str, Any])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.service import Actor, record
 from app.core import leases
-from app.core.database import utcnow
+from app.core.database import begin_write, utcnow
 from app.core.errors import Conflict, NotFound, Unavailable, field_error
 from app.export import masking_export, reading_export
 from app.export.models import ExportJob
@@ -238,6 +238,7 @@ def submit(db: Session, job: ExportJob, queue: Queue, runner: Runner) -> None:
 def cancel(db: Session, actor: Actor, job_id: int) -> ExportJob:
     """A queued job ends now; a running one stops at its next step (whichever node runs it:
     the request is on the row)."""
+    begin_write(db)
     job = get(db, job_id)
     if job.status not in JobStatus.open():
         raise Conflict(f"Export job {job_id} has ended ({job.status}); there is nothing to cancel.")
@@ -303,14 +304,25 @@ def run(
             _finish(db, job_id, owner, JobStatus.FAILED, error=_describe(error))
             return
         key = str(path.relative_to(data_dir))
-        if not _finish(db, job_id, owner, JobStatus.DONE, key=key, size=path.stat().st_size):
+        size = path.stat().st_size
+        try:  # into the store, where any node finds it (a local store: it is there already)
+            store.put_file(key, path)
+        except StorageUnavailable as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            _requeue(db, job_id, owner)
+            raise Transient(str(error)) from error
+        if store.local_path(key) is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if not _finish(db, job_id, owner, JobStatus.DONE, key=key, size=size):
             shutil.rmtree(folder, ignore_errors=True)  # the job was ended meanwhile
+            _forget(store, key)
 
 
 def _claim(db: Session, job_id: int, owner: str) -> bool:
     """Take the job: queued (by this process, or in the durable queue), or running under a
     lease that went stale (its runner stopped). A runner that still beats keeps it: the queue
     is told to try again later. After MAX_ATTEMPTS runs the job fails."""
+    begin_write(db)
     row = db.execute(
         select(ExportJob.status, ExportJob.owner, ExportJob.heartbeat_at, ExportJob.attempts).where(
             ExportJob.id == job_id
@@ -379,6 +391,7 @@ def resume_stale(factory: sessionmaker[Session], queue: Queue, runner: Runner) -
             )
         ).all()
         resumed = []
+        db.commit()  # each update below begins a write transaction of its own
         for job_id, status, owner, heartbeat_at in rows:
             if status == JobStatus.QUEUED and owner is None and queue.durable:
                 continue  # waiting in the queue
@@ -493,6 +506,7 @@ def _progress_saver(factory: sessionmaker[Session], job_id: int) -> reading_expo
 
     def save(done: int, total: int) -> None:
         with factory() as db:
+            begin_write(db)
             job = db.get(ExportJob, job_id)
             if job is None:
                 return
@@ -573,10 +587,47 @@ def project_name(db: Session, job: ExportJob) -> str | None:
     return project_names(db, [job]).get((job.project_kind, job.project_id))
 
 
-def file_of(job: ExportJob, data_dir: Path) -> Path:
+def file_of(job: ExportJob, store: BlobStore) -> tuple[int, Iterator[bytes]]:
+    """The finished archive's size and bytes, from the store (whichever node built it)."""
     if job.status != JobStatus.DONE or not job.file_key:
         raise NotFound(f"Export job {job.id} has no file ({job.status}).")
-    path = (data_dir / job.file_key).resolve()
-    if not path.is_relative_to(data_dir.resolve()) or not path.is_file():
-        raise NotFound(f"The file of export job {job.id} is gone.")
-    return path
+    try:
+        return store.stream(job.file_key)
+    except (FileNotFoundError, ValueError):
+        raise NotFound(f"The file of export job {job.id} is gone.") from None
+
+
+def _forget(store: BlobStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except StorageUnavailable:  # left for the sweep (sweep_objects)
+        log.warning("could not remove %s; the sweep will", key)
+
+
+def sweep_objects(
+    factory: sessionmaker[Session], store: BlobStore, *, dry_run: bool = False
+) -> list[str]:
+    """Archives in an object store that no done job names (a worker stopped between storing
+    one and ending its job, or the job was deleted). Jobs still open keep theirs."""
+    if store.local_path(EXPORTS_DIR) is not None:
+        return []  # a local store's files are sweep_files's
+    found = [key for key, _ in store.listing(f"{EXPORTS_DIR}/")]
+    if not found:
+        return []
+    with factory() as db:
+        kept = set(db.scalars(select(ExportJob.file_key).where(ExportJob.status == JobStatus.DONE)))
+        open_ids = {
+            str(job_id)
+            for job_id in db.scalars(
+                select(ExportJob.id).where(ExportJob.status.in_(JobStatus.open()))
+            )
+        }
+    removed = []
+    for key in found:
+        folder = key.split("/")[1] if key.count("/") >= 2 else ""  # exports/<job id>/<name>
+        if key in kept or folder in open_ids:
+            continue
+        removed.append(key)
+        if not dry_run:
+            _forget(store, key)
+    return removed

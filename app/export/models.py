@@ -30,7 +30,7 @@ class ExportJob(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)  # runs started so far
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # runs started
     # who asked to cancel it while it ran; the runner stops at its next step
     cancel_requested: Mapped[str | None] = mapped_column(String(120))
     # the lease: which process runs the job, and when it last said it is alive

@@ -14,12 +14,14 @@ from app.imaging import qc
 from app.imaging.access import require_study_access
 from app.imaging.display import DisplayProtocol, WindowChoice
 from app.imaging.importer import Source, import_sources
+from app.imaging.importing import queued
 from app.imaging.models import Image, Study
 from app.imaging.schemas import (
     ClearFlag,
     ImageOut,
     ImportBatchOut,
     ImportOut,
+    ImportProgressOut,
     OutcomeOut,
     QcFlagOut,
     StudyDetailOut,
@@ -89,6 +91,52 @@ def import_images(
             for outcome in report.outcomes
         ],
     )
+
+
+@router.post(
+    "/imports",
+    response_model=ImportProgressOut,
+    status_code=202,
+    responses=FORM_RESPONSES,
+)
+def queue_import(
+    request: Request,
+    principal: AdminPrincipal,
+    db: Db,
+    files: Annotated[list[UploadFile], File(description="DICOM files or zip archives.")],
+    batch: Annotated[
+        Id | None,
+        Form(
+            description="Add the files to this queued import (one you started under an hour "
+            "ago): an upload sent in several requests stays one import."
+        ),
+    ] = None,
+) -> ImportProgressOut:
+    """Import DICOM files (or zips of them) in the background: they are stored as sent until
+    the job queue's workers import them, several at once (pseudonymised, checked, stored;
+    idempotent, as ``POST /images``). Follow the batch at ``GET /imports/{batch_id}``; the
+    outcomes say each file's position in the upload, from 0."""
+    state = request.app.state
+    queued_batch = queued.queue_import(
+        db,
+        state.imaging,
+        state.jobs,
+        upload_sources(files),
+        actor=principal.actor,
+        channel=ImportChannel.API,
+        continue_batch=batch,
+    )
+    return import_progress(db, queued_batch.id)
+
+
+@router.get("/imports/{batch_id}", response_model=ImportProgressOut)
+def import_batch(batch_id: Id, _: AdminPrincipal, db: Db) -> ImportProgressOut:
+    """An import's progress and outcomes (any import: one run in its request is finished)."""
+    return import_progress(db, batch_id)
+
+
+def import_progress(db: Db, batch_id: int) -> ImportProgressOut:
+    return ImportProgressOut(**queued.progress_of(db, batch_id))
 
 
 @router.get("/imports", response_model=list[ImportBatchOut])

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, EnumText, UTCDateTime, utcnow
-from app.imaging.states import ImportChannel, PyramidFormat
+from app.imaging.states import ImportChannel, ImportFileStatus, PyramidFormat
 
 
 class Study(Base):
@@ -117,3 +117,24 @@ class ImportBatch(Base):
     # the lease: which process runs the import, and when it last said it is alive
     owner: Mapped[str | None] = mapped_column(String(120))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # files staged for the job queue (``ImportFile``); 0 for an import run in its request
+    staged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ImportFile(Base):
+    """One file of a queued import: staged in the store as sent (it still carries PHI, so it
+    lives only until its job has imported it), then its outcome. No file name is stored."""
+
+    __tablename__ = "import_files"
+    __table_args__ = (UniqueConstraint("batch_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # in the order the files were sent
+    object_key: Mapped[str | None] = mapped_column(String(255))  # the staged copy
+    status: Mapped[ImportFileStatus] = mapped_column(
+        EnumText(ImportFileStatus, 16), default=ImportFileStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # runs started
+    # status, reason, study_id, image_id (as ImportBatch.outcomes), once done
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)

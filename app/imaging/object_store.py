@@ -25,7 +25,7 @@ from obstore.exceptions import BaseError
 from obstore.store import S3Store as _ObstoreS3
 from zarr.abc.store import Store as ZarrStore
 
-from app.imaging.storage import StorageUnavailable
+from app.imaging.storage import CHUNK, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,24 @@ class S3Store:
         if self._zarr is None:
             self._zarr = zarr.storage.ObjectStore(self._store, read_only=True)
         return self._zarr, path
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        with _answered("put", missing_is_unavailable=True):
+            obstore.put(self._store, target, path)  # multipart, chunk by chunk
+
+    def stream(self, key: str) -> tuple[int, Iterator[bytes]]:
+        path = self._path(key)
+        with _answered("get"):
+            result = obstore.get(self._store, path)
+        size = int(result.meta["size"])
+
+        def chunks() -> Iterator[bytes]:
+            with _answered("get"):
+                for chunk in result.stream(min_chunk_size=CHUNK):
+                    yield bytes(chunk)
+
+        return size, chunks()
 
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         """Every object under ``prefix`` (a folder key such as ``images/``), with its time."""

@@ -30,6 +30,29 @@ class ImportOut(BaseModel):
     outcomes: list[OutcomeOut]
 
 
+class QueuedOutcomeOut(BaseModel):
+    position: int = Field(
+        description="The file's place in the upload, from 0 (a zip's members in their order)."
+    )
+    status: OutcomeStatus
+    reason: str | None = None
+    study_id: str | None = None
+    image_id: str | None = None
+
+
+class ImportProgressOut(BaseModel):
+    """A queued import: its files are imported by the job queue's workers, several at once."""
+
+    batch_id: int
+    finished: bool = Field(description="Every file has its outcome.")
+    files: int = Field(description="Files sent (a zip counts its members).")
+    done: int = Field(description="Files with their outcome so far.")
+    imported: int
+    already_present: int
+    rejected: int
+    outcomes: list[QueuedOutcomeOut] = Field(description="The outcomes so far, by position.")
+
+
 class QcFlagOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

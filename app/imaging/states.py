@@ -25,6 +25,15 @@ class OutcomeStatus(StrEnum):
         return (cls.IMPORTED, cls.ALREADY_PRESENT, cls.REJECTED)
 
 
+class ImportFileStatus(StrEnum):
+    """One file of a queued import (``ImportFile.status``): queued -> running -> done. Its
+    outcome is written when done; the batch ends when its last file is done."""
+
+    QUEUED = "queued"  # staged in the store, waiting for a worker
+    RUNNING = "running"  # a worker imports it (again, after a worker that stopped)
+    DONE = "done"  # its outcome is written, its staged copy removed
+
+
 class PyramidFormat(StrEnum):
     """How an image's display pyramid is stored (``Image.pyramid_format``)."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ DRAFT_SUFFIX = ".part"
 IMAGES_DIR = "images"
 PYRAMID_DIR = "pyramid"
 ZARR_SUFFIX = ".zarr"
+CHUNK = 1 << 20  # bytes per read when a file is copied or streamed
 
 
 RETRY_AFTER_SECONDS = 5
@@ -60,6 +62,16 @@ class BlobStore(Protocol):
 
     def zarr_location(self, key: str) -> tuple[ZarrStore, str]:
         """Zarr's own read-only store for this one, and the path of ``key`` in it."""
+        ...
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Store a (large) file under ``key`` without reading it into memory; a file that
+        already is ``key``'s own (the local store) stays where it is."""
+        ...
+
+    def stream(self, key: str) -> tuple[int, Iterator[bytes]]:
+        """The size of ``key``'s object and its bytes in chunks (FileNotFoundError when
+        there is none)."""
         ...
 
 
@@ -114,6 +126,32 @@ class LocalStore:
         if self._zarr is None:
             self._zarr = zarr.storage.LocalStore(self.root, read_only=True)
         return self._zarr, key
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        if target == path.resolve():
+            return
+        make_private_dir(target.parent)
+        draft = target.with_name(f".{target.name}.{secrets.token_hex(4)}{DRAFT_SUFFIX}")
+        try:
+            with path.open("rb") as source, create_private(draft) as handle:
+                shutil.copyfileobj(source, handle, CHUNK)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(draft, target)
+        finally:
+            draft.unlink(missing_ok=True)
+
+    def stream(self, key: str) -> tuple[int, Iterator[bytes]]:
+        path = self._path(key)
+        size = path.stat().st_size  # FileNotFoundError when it is gone
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+
+        return size, chunks()
 
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         root = self.root.resolve()

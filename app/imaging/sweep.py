@@ -45,7 +45,8 @@ def stale_batches(db: Session) -> list[int]:
     """Unfinished batches whose importing process stopped."""
     rows = db.execute(
         select(ImportBatch.id, ImportBatch.owner, ImportBatch.heartbeat_at).where(
-            ImportBatch.finished_at.is_(None)
+            ImportBatch.finished_at.is_(None),
+            ImportBatch.staged == 0,  # a queued import's files are the job queue's
         )
     ).all()
     return [batch_id for batch_id, owner, beat in rows if leases.stale(owner, beat)]

@@ -39,6 +39,9 @@ class InProcessQueue:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="job")
             self._pool.submit(self._run, Running(kind, row_id, self.worker))
 
+    def waiting(self, kind: str) -> set[int] | None:
+        return None
+
     def start(self) -> None:
         """Threads start with the first job."""
 

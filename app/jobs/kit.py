@@ -19,6 +19,7 @@ def queue_for(
             handlers,
             heartbeat_seconds=stalled_after / 4,
             stalled_after_seconds=stalled_after,
+            embedded_threads=threads,
         )
     return InProcessQueue(handlers, threads)
 

@@ -26,6 +26,10 @@ from app.jobs.queue import MAX_ATTEMPTS, Handlers, Running, Transient
 log = logging.getLogger(__name__)
 QUEUE = "mammoread"
 TASK = "mammoread.job"
+WAITING = """
+    SELECT args->>'row_id' AS row_id FROM procrastinate_jobs
+    WHERE task_name = %(task_name)s AND status IN ('todo', 'doing') AND args->>'kind' = %(kind)s
+"""
 HEARTBEAT_SECONDS = 5.0
 STALLED_AFTER_SECONDS = 20.0  # four missed heartbeats: the worker is gone
 
@@ -46,8 +50,12 @@ class ProcrastinateQueue:
         *,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         stalled_after_seconds: float = STALLED_AFTER_SECONDS,
+        embedded_threads: int = 0,
     ) -> None:
         self.handlers = handlers
+        # jobs this process runs itself (the server's worker thread): started with the app,
+        # or at the first job it submits (a server started without its lifespan)
+        self.embedded_threads = embedded_threads
         self.heartbeat_seconds = heartbeat_seconds
         self.stalled_after_seconds = stalled_after_seconds
         dsn = conninfo(database_url)
@@ -66,6 +74,7 @@ class ProcrastinateQueue:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
         self._concurrency = 1
+        self._stopped = False
 
         def run(kind: str, row_id: int) -> None:
             handler = self.handlers.get(kind)
@@ -89,7 +98,20 @@ class ProcrastinateQueue:
             if not self._opened:
                 self.submitter.open()
                 self._opened = True
+            embedded = self.embedded_threads > 0 and self._thread is None and not self._stopped
         self.task.defer(kind=kind, row_id=row_id)
+        if embedded:
+            self.start(self.embedded_threads)
+
+    def waiting(self, kind: str) -> set[int] | None:
+        with self._lock:
+            if not self._opened:
+                self.submitter.open()
+                self._opened = True
+        rows = self.submitter.connector.get_sync_connector().execute_query_all(
+            query=WAITING, task_name=TASK, kind=kind
+        )
+        return {int(row["row_id"]) for row in rows}
 
     # --- running: a worker thread inside the app, or `mammoread worker` ----------------------
 
@@ -108,6 +130,7 @@ class ProcrastinateQueue:
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             thread, self._thread = self._thread, None
             loop, main = self._loop, self._main
             opened, self._opened = self._opened, False

@@ -45,6 +45,10 @@ class Queue(Protocol):
 
     def submit(self, kind: str, row_id: int) -> None: ...
 
+    def waiting(self, kind: str) -> set[int] | None:
+        """The rows with a job of this kind waiting or running (None: this queue cannot
+        tell, its jobs lived in a process)."""
+
     def start(self) -> None:
         """Begin running jobs in this process (a no-op where it has no workers)."""
 

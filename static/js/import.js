@@ -1,16 +1,26 @@
-// Browser import: uploads the chosen files in small batches with a progress bar and lists
-// each file's result. One request per batch keeps memory flat and shows progress per file.
+// Browser import: uploads the chosen files in small batches (one queued import: the later
+// requests add to the first one's batch), then follows the batch while the job queue's
+// workers import the files, listing each file's result as it comes. A zip goes alone in its
+// request, so its members' results are named after it.
 "use strict";
 
 (() => {
   const BATCH_BYTES = 64 * 1024 * 1024;
   const BATCH_FILES = 8;
 
+  const POLL_MS = 400;
+
+  const isZip = (file) => file.name.toLowerCase().endsWith(".zip");
+
   function batches(files) {
     const groups = [];
     let current = [];
     let size = 0;
     for (const file of files) {
+      if (isZip(file)) {
+        groups.push([file]); // its members' positions follow each other: named after it
+        continue;
+      }
       if (current.length && (current.length >= BATCH_FILES || size + file.size > BATCH_BYTES)) {
         groups.push(current);
         current = [];
@@ -95,6 +105,17 @@
     window.htmx.ajax("GET", "/import", { target: "#batches", select: "#batches", swap: "outerHTML" });
   }
 
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function progressOf(batch) {
+    try {
+      const response = await fetch(`/api/v1/imports/${batch}`, { credentials: "same-origin" });
+      return response.ok ? await response.json() : null;
+    } catch {
+      return null;
+    }
+  }
+
   async function run(form) {
     const chosen = [...form.querySelector("#import-files").files, ...form.querySelector("#import-folder").files];
     const files = chosen.filter((file) => !isHousekeeping(file));
@@ -118,32 +139,67 @@
     const summary = () =>
       `${counts.imported} imported, ${counts.already_present} already present, ${counts.rejected} rejected` +
       (counts.unknown ? `, ${counts.unknown} unknown` : "");
-    let done = 0;
+    const show = (outcome) => {
+      counts[outcome.status] = (counts[outcome.status] || 0) + 1;
+      addRow(table, outcome);
+    };
+    // the upload's files by position in the batch (a zip's members: "archive.zip, file 3")
+    const names = [];
+    const shown = new Set();
+    let sent = 0;
     let batch = null;
+    let stopped = "";
     const button = form.querySelector("#import-start");
     button.disabled = true;
+    // upload: the first 40 % of the bar; importing the rest
+    const uploadShare = 40;
     try {
       for (const group of batches(files)) {
         const groupSize = group.reduce((sum, file) => sum + file.size, 0);
         const result = await send(form, group, batch, (fraction) => {
-          bar.value = Math.round(((done + fraction * groupSize) / total) * 100);
-          if (fraction >= 1) status.textContent = `${summary()} — processing ${group.length} file(s)…`;
+          bar.value = Math.round(((sent + fraction * groupSize) / total) * uploadShare);
         });
-        done += groupSize;
-        const ok = result.status === 200 && result.body && Array.isArray(result.body.outcomes);
-        if (ok) batch = result.body.batch_id;
-        const outcomes = ok ? result.body.outcomes : unknownGroup(group, result.status, result.body);
-        for (const outcome of outcomes) {
-          counts[outcome.status] = (counts[outcome.status] || 0) + 1;
-          addRow(table, outcome);
+        sent += groupSize;
+        const ok = result.status === 202 && result.body && Number.isInteger(result.body.files);
+        if (!ok) {
+          for (const outcome of unknownGroup(group, result.status, result.body)) show(outcome);
+          if (FATAL.has(result.status)) {
+            stopped = result.body?.error?.message || `HTTP ${result.status}`;
+            break;
+          }
+          continue;
         }
-        bar.value = Math.round((done / total) * 100);
-        status.textContent = summary();
-        if (FATAL.has(result.status)) {
-          status.textContent = `${summary()}. Stopped: ${outcomes[0].reason}`;
-          break;
+        batch = result.body.batch_id;
+        const added = result.body.files - names.length;
+        if (group.length === 1 && isZip(group[0])) {
+          const zip = group[0].webkitRelativePath || group[0].name;
+          for (let k = 0; k < added; k++) names.push(`${zip}, file ${k + 1}`);
+        } else {
+          for (const file of group) names.push(file.webkitRelativePath || file.name);
         }
+        status.textContent = `${summary()} — ${names.length} file(s) sent, importing…`;
       }
+      bar.value = uploadShare;
+      // follow the batch until every file has its outcome
+      while (batch !== null) {
+        const progress = await progressOf(batch);
+        if (progress) {
+          for (const outcome of progress.outcomes) {
+            if (shown.has(outcome.position)) continue;
+            shown.add(outcome.position);
+            show({ ...outcome, name: names[outcome.position] || `file ${outcome.position + 1}` });
+          }
+          const share = progress.files ? progress.done / progress.files : 1;
+          bar.value = Math.round(uploadShare + share * (100 - uploadShare));
+          status.textContent = progress.finished
+            ? summary()
+            : `${summary()} — importing ${progress.done} of ${progress.files}…`;
+          if (progress.finished && progress.done >= names.length) break;
+        }
+        await sleep(POLL_MS);
+      }
+      bar.value = 100;
+      status.textContent = stopped ? `${summary()}. Stopped: ${stopped}` : summary();
     } finally {
       button.disabled = false;
       refreshBatches();

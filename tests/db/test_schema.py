@@ -19,7 +19,12 @@ def schema_differences(url: str) -> list:
     engine = create_engine(url)
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": migrations.ours,  # not the job queue's own tables
+            },
         )
         differences = compare_metadata(context, Base.metadata)
     engine.dispose()

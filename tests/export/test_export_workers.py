@@ -4,63 +4,26 @@ loses no job (another runs it again); a cancellation reaches the worker that run
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.export.exported_project import Project, archive
 from tests.helpers import assert_error
-
-MAMMOREAD = str(Path(sys.executable).with_name("mammoread"))
-ROOT = Path(__file__).resolve().parents[2]
-STALLED_AFTER = 4.0  # seconds: a killed worker is noticed soon
+from tests.workers import MAMMOREAD, ROOT, needs_postgres, stop
 
 
 @pytest.fixture
 def settings(settings):
-    """The server runs no jobs itself: only the worker processes do."""
-    if not settings.resolved_database_url.startswith("postgresql"):
-        pytest.skip("worker processes need PostgreSQL (SQLite runs jobs in the server)")
-    return settings.model_copy(
-        update={"job_threads": 0, "job_stalled_after_seconds": STALLED_AFTER}
-    )
+    return needs_postgres(settings)
 
 
 @pytest.fixture
-def start_worker(settings) -> Iterator[Callable[[], subprocess.Popen]]:
-    started: list[subprocess.Popen] = []
-    environment = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(settings.data_dir),
-        "MAMMOREAD_DATA_DIR": str(settings.data_dir),
-        "MAMMOREAD_DATABASE_URL": settings.resolved_database_url,
-        "MAMMOREAD_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "MAMMOREAD_JOB_STALLED_AFTER_SECONDS": str(STALLED_AFTER),
-    }
-
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen(
-            [MAMMOREAD, "worker"],
-            env=environment,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+def start_worker(workers) -> Callable[[], subprocess.Popen]:
+    return workers.start
 
 
 def start_export(client, project: Project, format: str = "vindr") -> int:
@@ -86,24 +49,17 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
     return False
 
 
-def stop(process: subprocess.Popen) -> str:
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, output
-    return output
-
-
 def test_two_workers_run_every_export_once(client, project: Project, start_worker) -> None:
     ids = [start_export(client, project, fmt) for fmt in ("vindr", "json", "reads", "vindr")]
     time.sleep(0.5)
     assert {job(client, project, i)["status"] for i in ids} == {"queued"}  # the server runs none
-    workers = [start_worker(), start_worker()]
+    running = [start_worker(), start_worker()]
     assert wait_until(lambda: all(job(client, project, i)["status"] == "done" for i in ids), 60)
     for job_id in ids:
         done = job(client, project, job_id)
         assert done["attempts"] == 1, done
         assert archive(client, project.admin, done).namelist()
-    for worker in workers:
+    for worker in running:
         assert "worker stopped" in stop(worker)
 
 

@@ -353,3 +353,37 @@ def test_an_export_with_images_takes_them_from_the_bucket(
     with zipfile.ZipFile(buffer, "w") as archive:
         copy_stored(ZipTarget(archive, tmp_path), "images/s/i.dicom", store, "images/s/i.dcm")
     assert zipfile.ZipFile(buffer).read("images/s/i.dicom") == b"DICOM bytes"
+
+
+def test_an_export_archive_lives_in_the_bucket_and_is_downloaded_from_it(
+    tmp_path: Path, database_url: str, seaweedfs_server: SeaweedFS
+) -> None:
+    """Built by whichever worker, the archive is put in the bucket (in parts: it may be
+    large) and its local copy removed, so any node serves the download; an archive no done
+    job names is swept."""
+    from app.export.jobs import sweep_objects as sweep_exports
+    from tests.helpers import finished_export
+
+    prefix = "t-export-archive/"
+    settings = in_bucket(tmp_path, database_url, seaweedfs_server, prefix)
+    with running(settings) as (client, app):
+        headers = admin_headers(client, app)
+        project = client.post(
+            "/api/v1/reading/projects", json={"name": "Bucket"}, headers=headers
+        ).json()
+        job = finished_export(client, headers, project_id=project["id"], format="json")
+        key = f"exports/{job['id']}/bucket-json.zip"
+        assert key in [k[len(prefix) :] for k in seaweedfs_server.keys(prefix)]
+        assert not (settings.data_dir / "exports" / str(job["id"])).exists()
+        download = client.get(job["download"], headers=headers)
+        assert download.status_code == 200
+        assert download.headers["content-length"] == str(job["size"])
+        assert 'filename="bucket-json.zip"' in download.headers["content-disposition"]
+        assert zipfile.ZipFile(io.BytesIO(download.content)).namelist()
+
+        store = app.state.imaging.store
+        store.put("exports/999/left.zip", b"left by a worker that stopped")
+        assert sweep_exports(app.state.session_factory, store) == ["exports/999/left.zip"]
+        assert store.exists(key)
+        store.delete(key)  # gone from the bucket: the download says so
+        assert_error(client.get(job["download"], headers=headers), 404)

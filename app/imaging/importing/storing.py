@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core.database import begin_write
 from app.imaging import stored_pyramid
 from app.imaging.importing.preparing import Prepared
 from app.imaging.importing.view_flags import refresh_view_flags
@@ -32,6 +33,11 @@ def store(db: Session, kit: ImagingKit, prepared: Prepared, batch_id: int) -> Im
     try:
         for key, data in files.items():
             kit.store.put(key, data)
+        # the checks read in a transaction of their own; the rows are written under the
+        # write lock (SQLite: a read transaction cannot become a write one when others wrote)
+        if db.in_transaction():
+            db.commit()
+        begin_write(db)
         image = _insert(db, prepared, file_key, batch_id)
         db.commit()
     except BaseException:
