@@ -24,7 +24,12 @@ def app_env(service: str = "app") -> dict[str, str]:
 
 def test_services_and_health() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"db", "app", "worker", "receive", "objectstore"}
+    assert set(services) == {"db", "app", "lb", "worker", "receive", "objectstore"}
+    # the app is reached through the load balancer only, which trusts nothing else
+    assert "ports" not in services["app"]
+    assert services["lb"]["depends_on"]["app"]["condition"] == "service_healthy"
+    subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert app_env()["MAMMOREAD_FORWARDED_ALLOW_IPS"].endswith(f":-{subnet}}}")
     # the worker runs the jobs (the app runs none) on the app's database, data and store
     worker = services["worker"]
     assert worker["command"][:2] == ["mammoread", "worker"]
@@ -72,14 +77,18 @@ def test_data_dir_and_database_live_on_volumes() -> None:
     assert data_dir in app_targets
     db_targets = [v.split(":")[1] for v in COMPOSE["services"]["db"]["volumes"]]
     assert "/var/lib/postgresql/data" in db_targets
-    named = {v.split(":")[0] for s in COMPOSE["services"].values() for v in s["volumes"]}
+    named = {v.split(":")[0] for s in COMPOSE["services"].values() for v in s.get("volumes", [])}
     assert named <= set(COMPOSE["volumes"])
     assert f"MAMMOREAD_DATA_DIR={data_dir}" in DOCKERFILE
 
 
 def test_port_matches_the_server_command() -> None:
-    (mapping,) = COMPOSE["services"]["app"]["ports"]
-    container_port = mapping.rsplit(":", 1)[1].strip('"')
+    (container_port,) = COMPOSE["services"]["app"]["expose"]
+    (mapping,) = COMPOSE["services"]["lb"]["ports"]
+    config = COMPOSE["configs"]["haproxy_cfg"]["content"]
+    assert f"bind :{mapping.rsplit(':', 1)[1]}" in config
+    assert f"app:{container_port} check" in config
+    assert "option httpchk GET /healthz" in config
     assert f"EXPOSE {container_port}" in DOCKERFILE
     assert f"--port {container_port}" in DOCKERFILE
     assert "--host 0.0.0.0" in DOCKERFILE
@@ -98,3 +107,20 @@ def test_readme_opens_with_the_two_commands_ci_uses() -> None:
     assert "make run" in first_block
     assert "make test" in first_block
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_load_balancers_configuration_is_valid(tmp_path) -> None:
+    """HAProxy itself checks the compose file's configuration (Debian's haproxy, which the
+    multi-node test uses too)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not Path(haproxy).exists():
+        pytest.skip("haproxy is missing: install Debian's haproxy package to run this")
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(COMPOSE["configs"]["haproxy_cfg"]["content"])
+    checked = subprocess.run([haproxy, "-c", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

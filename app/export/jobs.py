@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -379,17 +380,24 @@ def _requeue(db: Session, job_id: int, owner: str) -> None:
     db.commit()
 
 
+def _open_jobs(db: Session) -> list[Any]:
+    """Each open job's id, status and lease."""
+    return list(
+        db.execute(
+            select(ExportJob.id, ExportJob.status, ExportJob.owner, ExportJob.heartbeat_at).where(
+                ExportJob.status.in_(JobStatus.open())
+            )
+        ).all()
+    )
+
+
 def resume_stale(factory: sessionmaker[Session], queue: Queue, runner: Runner) -> list[int]:
     """At start-up: the open jobs of a process that stopped (a stale lease) are queued and
     submitted again (each run counts; after MAX_ATTEMPTS runs a job fails). Jobs waiting in a
     durable queue are left there; a job procrastinate also runs again itself is then
     submitted twice, and the second copy finds it taken or ended."""
     with factory() as db:
-        rows = db.execute(
-            select(ExportJob.id, ExportJob.status, ExportJob.owner, ExportJob.heartbeat_at).where(
-                ExportJob.status.in_(JobStatus.open())
-            )
-        ).all()
+        rows = _open_jobs(db)
         resumed = []
         db.commit()  # each update below begins a write transaction of its own
         for job_id, status, owner, heartbeat_at in rows:
@@ -423,11 +431,7 @@ def fail_stale(factory: sessionmaker[Session], *, dry_run: bool = False) -> list
     """Jobs queued or running whose owner stopped (their lease is stale) will never finish:
     they fail, saying so. Jobs whose owner still beats are left alone."""
     with factory() as db:
-        rows = db.execute(
-            select(ExportJob.id, ExportJob.status, ExportJob.owner, ExportJob.heartbeat_at).where(
-                ExportJob.status.in_(JobStatus.open())
-            )
-        ).all()
+        rows = _open_jobs(db)
         failed = []
         for job_id, status, owner, heartbeat_at in rows:
             if status == JobStatus.QUEUED and owner is None:

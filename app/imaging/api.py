@@ -51,6 +51,16 @@ router = APIRouter(prefix="/api/v1", tags=["imaging"], responses=ERROR_RESPONSES
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
+ContinueBatch = Annotated[
+    Id | None,
+    Form(
+        description="Add the files to an import batch you started with the same endpoint "
+        "under an hour ago (POST /images: once its earlier request has ended): an upload "
+        "sent in several requests stays one import."
+    ),
+]
+
+
 def upload_sources(files: list[UploadFile]) -> list[Source]:
     """Uploaded files as import sources; each is read only when its turn comes."""
     return [
@@ -65,13 +75,7 @@ def import_images(
     principal: AdminPrincipal,
     db: Db,
     files: Annotated[list[UploadFile], File(description="DICOM files or zip archives.")],
-    batch: Annotated[
-        Id | None,
-        Form(
-            description="Continue this import batch (one you started, finished, under an hour "
-            "old): an upload sent in several requests stays one import."
-        ),
-    ] = None,
+    batch: ContinueBatch = None,
 ) -> ImportOut:
     """Import DICOM files (or zips of them): pseudonymised, checked, stored; idempotent."""
     kit = request.app.state.imaging
@@ -104,13 +108,7 @@ def queue_import(
     principal: AdminPrincipal,
     db: Db,
     files: Annotated[list[UploadFile], File(description="DICOM files or zip archives.")],
-    batch: Annotated[
-        Id | None,
-        Form(
-            description="Add the files to this queued import (one you started under an hour "
-            "ago): an upload sent in several requests stays one import."
-        ),
-    ] = None,
+    batch: ContinueBatch = None,
 ) -> ImportProgressOut:
     """Import DICOM files (or zips of them) in the background: they are stored as sent until
     the job queue's workers import them, several at once (pseudonymised, checked, stored;

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.imaging.states import ImportChannel, OutcomeStatus, QcKind
 
 
-class OutcomeOut(BaseModel):
-    name: str = Field(description="The file's name as uploaded (zip members: archive/member).")
+class FileOutcomeOut(BaseModel):
+    """What became of one file of an import."""
+
     status: OutcomeStatus = Field(description="imported, already_present or rejected")
     reason: str | None = None
     study_id: str | None = None
@@ -22,6 +23,10 @@ class OutcomeOut(BaseModel):
     )
 
 
+class OutcomeOut(FileOutcomeOut):
+    name: str = Field(description="The file's name as uploaded (zip members: archive/member).")
+
+
 class ImportOut(BaseModel):
     batch_id: int
     imported: int
@@ -30,14 +35,10 @@ class ImportOut(BaseModel):
     outcomes: list[OutcomeOut]
 
 
-class QueuedOutcomeOut(BaseModel):
+class QueuedOutcomeOut(FileOutcomeOut):
     position: int = Field(
         description="The file's place in the upload, from 0 (a zip's members in their order)."
     )
-    status: OutcomeStatus
-    reason: str | None = None
-    study_id: str | None = None
-    image_id: str | None = None
 
 
 class ImportProgressOut(BaseModel):

@@ -18,7 +18,12 @@
     let size = 0;
     for (const file of files) {
       if (isZip(file)) {
-        groups.push([file]); // its members' positions follow each other: named after it
+        // alone in its request (its members' positions follow each other: named after it),
+        // after the files chosen before it
+        if (current.length) groups.push(current);
+        groups.push([file]);
+        current = [];
+        size = 0;
         continue;
       }
       if (current.length && (current.length >= BATCH_FILES || size + file.size > BATCH_BYTES)) {

@@ -11,8 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.masking.models import MaskingComparison
 from app.reading.models import ReadTask
-from tests.crash.test_kill import EXAM_SIZE, Prepared, prepare, token
+from tests.crash.test_kill import EXAM_SIZE, Prepared, prepare, token, wait_for
 from tests.helpers import CSRF_INPUT, PASSWORD, free_port, test_settings
 from tests.imaging.helpers import exam_files
 from tests.objectstore.seaweedfs import SeaweedFS, s3_settings
@@ -107,15 +106,6 @@ def environment(settings, data_dir: Path) -> dict[str, str]:
         "MAMMOREAD_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
         "MAMMOREAD_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key.get_secret_value(),
     }
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
 
 
 def healthy(url: str) -> bool:

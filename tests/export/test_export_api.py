@@ -200,31 +200,39 @@ def test_a_study_keeps_its_split_as_the_dataset_grows(client, db, project: Proje
     assert grown[project.studies[2]] in ("training", "test")
 
 
-def test_a_job_left_by_a_stopped_server_runs_again_at_start_up(
-    settings, db, client, project: Project
-) -> None:
-    """Its runner stopped (another host, silent for a minute): the next server to start
-    queues it again, and it is built; a third run would have been its last."""
+def left_running(db, project: Project, *, attempts: int, silent_for: float):
+    """An export job running on another host, whose runner last beat ``silent_for`` s ago."""
     from datetime import timedelta
-
-    from fastapi.testclient import TestClient
 
     from app.core.database import utcnow
     from app.export.models import ExportJob
-    from app.main import create_app
 
-    left = ExportJob(
+    job = ExportJob(
         project_kind="reading",
         project_id=project.id,
         format="vindr",
         status="running",
         file_name="left.zip",
-        attempts=1,
+        attempts=attempts,
         owner="elsewhere:7:abc",
-        heartbeat_at=utcnow() - timedelta(minutes=1),
+        heartbeat_at=utcnow() - timedelta(seconds=silent_for),
     )
-    db.add(left)
+    db.add(job)
     db.commit()
+    return job
+
+
+def test_a_job_left_by_a_stopped_server_runs_again_at_start_up(
+    settings, db, client, project: Project
+) -> None:
+    """Its runner stopped (another host, silent for a minute): the next server to start
+    queues it again, and it is built; a third run would have been its last."""
+    from fastapi.testclient import TestClient
+
+    from app.export.models import ExportJob
+    from app.main import create_app
+
+    left = left_running(db, project, attempts=1, silent_for=60)
     with TestClient(create_app(settings)) as second:
         job = wait_for_job(second, project.admin, left.id)
         assert job["status"] == "done", job
@@ -234,25 +242,11 @@ def test_a_job_left_by_a_stopped_server_runs_again_at_start_up(
 
 
 def test_a_job_interrupted_too_often_fails_saying_so(settings, db, client, project) -> None:
-    from datetime import timedelta
-
     from fastapi.testclient import TestClient
 
-    from app.core.database import utcnow
-    from app.export.models import ExportJob
     from app.main import create_app
 
-    left = ExportJob(
-        project_kind="reading",
-        project_id=project.id,
-        format="vindr",
-        status="running",
-        attempts=3,
-        owner="elsewhere:7:abc",
-        heartbeat_at=utcnow() - timedelta(minutes=1),
-    )
-    db.add(left)
-    db.commit()
+    left = left_running(db, project, attempts=3, silent_for=60)
     with TestClient(create_app(settings)) as second:
         job = wait_for_job(second, project.admin, left.id)
     assert job["status"] == "failed"
@@ -262,21 +256,10 @@ def test_a_job_interrupted_too_often_fails_saying_so(settings, db, client, proje
 def test_a_job_of_a_live_runner_is_left_to_it(settings, db, client, project) -> None:
     from fastapi.testclient import TestClient
 
-    from app.core.database import utcnow
     from app.export.models import ExportJob
     from app.main import create_app
 
-    beating = ExportJob(
-        project_kind="reading",
-        project_id=project.id,
-        format="vindr",
-        status="running",
-        attempts=1,
-        owner="elsewhere:7:abc",
-        heartbeat_at=utcnow(),
-    )
-    db.add(beating)
-    db.commit()
+    beating = left_running(db, project, attempts=1, silent_for=0)
     with TestClient(create_app(settings)):
         time.sleep(0.5)
     db.expire_all()

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from tests.export.exported_project import Project, archive
 from tests.helpers import assert_error
-from tests.workers import MAMMOREAD, ROOT, needs_postgres, stop
+from tests.workers import MAMMOREAD, ROOT, needs_postgres, stop, wait_until
 
 
 @pytest.fixture
@@ -38,15 +38,6 @@ def start_export(client, project: Project, format: str = "vindr") -> int:
 
 def job(client, project: Project, job_id: int) -> dict:
     return client.get(f"/api/v1/exports/{job_id}", headers=project.admin).json()
-
-
-def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_two_workers_run_every_export_once(client, project: Project, start_worker) -> None:

@@ -5,7 +5,6 @@ the file again, and the batch still ends with every outcome)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -15,21 +14,12 @@ from app.imaging.states import ImportFileStatus
 from tests.helpers import bearer
 from tests.imaging.helpers import exam_files
 from tests.imaging.test_queued_import import finished, queue, staged
-from tests.workers import needs_postgres, stop
+from tests.workers import needs_postgres, stop, wait_until
 
 
 @pytest.fixture
 def settings(settings):
     return needs_postgres(settings)
-
-
-def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_two_workers_import_one_upload_each_file_once(client, admin, workers, db, settings) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.auth.models import UserSession
 from app.core.web import TEMPLATES_DIR, templates
+from app.export.models import ExportJob
 from app.pacs.models import PacsRetrieval, PacsSource
 from app.pacs.states import RetrievalStatus
 from tests.export.conftest import hex_id
@@ -42,6 +43,7 @@ EXPECTED_ACTIONS = [
     r"/projects/\d+/studies/[0-9a-f]+/pair",
     r"/projects/\d+/studies/[0-9a-f]+/reopen",
     r"/exports",
+    r"/exports/\d+/cancel",
     r"/releases/import",
     r"/studies/ratings-analysis",
     r"/projects/\d+/reference",
@@ -96,6 +98,8 @@ def test_every_post_form_carries_the_session_token(client, db, accounts, admin, 
     db.add(source)
     db.flush()
     db.add(PacsRetrieval(source_id=source.id, status=RetrievalStatus.PARTIAL, studies=1))
+    # a queued export: its row offers Cancel
+    db.add(ExportJob(project_kind="reading", project_id=site.project_id, format="json"))
     db.commit()
     login(client, "admin")
     token = session_token(db, admin.id)
@@ -112,6 +116,7 @@ def test_every_post_form_carries_the_session_token(client, db, accounts, admin, 
         f"/projects/{site.project_id}/reference",
         f"/projects/{site.project_id}/models",
         "/exports",
+        "/exports/table",  # the job table alone, as the page polls it
         "/releases/import",
         "/studies/ratings-analysis",
         "/studies",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from tests.export.test_export_api import READING, Project, project  # noqa: F401 (fixture)
+from tests.export.exported_project import READING, Project, project  # noqa: F401 (fixture)
 from tests.helpers import login
 
 

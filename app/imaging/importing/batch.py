@@ -47,13 +47,7 @@ def import_sources(
         batch = _continued(db, continue_batch, actor, channel)
         batch.owner, batch.heartbeat_at, batch.finished_at = keeper.owner, utcnow(), None
     else:
-        batch = ImportBatch(
-            user_id=actor.user.id if actor.user else None,
-            actor_name=actor.display,
-            channel=channel,
-            owner=keeper.owner,
-            heartbeat_at=utcnow(),
-        )
+        batch = new_batch(actor, channel, keeper.owner)
         db.add(batch)
     db.commit()
     report = ImportReport(batch.id)
@@ -74,6 +68,17 @@ def import_sources(
         finally:
             keeper.stop()
     return report
+
+
+def new_batch(actor: Actor, channel: ImportChannel, owner: str) -> ImportBatch:
+    """A batch of this actor's, leased by ``owner`` (the process that fills it)."""
+    return ImportBatch(
+        user_id=actor.user.id if actor.user else None,
+        actor_name=actor.display,
+        channel=channel,
+        owner=owner,
+        heartbeat_at=utcnow(),
+    )
 
 
 CONTINUE_WITHIN = timedelta(hours=1)

@@ -25,12 +25,14 @@ from app.audit.service import Actor, record
 from app.core import leases
 from app.core.database import begin_write, utcnow
 from app.core.errors import Conflict, NotFound, Unavailable, field_error
+from app.imaging.importing.batch import CONTINUE_WITHIN, new_batch
 from app.imaging.importing.one_file import import_one
 from app.imaging.importing.report import ImportReport, Outcome
 from app.imaging.importing.sources import Rejected, Source, expand
 from app.imaging.kit import ImagingKit
 from app.imaging.models import ImportBatch, ImportFile
-from app.imaging.states import ImportChannel, ImportFileStatus, OutcomeStatus
+from app.imaging.qc import kind_text
+from app.imaging.states import ImportChannel, ImportFileStatus, OutcomeStatus, QcKind
 from app.imaging.storage import BlobStore, StorageUnavailable
 from app.jobs.queue import MAX_ATTEMPTS, Queue, Running, Transient
 
@@ -64,13 +66,7 @@ def queue_import(
     if continue_batch is None:
         # while it stages, this process holds the new batch's lease (a server starting
         # meanwhile leaves it alone; if this one stops, the sweep ends it)
-        batch = ImportBatch(
-            user_id=actor.user.id if actor.user else None,
-            actor_name=actor.display,
-            channel=channel,
-            owner=keeper.owner,
-            heartbeat_at=utcnow(),
-        )
+        batch = new_batch(actor, channel, keeper.owner)
         db.add(batch)
         db.commit()  # no write lock is held while the files are staged
         keeper.hold(ImportBatch, batch.id)
@@ -138,9 +134,6 @@ def _file(
     batch_id: int, key: str | None, status: ImportFileStatus, outcome: dict | None
 ) -> ImportFile:
     return ImportFile(batch_id=batch_id, object_key=key, status=status, outcome=outcome)
-
-
-CONTINUE_WITHIN = timedelta(hours=1)
 
 
 def _continued(db: Session, batch_id: int, actor: Actor, channel: ImportChannel) -> ImportBatch:
@@ -307,6 +300,16 @@ def finish_if_complete(db: Session, batch_id: int) -> bool:
     return True
 
 
+def _shown(position: int, outcome: dict) -> dict[str, Any]:
+    flags = [QcKind(flag) for flag in outcome.get("flags") or []]
+    return {
+        "position": position,
+        **_stored(outcome),
+        "flags": flags,
+        "flag_texts": [kind_text(flag) for flag in flags],
+    }
+
+
 def _stored(outcome: dict) -> dict:
     """An outcome as a batch keeps it (ImportBatch.outcomes: no flags there)."""
     return {key: outcome.get(key) for key in ("status", "reason", "study_id", "image_id")}
@@ -318,15 +321,15 @@ def progress_of(db: Session, batch_id: int) -> dict[str, Any]:
     batch = db.get(ImportBatch, batch_id)
     if batch is None:
         raise NotFound(f"There is no import batch {batch_id}.")
-    if batch.finished_at is not None:
+    if not batch.staged:  # imported in its request: the batch holds the outcomes
         outcomes = [{"position": n, **o} for n, o in enumerate(batch.outcomes or [])]
-    else:
+    else:  # queued: each file's row, with the QC flags its import raised
         rows = db.scalars(
             select(ImportFile)
             .where(ImportFile.batch_id == batch_id, ImportFile.status == ImportFileStatus.DONE)
             .order_by(ImportFile.position)
         ).all()
-        outcomes = [{"position": row.position, **_stored(row.outcome or {})} for row in rows]
+        outcomes = [_shown(row.position, row.outcome or {}) for row in rows]
     counted = dict.fromkeys(OutcomeStatus.of_a_file(), 0)
     for outcome in outcomes:
         if outcome.get("status") in counted:
