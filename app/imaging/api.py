@@ -128,13 +128,24 @@ def queue_import(
 
 
 @router.get("/imports/{batch_id}", response_model=ImportProgressOut)
-def import_batch(batch_id: Id, _: AdminPrincipal, db: Db) -> ImportProgressOut:
+def import_batch(
+    batch_id: Id,
+    _: AdminPrincipal,
+    db: Db,
+    outcomes: Annotated[
+        bool,
+        Query(
+            description="With every outcome so far; false: the counts alone (to follow a "
+            "large upload cheaply, then read the outcomes once at its end)."
+        ),
+    ] = True,
+) -> ImportProgressOut:
     """An import's progress and outcomes (any import: one run in its request is finished)."""
-    return import_progress(db, batch_id)
+    return import_progress(db, batch_id, outcomes)
 
 
-def import_progress(db: Db, batch_id: int) -> ImportProgressOut:
-    return ImportProgressOut(**queued.progress_of(db, batch_id))
+def import_progress(db: Db, batch_id: int, outcomes: bool = True) -> ImportProgressOut:
+    return ImportProgressOut(**queued.progress_of(db, batch_id, with_outcomes=outcomes))
 
 
 @router.get("/imports", response_model=list[ImportBatchOut])

@@ -112,9 +112,14 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  async function progressOf(batch) {
+  // Above this many files the batch is followed by its counts, and its outcomes are read
+  // once at the end: each reply with every outcome so far would grow with the upload.
+  const LIST_AS_THEY_COME = 200;
+
+  async function progressOf(batch, outcomes = true) {
     try {
-      const response = await fetch(`/api/v1/imports/${batch}`, { credentials: "same-origin" });
+      const query = outcomes ? "" : "?outcomes=false";
+      const response = await fetch(`/api/v1/imports/${batch}${query}`, { credentials: "same-origin" });
       return response.ok ? await response.json() : null;
     } catch {
       return null;
@@ -186,8 +191,17 @@
       }
       bar.value = uploadShare;
       // follow the batch until every file has its outcome
+      const asTheyCome = names.length <= Number(form.dataset.listLimit || LIST_AS_THEY_COME);
       while (batch !== null) {
-        const progress = await progressOf(batch);
+        let progress = await progressOf(batch, asTheyCome);
+        if (progress && !asTheyCome && progress.finished) progress = await progressOf(batch);
+        if (progress && !asTheyCome && !progress.finished) {
+          counts.imported = progress.imported;
+          counts.already_present = progress.already_present;
+          counts.rejected = progress.rejected;
+        } else if (progress && !asTheyCome) {
+          counts.imported = counts.already_present = counts.rejected = 0;
+        }
         if (progress) {
           for (const outcome of progress.outcomes) {
             if (shown.has(outcome.position)) continue;

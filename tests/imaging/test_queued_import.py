@@ -74,6 +74,9 @@ def test_an_upload_is_queued_and_imported_in_the_background(client, admin, setti
 
     # a finished import of either kind reads the same way
     assert client.get(f"/api/v1/imports/{batch_id}", headers=headers).json() == progress
+    # the counts alone, to follow a large upload cheaply
+    counts = client.get(f"/api/v1/imports/{batch_id}?outcomes=false", headers=headers).json()
+    assert counts == {**progress, "outcomes": []}
 
 
 def test_an_upload_in_several_requests_is_one_import(client, admin, accounts) -> None:

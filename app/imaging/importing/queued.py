@@ -315,35 +315,47 @@ def _stored(outcome: dict) -> dict:
     return {key: outcome.get(key) for key in ("status", "reason", "study_id", "image_id")}
 
 
-def progress_of(db: Session, batch_id: int) -> dict[str, Any]:
+def progress_of(db: Session, batch_id: int, *, with_outcomes: bool = True) -> dict[str, Any]:
     """An import's progress (``ImportProgressOut``): a finished batch's outcomes, or a queued
-    batch's outcomes so far, each with its position in the upload."""
+    batch's outcomes so far, each with its position in the upload (``with_outcomes=False``:
+    the counts alone, read from one column of the rows)."""
     batch = db.get(ImportBatch, batch_id)
     if batch is None:
         raise NotFound(f"There is no import batch {batch_id}.")
     if not batch.staged:  # imported in its request: the batch holds the outcomes
         outcomes = [{"position": n, **o} for n, o in enumerate(batch.outcomes or [])]
-    else:  # queued: each file's row, with the QC flags its import raised
-        rows = db.scalars(
-            select(ImportFile)
-            .where(ImportFile.batch_id == batch_id, ImportFile.status == ImportFileStatus.DONE)
-            .order_by(ImportFile.position)
-        ).all()
-        outcomes = [_shown(row.position, row.outcome or {}) for row in rows]
+        statuses = [o.get("status") for o in outcomes]
+    elif with_outcomes:  # queued: each file's row, with the QC flags its import raised
+        rows = db.scalars(select(ImportFile).where(*_done_files(batch_id))).all()
+        outcomes = sorted(
+            (_shown(row.position, row.outcome or {}) for row in rows),
+            key=lambda outcome: outcome["position"],
+        )
+        statuses = [o["status"] for o in outcomes]
+    else:
+        statuses = [
+            (outcome or {}).get("status")
+            for outcome in db.scalars(select(ImportFile.outcome).where(*_done_files(batch_id)))
+        ]
+        outcomes = []
     counted = dict.fromkeys(OutcomeStatus.of_a_file(), 0)
-    for outcome in outcomes:
-        if outcome.get("status") in counted:
-            counted[OutcomeStatus(outcome["status"])] += 1
+    for status in statuses:
+        if status in counted:
+            counted[OutcomeStatus(status)] += 1
     return {
         "batch_id": batch.id,
         "finished": batch.finished_at is not None,
-        "files": batch.staged or len(outcomes),
-        "done": len(outcomes),
+        "files": batch.staged or len(statuses),
+        "done": len(statuses),
         "imported": counted[OutcomeStatus.IMPORTED],
         "already_present": counted[OutcomeStatus.ALREADY_PRESENT],
         "rejected": counted[OutcomeStatus.REJECTED],
-        "outcomes": outcomes,
+        "outcomes": outcomes if with_outcomes else [],
     }
+
+
+def _done_files(batch_id: int) -> tuple[Any, ...]:
+    return (ImportFile.batch_id == batch_id, ImportFile.status == ImportFileStatus.DONE)
 
 
 def open_files(db: Session) -> list[int]:
