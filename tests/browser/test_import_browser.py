@@ -13,20 +13,28 @@ from tests.imaging.helpers import exam_files
 pytestmark = pytest.mark.browser
 
 
-def test_upload_files_and_open_the_study(live_server, page, admin, tmp_path: Path) -> None:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+def written(folder: Path, files: list[tuple[str, bytes]]) -> list[str]:
     paths = []
-    for name, data in [*exam_files(41), ("notes.txt", b"not an image")]:
-        path = tmp_path / name
+    for name, data in files:
+        path = folder / name
         path.write_bytes(data)
         paths.append(str(path))
+    return paths
 
+
+def open_import_page(page, live_server: str) -> None:
     page.goto(f"{live_server}/login?next=/import")
     page.get_by_label("User name").fill("admin")
     page.get_by_label("Password").fill(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Import studies")).to_be_visible()
+
+
+def test_upload_files_and_open_the_study(live_server, page, admin, tmp_path: Path) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    paths = written(tmp_path, [*exam_files(41), ("notes.txt", b"not an image")])
+    open_import_page(page, live_server)
 
     page.get_by_label("Files or zip archives").set_input_files(paths)
     page.get_by_role("button", name="Import").click()
@@ -51,16 +59,8 @@ def test_a_large_upload_is_followed_by_its_counts_then_listed(
     page.on("pageerror", lambda error: errors.append(str(error)))
     asked: list[str] = []
     page.on("request", lambda r: "/api/v1/imports/" in r.url and asked.append(r.url))
-    paths = []
-    for name, data in exam_files(42):
-        path = tmp_path / name
-        path.write_bytes(data)
-        paths.append(str(path))
-    page.goto(f"{live_server}/login?next=/import")
-    page.get_by_label("User name").fill("admin")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Import studies")).to_be_visible()
+    paths = written(tmp_path, exam_files(42))
+    open_import_page(page, live_server)
     page.evaluate("document.getElementById('import-form').dataset.listLimit = '2'")
     page.get_by_label("Files or zip archives").set_input_files(paths)
     page.get_by_role("button", name="Import").click()
