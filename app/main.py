@@ -42,7 +42,6 @@ from app.imaging import api as imaging_api
 from app.imaging import pages as imaging_pages
 from app.imaging.kit import ImagingKit
 from app.imaging.service import Pixels
-from app.jobs.kit import start_workers
 from app.masking import api as masking_api
 from app.masking import pages as masking_pages
 from app.pacs import api as pacs_api
@@ -111,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.imaging.store,
             workers=app.state.workers,
         )
-        start_workers(app.state.jobs, settings.job_threads)
+        app.state.jobs.start()  # this process's share of the jobs
         yield
         app.state.workers.stop()
         app.state.sweeper.join()

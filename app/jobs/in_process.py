@@ -17,7 +17,6 @@ RETRY_SECONDS = 2.0  # before the second run; doubled before each later one
 
 
 class InProcessQueue:
-    name = "in-process"
     durable = False
 
     def __init__(self, handlers: Handlers, threads: int = 1, retry_seconds: float = RETRY_SECONDS):

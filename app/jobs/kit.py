@@ -22,14 +22,3 @@ def queue_for(
             embedded_threads=threads,
         )
     return InProcessQueue(handlers, threads)
-
-
-def start_workers(queue: Queue, threads: int) -> None:
-    """This process's share of the work: on PostgreSQL a worker thread running ``threads``
-    jobs at once (none with 0: ``mammoread worker`` processes run them); on SQLite the
-    threads start with the first job."""
-    if isinstance(queue, ProcrastinateQueue):
-        if threads > 0:
-            queue.start(threads)
-    else:
-        queue.start()

@@ -40,7 +40,6 @@ def conninfo(database_url: str) -> str:
 
 
 class ProcrastinateQueue:
-    name = "procrastinate"
     durable = True
 
     def __init__(
@@ -73,7 +72,6 @@ class ProcrastinateQueue:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
-        self._concurrency = 1
         self._stopped = False
 
         def run(kind: str, row_id: int) -> None:
@@ -94,33 +92,34 @@ class ProcrastinateQueue:
     def submit(self, kind: str, row_id: int) -> None:
         if kind not in self.handlers:
             raise ValueError(f"no handler for jobs of kind {kind!r}")
-        with self._lock:
-            if not self._opened:
-                self.submitter.open()
-                self._opened = True
-            embedded = self.embedded_threads > 0 and self._thread is None and not self._stopped
+        self._open_submitter()
         self.task.defer(kind=kind, row_id=row_id)
+        with self._lock:
+            embedded = self._thread is None and not self._stopped
         if embedded:
-            self.start(self.embedded_threads)
+            self.start()
 
     def waiting(self, kind: str) -> set[int] | None:
-        with self._lock:
-            if not self._opened:
-                self.submitter.open()
-                self._opened = True
+        self._open_submitter()
         rows = self.submitter.connector.get_sync_connector().execute_query_all(
             query=WAITING, task_name=TASK, kind=kind
         )
         return {int(row["row_id"]) for row in rows}
 
+    def _open_submitter(self) -> None:
+        with self._lock:
+            if not self._opened:
+                self.submitter.open()
+                self._opened = True
+
     # --- running: a worker thread inside the app, or `mammoread worker` ----------------------
 
-    def start(self, concurrency: int = 1) -> None:
-        """A worker in a thread of this process (the app's embedded worker)."""
+    def start(self) -> None:
+        """A worker in a thread of this process (the app's embedded worker), running
+        ``embedded_threads`` jobs at once; none with 0 (``mammoread worker`` runs them)."""
         with self._lock:
-            if self._thread is not None:
+            if self._thread is not None or self.embedded_threads < 1:
                 return
-            self._concurrency = max(1, concurrency)
             ready = threading.Event()
             self._thread = threading.Thread(
                 target=self._serve, args=(ready,), name="job-worker", daemon=True
@@ -145,7 +144,7 @@ class ProcrastinateQueue:
             self._loop = asyncio.get_running_loop()
             self._main = asyncio.current_task()
             ready.set()
-            await self.work(self._concurrency, install_signal_handlers=False)
+            await self.work(self.embedded_threads, install_signal_handlers=False)
 
         try:
             asyncio.run(main())

@@ -38,7 +38,6 @@ class Queue(Protocol):
     """Where jobs are submitted. ``submit`` returns once the job is stored (PostgreSQL) or
     handed to a thread (SQLite); any worker may run it."""
 
-    name: str  # "procrastinate" or "in-process"
     # True when a submitted job outlives this process (stored in the database); False when it
     # waits in this process, whose lease on the row then says whether it will still run
     durable: bool
@@ -50,7 +49,8 @@ class Queue(Protocol):
         tell, its jobs lived in a process)."""
 
     def start(self) -> None:
-        """Begin running jobs in this process (a no-op where it has no workers)."""
+        """Begin running this process's share of the jobs (a no-op where it runs none, or
+        where its threads start with the first job)."""
 
     def stop(self) -> None:
         """Stop taking jobs; running ones finish (or are retried elsewhere if killed)."""

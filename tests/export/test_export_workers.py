@@ -118,12 +118,14 @@ def test_a_cancellation_reaches_the_worker_running_the_export(
 
 
 def test_the_worker_refuses_sqlite(tmp_path) -> None:
-    result = subprocess.run(
-        [MAMMOREAD, "worker"],
-        env={"PATH": "/usr/bin:/bin", "MAMMOREAD_DATA_DIR": str(tmp_path)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    """On a migrated SQLite database (else the schema check would refuse first)."""
+    environment = {"PATH": "/usr/bin:/bin", "MAMMOREAD_DATA_DIR": str(tmp_path)}
+
+    def mammoread(*arguments: str) -> subprocess.CompletedProcess:
+        command = [MAMMOREAD, *arguments]
+        return subprocess.run(command, env=environment, cwd=ROOT, capture_output=True, text=True)
+
+    assert mammoread("db", "upgrade").returncode == 0
+    result = mammoread("worker")
     assert result.returncode != 0
-    assert "needs PostgreSQL" in result.stderr or "db upgrade" in result.stderr
+    assert "needs PostgreSQL" in result.stderr

@@ -358,18 +358,14 @@ def _done_files(batch_id: int) -> tuple[Any, ...]:
     return (ImportFile.batch_id == batch_id, ImportFile.status == ImportFileStatus.DONE)
 
 
-def open_files(db: Session) -> list[int]:
-    """Files of queued imports not done yet (for a server starting with an in-process
-    queue: their jobs were in a process that stopped)."""
-    return list(db.scalars(select(ImportFile.id).where(ImportFile.status != ImportFileStatus.DONE)))
-
-
 def resume_open(factory: sessionmaker[Session], queue: Queue) -> list[int]:
     """At start-up: the files not done that no job waits for are submitted again (their
     jobs lived in a process that stopped, or the process stopped before submitting them).
     A file whose job is still waiting or running is left to it."""
     with factory() as db:
-        ids = open_files(db)
+        ids = list(
+            db.scalars(select(ImportFile.id).where(ImportFile.status != ImportFileStatus.DONE))
+        )
     if not ids:
         return []
     waiting = queue.waiting(KIND)
