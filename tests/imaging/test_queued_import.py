@@ -5,15 +5,27 @@ copies (which still carry PHI) are gone once imported."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
 
+from app.audit.service import Actor
 from app.auth.models import Role
-from app.imaging.importing.queued import STAGING, staging_key
-from app.imaging.kit import store_from_settings
+from app.core.database import begin_write
+from app.imaging.importing.queued import (
+    STAGING,
+    ImportRunner,
+    finish_if_complete,
+    queue_import,
+    staging_key,
+)
+from app.imaging.importing.sources import Source
+from app.imaging.kit import ImagingKit, store_from_settings
 from app.imaging.models import Image, ImportBatch, ImportFile
 from app.imaging.states import ImportChannel, ImportFileStatus
+from app.jobs.queue import Running
 from tests.helpers import assert_error, bearer
 from tests.imaging.helpers import exam_files, zipped
 
@@ -155,3 +167,73 @@ def test_a_server_starting_runs_the_files_left_queued(settings, db, admin) -> No
     assert progress["finished"], progress
     assert [o["status"] for o in progress["outcomes"]] == ["imported", "imported"]
     assert staged(settings) == []
+
+
+class Inline:
+    """A queue that runs each job, in a session of its own, before ``submit`` returns: the
+    workers finish every file before the request takes its last look at its batch."""
+
+    durable = False
+
+    def __init__(self, runner: ImportRunner) -> None:
+        self.runner = runner
+
+    def submit(self, kind: str, row_id: int) -> None:
+        self.runner(Running(kind, row_id, "inline"))
+
+    def waiting(self, kind: str) -> None:
+        return None
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def test_files_done_before_the_request_looks_again_end_the_batch(settings, db, admin) -> None:
+    """The request's own file rows, kept in its session (``expire_on_commit=False``), still
+    say they are queued; the batch is ended from what the workers wrote (a schema fuzz once
+    got a 500 here: an outcome with no status)."""
+    kit = ImagingKit.from_settings(settings, db.get_bind())
+    runner = ImportRunner(sessionmaker(bind=db.get_bind(), expire_on_commit=False), kit)
+    files = [*exam_files(seed=76)[:2], ("notes.txt", b"not a DICOM file")]
+    sources = [Source(name, lambda d=data: d) for name, data in files]
+    batch = queue_import(
+        db, kit, Inline(runner), sources, actor=Actor(admin, None), channel=ImportChannel.API
+    )
+    assert batch.finished_at is not None
+    assert [o["status"] for o in batch.outcomes] == ["imported", "imported", "rejected"]
+    assert (batch.imported, batch.already_present, batch.rejected) == (2, 0, 1)
+
+
+def test_a_batch_does_not_end_while_a_request_adds_files_to_it(settings, db, admin) -> None:
+    """A worker ending the batch waits for a request adding files to it (the upload's next
+    part), then sees them: the batch ends once, with every file (a CI run on PostgreSQL once
+    ended it with the first part's outcomes alone)."""
+    batch = ImportBatch(channel=ImportChannel.API, actor_name="admin", staged=1)
+    db.add(batch)
+    db.flush()
+    imported = {"status": "imported", "reason": "", "study_id": None, "image_id": None}
+    db.add(
+        ImportFile(batch_id=batch.id, position=0, status=ImportFileStatus.DONE, outcome=imported)
+    )
+    db.commit()
+    factory = sessionmaker(bind=db.get_bind(), expire_on_commit=False)
+    ended: list[bool] = []
+
+    def worker() -> None:
+        with factory() as session:
+            ended.append(finish_if_complete(session, batch.id))
+
+    with factory() as adding:  # what queue_import does when it adds a part
+        begin_write(adding)
+        adding.get(ImportBatch, batch.id, with_for_update=True)
+        adding.add(ImportFile(batch_id=batch.id, position=1, status=ImportFileStatus.QUEUED))
+        adding.flush()
+        thread = threading.Thread(target=worker)
+        thread.start()
+        time.sleep(0.5)  # the worker counts the files now, or waits for this request
+        adding.commit()
+    thread.join(30)
+    assert ended == [False]
+    db.expire_all()
+    assert db.get(ImportBatch, batch.id).finished_at is None

@@ -253,21 +253,34 @@ def _back_to_queued(db: Session, file_id: int) -> None:
 
 def finish_if_complete(db: Session, batch_id: int) -> bool:
     """After a batch's last file: the batch takes every outcome, in the order the files came,
-    and its counts. Only one caller ends it."""
+    and its counts. Only one caller ends it.
+
+    The batch row is locked before the files are counted, so a request adding files to this
+    batch (``queue_import`` holds the same lock while it adds them) is either wholly seen or
+    wholly after: a count taken before its rows were committed cannot end the batch without
+    them. The outcomes are read as columns, not through the session's identity map, where
+    this request's own rows (``expire_on_commit=False``) may still say they are queued."""
     begin_write(db)
+    if db.get(ImportBatch, batch_id, with_for_update=True, populate_existing=True) is None:
+        db.rollback()
+        return False
     still_open = db.scalar(
         select(func.count(ImportFile.id)).where(
             ImportFile.batch_id == batch_id, ImportFile.status != ImportFileStatus.DONE
         )
     )
     if still_open:
+        db.rollback()  # the lock goes with it
         return False
-    files = db.scalars(
-        select(ImportFile).where(ImportFile.batch_id == batch_id).order_by(ImportFile.position)
+    stored = db.scalars(
+        select(ImportFile.outcome)
+        .where(ImportFile.batch_id == batch_id)
+        .order_by(ImportFile.position)
     ).all()
-    if not files:
+    if not stored:
+        db.rollback()
         return False
-    outcomes = [_stored(row.outcome or {}) for row in files]
+    outcomes = [_stored(outcome or {}) for outcome in stored]
     report = ImportReport(
         batch_id, [Outcome("", OutcomeStatus(o["status"]), o["reason"]) for o in outcomes]
     )
